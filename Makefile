@@ -1,0 +1,40 @@
+# Two entry points for a newcomer (README.md): `make repro` and `make test`.
+# Both create .venv on first use; re-running them is safe (targets are idempotent).
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch lies on the project machines; override for a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+# Offline machines read the corpora from the local mirror beside the checkout.
+ifneq ($(wildcard ../shared/corpora/MANIFEST.json),)
+export WRITING_ALPACA_MIRROR ?= $(abspath ../shared/corpora)
+endif
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: setup repro test lint bench-metrics clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+repro: setup
+	dvc repro
+
+test: setup
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check stages tests bench
+
+bench-metrics: setup
+	$(PYTHON) bench/bench_metrics.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""writing-alpaca: DVC stages and CLI for writing-assistant instruction tuning."""

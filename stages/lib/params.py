@@ -1,0 +1,106 @@
+"""params.yaml loading: profiles and strict, typed sections.
+
+params.yaml holds the default profile's values at the top level; `profiles.<name>`
+holds overrides that are deep-merged on top when `profile: <name>` is selected
+(e.g. `dvc exp run -S profile=paper`). Each stage validates its own section into a
+dataclass with `parse_section`, so a misspelt key is an error naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from stages.lib.io import InputError
+
+T = TypeVar("T")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return base with override merged in; nested dicts merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Load params.yaml and apply the selected profile's overrides."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: params file not found") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML: {exc}") from exc
+    profiles = raw.pop("profiles", {}) or {}
+    profile = raw.get("profile", "default")
+    if profile == "default":
+        return raw
+    if profile not in profiles:
+        known = ", ".join(["default", *profiles])
+        raise InputError(f"{path}: profile {profile!r} is not defined (known: {known})")
+    return deep_merge(raw, profiles[profile])
+
+
+def parse_section(cls: type[T], data: Any, where: str) -> T:
+    """Build dataclass `cls` from a params mapping, rejecting unknown or missing keys.
+
+    Nested dataclass fields (and dict[str, Dataclass] / list[Dataclass]) are parsed
+    recursively; `where` is the dotted params key used in error messages.
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"params.yaml: {where} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InputError(
+            f"params.yaml: unknown key {where}.{unknown[0]} (allowed: {', '.join(sorted(fields))})"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in data:
+            no_default = (field.default is dataclasses.MISSING
+                          and field.default_factory is dataclasses.MISSING)
+            if no_default:
+                raise InputError(f"params.yaml: missing key {where}.{name}")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return parse_section(hint, value, where)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _convert(non_none[0], value, where)
+        return value
+    if origin is dict and args and dataclasses.is_dataclass(args[1]):
+        if not isinstance(value, dict):
+            raise InputError(f"params.yaml: {where} must be a mapping")
+        return {k: parse_section(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        if not isinstance(value, list):
+            raise InputError(f"params.yaml: {where} must be a list")
+        return [parse_section(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise InputError(
+            f"params.yaml: {where} must be {hint.__name__}, got {value!r}"
+        )
+    return value
