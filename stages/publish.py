@@ -1,0 +1,170 @@
+"""`writing-alpaca publish`: upload a trained adapter and its mixture to the Hub, with cards.
+
+Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<mixture>/,
+data/mixtures/<mixture>/ and metrics/<mixture>.json; renders and validates the adapter
+card locally; then makes ONE commit to the dataset repo and ONE to the model repo.
+
+Order: the dataset repo first, then the adapter. The adapter card links to the dataset
+repo, so the link works from the moment the adapter appears; if the adapter commit
+fails, the Hub holds a complete dataset and no half-published adapter, and re-running
+the same command finishes the job (create_repo is idempotent, unchanged files are not
+re-sent, and each repo changes only through one whole commit).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+TEMPLATE = Path(__file__).resolve().parents[1] / "datacards" / "templates" / "adapter_card.md"
+
+
+def _check_repo_id(value: str, option: str) -> str:
+    if not REPO_ID.match(value) or ".." in value or value.endswith((".git", ".")):
+        raise InputError(f"{option}: expected OWNER/NAME, got {value!r}")
+    return value
+
+
+def folder_files(folder: Path) -> dict[str, Path]:
+    """Every plain file under `folder` (relative posix path -> file); hidden ones skipped."""
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
+            if path.is_file() and not any(part.startswith(".")
+                                          for part in path.relative_to(folder).parts)}
+
+
+def load_dataset_card(mixture_dir: Path) -> Any:
+    """The mixture's dataset card (rendered by the mix stage), parsed and checked."""
+    from huggingface_hub import DatasetCard
+
+    path = mixture_dir / "README.md"
+    if not path.is_file():
+        raise InputError(f"{path}: no dataset card; run `dvc repro mix@{mixture_dir.name}`")
+    try:
+        card = DatasetCard(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InputError(f"{path}: dataset card metadata does not parse: {exc}") from None
+    if not card.data.get("license"):
+        raise InputError(f"{path}: dataset card metadata has no `license`")
+    return card
+
+
+def resolve_base_model_id(adapter_dir: Path, explicit: str | None) -> str | None:
+    """The base model's Hub id: --base-model-id, else adapter_config's when it is one."""
+    if explicit:
+        return _check_repo_id(explicit, "--base-model-id")
+    config = adapter_dir / "adapter_config.json"
+    if not config.is_file():
+        return None
+    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    # A local path such as models/base means nothing to the Hub or to downloaders.
+    if REPO_ID.match(name) and not Path(name).exists() and not name.startswith("models/"):
+        return name
+    return None
+
+
+def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None) -> dict[str, Any]:
+    """Files of the model repo: the adapter folder, its card, and (when the base model
+    has a Hub id) adapter_config.json pointing at it so `edit` finds the base by itself."""
+    files: dict[str, Any] = {k: v for k, v in folder_files(adapter_dir).items()
+                             if k != "README.md"}
+    if base_id and "adapter_config.json" in files:
+        config = json.loads(files["adapter_config.json"].read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_id
+        files["adapter_config.json"] = (json.dumps(config, indent=2, sort_keys=True)
+                                        + "\n").encode()
+    files["README.md"] = card_text.encode("utf-8")
+    return files
+
+
+def _describe(files: dict[str, Any]) -> list[str]:
+    lines = []
+    for path, content in sorted(files.items()):
+        size = len(content) if isinstance(content, bytes) else content.stat().st_size
+        lines.append(f"  {path}  ({size:,} bytes)")
+    return lines
+
+
+@click.command()
+@click.argument("mixture")
+@click.option("--repo-id", required=True, help="Model repo for the adapter, OWNER/NAME.")
+@click.option("--dataset-repo-id", default=None,
+              help="Dataset repo for the mixture (default: the same OWNER/NAME, as a dataset).")
+@click.option("--private", is_flag=True, help="Create the repos as private.")
+@click.option("--dry-run", is_flag=True, help="Print the files and cards; no network.")
+@click.option("--base-model-id", default=None,
+              help="Hub id of the base model, for the card and adapter_config.json.")
+@click.option("--adapters-dir", type=click.Path(path_type=Path), default=Path("adapters"))
+@click.option("--mixtures-dir", type=click.Path(path_type=Path), default=Path("data/mixtures"))
+@click.option("--metrics-dir", type=click.Path(path_type=Path), default=Path("metrics"))
+@click.option("--benchmark-dir", type=click.Path(path_type=Path), default=Path("data/benchmark"),
+              help="For index.json (metric, size and stand-in flag per dataset).")
+def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bool,
+            dry_run: bool, base_model_id: str | None, adapters_dir: Path,
+            mixtures_dir: Path, metrics_dir: Path, benchmark_dir: Path) -> None:
+    """Publish adapters/MIXTURE and data/mixtures/MIXTURE to the Hugging Face Hub.
+
+    One commit to the dataset repo, then one to the model repo. The token comes from
+    HF_TOKEN or `hf auth login` and is never printed.
+    """
+    from stages.lib import adapter_card
+
+    repo_id = _check_repo_id(repo_id, "--repo-id")
+    dataset_repo_id = _check_repo_id(dataset_repo_id or repo_id, "--dataset-repo-id")
+    adapter_dir, mixture_dir = adapters_dir / mixture, mixtures_dir / mixture
+    metrics_path = metrics_dir / f"{mixture}.json"
+    for path in (adapter_dir, mixture_dir):
+        if not path.is_dir():
+            raise InputError(f"{path}: folder not found (train the mixture first)")
+    metrics = adapter_card.read_json(metrics_path)
+    if metrics is None:
+        raise InputError(f"{metrics_path}: metrics file not found (run `dvc repro evaluate@{mixture}`)")
+    dataset_card = load_dataset_card(mixture_dir)
+    base_id = resolve_base_model_id(adapter_dir, base_model_id)
+
+    rows = adapter_card.benchmark_rows(metrics, adapter_card.read_json(benchmark_dir / "index.json"))
+    card = adapter_card.build_adapter_card(
+        name=mixture, repo_id=repo_id, dataset_repo_id=dataset_repo_id, adapter_dir=adapter_dir,
+        metrics=metrics, benchmark_index=adapter_card.read_json(benchmark_dir / "index.json"),
+        license_info=adapter_card.license_info(dataset_card.data), base_model_id=base_id,
+        template=TEMPLATE,
+    )
+    card_text = str(card)
+    adapter_card.validate_adapter_card(card_text, rows)
+    model_files = adapter_files(adapter_dir, card_text, base_id)
+    data_files: dict[str, Any] = dict(folder_files(mixture_dir))
+    visibility = "private" if private else "public"
+
+    plan = [("dataset", dataset_repo_id, data_files), ("model", repo_id, model_files)]
+    for repo_type, rid, files in plan:
+        click.echo(f"{repo_type} repo {rid} ({visibility}), one commit of {len(files)} files:")
+        click.echo("\n".join(_describe(files)))
+    if dry_run:
+        click.echo(f"\n--- model card: {repo_id}/README.md ---\n{card_text}")
+        click.echo(f"\n--- dataset card: datasets/{dataset_repo_id}/README.md ---\n"
+                   f"{data_files['README.md'].read_text(encoding='utf-8')}")
+        click.echo("dry run: nothing was uploaded")
+        return
+    _upload(plan, mixture, private)
+
+
+def _upload(plan: list[tuple[str, str, dict[str, Any]]], mixture: str, private: bool) -> None:
+    """Commit each repo's files in one commit; Hub errors become one token-free line."""
+    from huggingface_hub import HfApi
+
+    from stages.lib import hub
+
+    token = hub.require_token()
+    api = HfApi(endpoint=hub.endpoint(), token=token)
+    for repo_type, rid, files in plan:
+        try:
+            url = hub.commit_files(api, rid, repo_type, files,
+                                   f"writing-alpaca: publish {mixture} ({repo_type})", private)
+        except Exception as exc:  # noqa: BLE001 - every failure gets one clear message
+            raise hub.explain(exc, f"publishing {repo_type} repo {rid}", token) from None
+        click.echo(hub.sanitize(f"published {repo_type} repo {rid}: {url}", token))

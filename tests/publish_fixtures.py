@@ -1,0 +1,74 @@
+"""A fake finished run (adapter, mixture, metrics, benchmark index) for publish/edit tests.
+
+Built from the tiny model of conftest.py with a real (random) LoRA adapter, so the
+files have the shapes the train/mix/evaluate stages write; scores are random numbers
+drawn here, not measurements.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+DATASETS = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
+METRIC = {"conll": "m2", "bea": "errant", "jfl": "gleu"}
+
+
+def make_adapter(base_dir: Path, out_dir: Path, seed: int = 0) -> Path:
+    """A LoRA adapter on the tiny model, with non-zero B so it changes the outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=[
+        "q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    peft_model.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out_dir)
+    (out_dir / "training_args.json").write_text(json.dumps(
+        {"learning_rate": 0.0002, "num_train_epochs": 1, "lora_r": 4, "hub_token": "x"}))
+    (out_dir / "mixture_hash.txt").write_text("0123abcd\n")
+    return out_dir
+
+
+def make_mixture(out_dir: Path, license_id: str = "cc-by-nc-4.0") -> Path:
+    """A mixture folder: parquet, stats, decontamination report and a dataset card."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"id": ["a-1", "b-1"], "corpus": ["alpaca", "wi-locness"],
+                      "task": ["general", "grammar"], "prompt": ["p1", "p2"],
+                      "completion": ["c1", "c2"]})
+    pq.write_table(table, out_dir / "train.parquet")
+    (out_dir / "stats.json").write_text(json.dumps({"n": 2, "per_corpus": {"alpaca": 1}}))
+    (out_dir / "decontamination.json").write_text(json.dumps({"removed": 0}))
+    data = DatasetCardData(license=license_id, language="en", pretty_name="tiny mixture")
+    (out_dir / "README.md").write_text(
+        f"---\n{data.to_yaml()}\n---\n\n# tiny mixture\n", encoding="utf-8")
+    return out_dir
+
+
+def make_run(root: Path, base_dir: Path, name: str = "writing-alpaca",
+             standin: tuple[str, ...] = ("wnc",)) -> dict[str, Path]:
+    """adapters/, data/mixtures/, metrics/, data/benchmark/ under `root` for mixture `name`."""
+    rng = random.Random(7)
+    adapter = make_adapter(base_dir, root / "adapters" / name)
+    mixture = make_mixture(root / "data" / "mixtures" / name)
+    metrics = {ds: round(rng.uniform(5, 60), 4) for ds in DATASETS}
+    metrics["avg"] = round(sum(metrics.values()) / len(DATASETS), 4)
+    metrics["details"] = {ds: {"n": 3} for ds in DATASETS}
+    (root / "metrics").mkdir(parents=True, exist_ok=True)
+    (root / "metrics" / f"{name}.json").write_text(json.dumps(metrics))
+    index = {ds: {"size": 3, "task": "t", "metric": METRIC.get(ds, "sari"),
+                  "standin": ds in standin, "source": "fixture"} for ds in DATASETS}
+    (root / "data" / "benchmark").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "benchmark" / "index.json").write_text(json.dumps(index))
+    return {"root": root, "adapter": adapter, "mixture": mixture,
+            "metrics": root / "metrics" / f"{name}.json"}
