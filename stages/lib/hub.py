@@ -54,7 +54,6 @@ def require_token() -> str:
 
 def explain(exc: BaseException, action: str, token: str | None) -> HubError:
     """Turn a huggingface_hub / network exception into one clear, token-free HubError."""
-    import httpx
     from huggingface_hub.errors import (
         HfHubHTTPError,
         LocalEntryNotFoundError,
@@ -81,7 +80,7 @@ def explain(exc: BaseException, action: str, token: str | None) -> HubError:
     elif isinstance(exc, LocalEntryNotFoundError):
         reason = "not in the local Hugging Face cache and the Hub cannot be reached " \
                  "(offline or network down)"
-    elif isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
+    elif _is_network_error(exc):
         reason = f"cannot reach {endpoint()} (network down?)"
     elif status is not None:
         reason = f"the Hub answered HTTP {status}"
@@ -92,6 +91,13 @@ def explain(exc: BaseException, action: str, token: str | None) -> HubError:
     if detail and status not in (401, 403):
         message += f" [{detail}]"
     return HubError(sanitize(message, token))
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Connection refused / DNS / timeout, whichever HTTP library (httpx, httpx2) raised it."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return isinstance(exc, ConnectionError | TimeoutError) or bool(
+        names & {"TransportError", "RequestError", "NetworkError", "TimeoutException"})
 
 
 def commit_files(api: Any, repo_id: str, repo_type: str, files: Mapping[str, bytes | Path],
