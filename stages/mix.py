@@ -1,0 +1,278 @@
+"""mix@<mixture>: normalized corpora + params.mixtures.<name> -> an instruction mixture.
+
+A mixture is a named set of components, each drawing n (or a fraction) items of one
+corpus split for one task. Items that overlap the benchmark are dropped before sampling
+(stages/lib/decontam.py), every item is formatted with the one prompt formatter
+(stages/lib/prompts.py), and the result is written as `train.parquet` + stats.json +
+decontamination.json + a dataset card. Same params and inputs -> byte-identical output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.decontam import BenchmarkIndex, build_index
+from stages.lib.io import InputError, atomic_path, read_jsonl, write_json
+from stages.lib.params import load_params, parse_section
+from stages.lib.prompts import TASK_PROMPTS, format_example
+
+GENERIC = "generic"  # task of instruction-following data that carries its own instruction
+
+
+@dataclass
+class Filters:
+    intent: list[str] | None = None   # keep only records whose meta.intent is listed (ITERATER)
+    min_words: int = 0                # of the input; 0 = no bound
+    max_words: int = 0
+    drop_empty_output: bool = True
+    drop_unchanged: bool = False      # output identical to input (e.g. GEC no-op sentences)
+
+
+@dataclass
+class Component:
+    corpus: str                       # a data/corpora/<corpus> folder (manifest id)
+    task: str                         # generic or a stages/lib/prompts.TASK_PROMPTS key
+    split: str = "train"
+    n: int | None = None              # exactly one of n / fraction
+    fraction: float | None = None
+    seed: int = 0
+    replace: bool = False             # sample with replacement (allows n > available)
+    standin_for: str = ""             # the paper's corpus this one replaces, if any
+    missing_hint: str = ""            # where to get the corpus when it is absent
+    filters: Filters = field(default_factory=Filters)
+
+
+@dataclass
+class Decontamination:
+    enabled: bool = True
+    ngram: int = 13                   # shared n-gram length; 0 = exact matches only
+
+
+@dataclass
+class Mixture:
+    components: dict[str, Component]  # a mapping, so a profile can override one component
+    description: str = ""
+    seed: int = 0                     # final shuffle
+    decontamination: Decontamination = field(default_factory=Decontamination)
+
+
+def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
+    mixtures = params.get("mixtures") or {}
+    if name not in mixtures:
+        raise InputError(f"params.yaml: mixtures.{name} is not defined "
+                         f"(defined: {', '.join(sorted(mixtures)) or 'none'})")
+    spec = mixtures[name]
+    if isinstance(spec, dict) and isinstance(spec.get("components"), dict):
+        # `components.<key>: null` removes a component (e.g. in a profile or `dvc exp run -S`)
+        spec = {**spec, "components": {k: v for k, v in spec["components"].items()
+                                       if v is not None}}
+    mixture = parse_section(Mixture, spec, f"mixtures.{name}")
+    if not mixture.components:
+        raise InputError(f"params.yaml: mixtures.{name}.components is empty")
+    for key, comp in mixture.components.items():
+        where = f"params.yaml: mixtures.{name}.components.{key}"
+        if comp.task != GENERIC and comp.task not in TASK_PROMPTS:
+            raise InputError(f"{where}.task: unknown task {comp.task!r} "
+                             f"(known: {GENERIC}, {', '.join(TASK_PROMPTS)})")
+        if (comp.n is None) == (comp.fraction is None):
+            raise InputError(f"{where}: give exactly one of n or fraction")
+        if comp.fraction is not None and not 0 < comp.fraction <= 1:
+            raise InputError(f"{where}.fraction must be in (0, 1], got {comp.fraction}")
+        if comp.n is not None and comp.n < 1:
+            raise InputError(f"{where}.n must be positive, got {comp.n}")
+    return mixture
+
+
+def load_split(corpora: Path, name: str, key: str, comp: Component) -> tuple[Path, list[dict]]:
+    path = corpora / comp.corpus / f"{comp.split}.jsonl"
+    if not path.is_file():
+        where = f"mixtures.{name}.components.{key}"
+        if not (corpora / comp.corpus).is_dir():
+            known = sorted(p.name for p in corpora.iterdir() if p.is_dir()) if corpora.is_dir() else []
+            hint = f" {comp.missing_hint}" if comp.missing_hint else ""
+            raise InputError(f"params.yaml: {where}.corpus: unknown corpus {comp.corpus!r}: "
+                             f"{corpora / comp.corpus} does not exist.{hint} "
+                             f"(available: {', '.join(known) or 'none'})")
+        splits = sorted(p.stem for p in (corpora / comp.corpus).glob("*.jsonl"))
+        raise InputError(f"params.yaml: {where}.split: {path} does not exist "
+                         f"(splits of {comp.corpus}: {', '.join(splits)})")
+    return path, read_jsonl(path)
+
+
+def keep(record: dict, f: Filters) -> bool:
+    src, refs = record.get("src", ""), record.get("refs") or [""]
+    if f.intent is not None and record.get("meta", {}).get("intent") not in f.intent:
+        return False
+    words = len(src.split())
+    if words < f.min_words or (f.max_words and words > f.max_words):
+        return False
+    if f.drop_empty_output and not refs[0].strip():
+        return False
+    return not (f.drop_unchanged and refs[0].strip() == src.strip())
+
+
+def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]:
+    if comp.task == GENERIC:
+        instruction = record.get("meta", {}).get("instruction", "")
+    else:
+        instruction = TASK_PROMPTS[comp.task]
+    example = format_example(instruction, record.get("src", ""), record["refs"][0])
+    suffix = f"#{copy}" if copy else ""
+    return {"id": f"{key}/{record['id']}{suffix}", "corpus": comp.corpus, "task": comp.task,
+            **example}
+
+
+def build_component(name: str, key: str, comp: Component, records: list[dict],
+                    index: BenchmarkIndex | None) -> tuple[list[dict], dict[str, Any]]:
+    """Filter, decontaminate and sample one component -> (rows, its report)."""
+    pool = [r for r in records if keep(r, comp.filters)]
+    dropped = {"exact": 0, "ngram": 0}
+    if index is not None:
+        clean = []
+        for record in pool:
+            hit = index.check(record.get("src", ""))
+            if hit:
+                dropped[hit] += 1
+            else:
+                clean.append(record)
+        pool = clean
+    n = comp.n if comp.n is not None else max(1, round(comp.fraction * len(pool)))
+    if n > len(pool) and not comp.replace:
+        raise InputError(
+            f"params.yaml: mixtures.{name}.components.{key}.n = {n} but only {len(pool)} "
+            f"items of {comp.corpus}/{comp.split} remain after filters and decontamination "
+            f"(of {len(records)}); lower n or set replace: true")
+    if not pool:
+        raise InputError(f"params.yaml: mixtures.{name}.components.{key}: no items left")
+    # A string seed is hashed with SHA-512 by random.Random: stable across runs/machines.
+    rng = random.Random(f"{comp.seed}:{name}:{key}")
+    picks = rng.choices(range(len(pool)), k=n) if comp.replace else rng.sample(range(len(pool)), n)
+    seen: dict[int, int] = {}
+    rows = []
+    for i in picks:
+        rows.append(to_row(key, comp, pool[i], seen.get(i, 0)))
+        seen[i] = seen.get(i, 0) + 1
+    report = {"corpus": comp.corpus, "split": comp.split, "task": comp.task,
+              "available": len(records), "after_filters": len(pool) + sum(dropped.values()),
+              "dropped_exact": dropped["exact"], "dropped_ngram": dropped["ngram"],
+              "after_decontamination": len(pool), "sampled": n, "replace": comp.replace,
+              "distinct": len(seen), "standin_for": comp.standin_for}
+    return rows, report
+
+
+def load_benchmark(benchmark: Path) -> tuple[list[dict], list[str]]:
+    files = sorted(benchmark.glob("*.jsonl"))
+    if not files:
+        raise InputError(f"{benchmark}: no benchmark *.jsonl files to decontaminate against")
+    return [item for f in files for item in read_jsonl(f)], [f.stem for f in files]
+
+
+def percentiles(values: list[int]) -> dict[str, int]:
+    """Nearest-rank percentiles (integers: deterministic, no float formatting drift)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    pick = {q: ordered[min(len(ordered) - 1, max(0, -(-q * len(ordered) // 100) - 1))]
+            for q in (50, 90, 95, 99)}
+    return {"min": ordered[0], **{f"p{q}": v for q, v in pick.items()}, "max": ordered[-1]}
+
+
+def mixture_stats(name: str, rows: list[dict], reports: dict[str, dict],
+                  tokenizer: Path | None) -> dict[str, Any]:
+    """Rows per task/corpus and token-length percentiles of prompt, completion and both."""
+    if tokenizer is not None and (tokenizer / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+
+        def count(texts: list[str]) -> list[int]:
+            return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
+        unit = f"tokens of {tokenizer}"
+    else:
+        def count(texts: list[str]) -> list[int]:
+            return [len(t.split()) for t in texts]
+        unit = "whitespace tokens"
+    prompt = count([r["prompt"] for r in rows])
+    completion = count([r["completion"] for r in rows])
+    by_task: dict[str, int] = {}
+    by_corpus: dict[str, int] = {}
+    for row in rows:
+        by_task[row["task"]] = by_task.get(row["task"], 0) + 1
+        by_corpus[row["corpus"]] = by_corpus.get(row["corpus"], 0) + 1
+    return {"mixture": name, "rows": len(rows), "rows_per_task": by_task,
+            "rows_per_corpus": by_corpus, "length_unit": unit,
+            "length_prompt": percentiles(prompt), "length_completion": percentiles(completion),
+            "length_total": percentiles([a + b for a, b in zip(prompt, completion)]),
+            "tokens_total": sum(prompt) + sum(completion),
+            "standins": {k: r["standin_for"] for k, r in reports.items() if r["standin_for"]}}
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_parquet(rows: list[dict], path: Path) -> None:
+    """HF `datasets` parquet; the writer is deterministic for the same rows."""
+    from datasets import Dataset
+
+    columns = ["id", "corpus", "task", "prompt", "completion"]
+    Dataset.from_dict({c: [r[c] for r in rows] for c in columns}).to_parquet(str(path))
+
+
+@click.command("mix")
+@click.option("--mixture", "name", required=True, help="A key of params.yaml `mixtures`.")
+@click.option("--corpora", type=click.Path(path_type=Path), default=Path("data/corpora"))
+@click.option("--benchmark", type=click.Path(path_type=Path), default=Path("data/benchmark"))
+@click.option("--datacards", type=click.Path(path_type=Path), default=Path("datacards"))
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
+              help="Tokenizer folder for length statistics (default: whitespace tokens).")
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: Path | None,
+        params_path: str, out: Path) -> None:
+    """Build instruction mixture NAME from normalized corpora into OUT (parquet + card)."""
+    from stages.lib.cards import render_mixture_card
+
+    mixture = parse_mixture(load_params(params_path), name)
+    index, datasets = None, []
+    if mixture.decontamination.enabled:
+        items, datasets = load_benchmark(benchmark)
+        index = build_index(items, mixture.decontamination.ngram)
+    rows: list[dict] = []
+    reports: dict[str, dict] = {}
+    sources: dict[str, str] = {}
+    for key, comp in mixture.components.items():
+        path, records = load_split(corpora, name, key, comp)
+        sources[f"{comp.corpus}/{comp.split}"] = file_sha256(path)
+        part, reports[key] = build_component(name, key, comp, records, index)
+        rows.extend(part)
+        click.echo(f"mix {name}: {key}: {len(part)} rows from {comp.corpus}/{comp.split} "
+                   f"(dropped {reports[key]['dropped_exact']} exact + "
+                   f"{reports[key]['dropped_ngram']} n-gram overlaps)", err=True)
+    random.Random(f"{mixture.seed}:{name}").shuffle(rows)
+    decontam = {"enabled": mixture.decontamination.enabled, "ngram": mixture.decontamination.ngram,
+                "benchmark_datasets": datasets, "components": reports,
+                "dropped_total": sum(r["dropped_exact"] + r["dropped_ngram"]
+                                     for r in reports.values())}
+    stats = mixture_stats(name, rows, reports, tokenizer)
+    stats["sources_sha256"] = sources
+    with atomic_path(out, is_dir=True) as tmp:
+        write_parquet(rows, tmp / "train.parquet")
+        write_json(tmp / "stats.json", stats)
+        write_json(tmp / "decontamination.json", decontam)
+        card = render_mixture_card(name, mixture, stats, decontam, datacards)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+    click.echo(f"mix {name}: {len(rows)} rows -> {out}", err=True)
+
+
+def mixture_json(mixture: Mixture) -> str:
+    """The resolved declaration, for the card (stable key order)."""
+    import dataclasses
+
+    return json.dumps(dataclasses.asdict(mixture), indent=2, sort_keys=True)

@@ -1,0 +1,166 @@
+"""mix stage: determinism, sampling, decontamination, card and spec errors (fixture corpora)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from stages.lib.decontam import build_index, normalize_text
+from stages.mix import mix
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    corpora = tmp_path / "corpora"
+    write_jsonl(corpora / "gen" / "train.jsonl", [
+        {"id": f"gen-{i}", "src": "" if i % 3 else f"input number {i}", "refs": [f"answer {i}"],
+         "meta": {"instruction": f"Do task {i}."}} for i in range(40)])
+    write_jsonl(corpora / "gec" / "train.jsonl", [
+        {"id": f"gec-{i}", "src": f"she go to school number {i} .",
+         "refs": [f"She goes to school number {i} ."], "meta": {}} for i in range(30)])
+    write_jsonl(corpora / "itr" / "train.jsonl", [
+        {"id": f"itr-{i}", "src": f"sentence {i} to edit", "refs": [f"edited sentence {i}"],
+         "meta": {"intent": ["fluency", "clarity"][i % 2]}} for i in range(20)])
+    # Benchmark: one exact duplicate (modulo case/punctuation) and one long shared n-gram.
+    long_text = "the quick brown fox jumps over the lazy dog near the old river bank today"
+    write_jsonl(tmp_path / "benchmark" / "bea.jsonl", [
+        {"id": "b1", "dataset": "bea", "task": "grammar", "instruction": "x",
+         "input": "She go to school NUMBER 3", "references": ["unrelated"]},
+        {"id": "b2", "dataset": "bea", "task": "grammar", "instruction": "x",
+         "input": f"prefix {long_text} suffix", "references": []}])
+    write_jsonl(corpora / "gec" / "train.jsonl", [
+        *[json.loads(line) for line in (corpora / "gec" / "train.jsonl").read_text().splitlines()],
+        {"id": "gec-long", "src": f"{long_text} and more", "refs": ["x"], "meta": {}}])
+    cards = tmp_path / "datacards"
+    (cards / "corpora").mkdir(parents=True)
+    (cards / "corpora" / "gen.yaml").write_text(
+        "licence: CC BY-NC 4.0\ncitation: '@misc{gen}'\nupstream: https://example.org/gen\n")
+    (cards / "corpora" / "gec.yaml").write_text("licence: Apache-2.0\n")
+    (cards / "corpora" / "itr.yaml").write_text("licence: GPL-3.0\n")
+    (cards / "templates").mkdir()
+    repo_template = Path(__file__).resolve().parents[1] / "datacards/templates/mixture_card.md"
+    (cards / "templates" / "mixture_card.md").write_text(repo_template.read_text())
+    params = {"mixtures": {"mini": {"components": {
+        "generic": {"corpus": "gen", "task": "generic", "n": 10, "seed": 1},
+        "grammar": {"corpus": "gec", "task": "grammar", "n": 20},
+        "fluency": {"corpus": "itr", "task": "fluency", "fraction": 0.5,
+                    "standin_for": "ITERATER-V2", "filters": {"intent": ["fluency"]}},
+    }}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def run_mix(ws: Path, out: str, name: str = "mini", params: str = "params.yaml"):
+    return CliRunner().invoke(mix, [
+        "--mixture", name, "--corpora", str(ws / "corpora"), "--benchmark", str(ws / "benchmark"),
+        "--datacards", str(ws / "datacards"), "--params", str(ws / params),
+        "--out", str(ws / out)])
+
+
+def tree_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_mix_is_deterministic_and_complete(workspace: Path) -> None:
+    first, second = run_mix(workspace, "a"), run_mix(workspace, "b")
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    assert tree_hash(workspace / "a") == tree_hash(workspace / "b")
+    from datasets import Dataset
+
+    data = Dataset.from_parquet(str(workspace / "a" / "train.parquet"))
+    assert data.column_names == ["id", "corpus", "task", "prompt", "completion"]
+    assert len(data) == 10 + 20 + 5
+    stats = json.loads((workspace / "a" / "stats.json").read_text())
+    assert stats["rows_per_task"] == {"generic": 10, "grammar": 20, "fluency": 5}
+    assert stats["standins"] == {"fluency": "ITERATER-V2"}
+    # generic items keep their instruction; empty input -> the no-input template
+    generic = [r for r in data if r["task"] == "generic"]
+    assert all("### Instruction:\nDo task" in r["prompt"] for r in generic)
+    assert any("### Input:" not in r["prompt"] for r in generic)
+    assert all("Fix grammatical errors" in r["prompt"] for r in data if r["task"] == "grammar")
+
+
+def test_decontamination_drops_overlaps(workspace: Path) -> None:
+    assert run_mix(workspace, "a").exit_code == 0
+    report = json.loads((workspace / "a" / "decontamination.json").read_text())
+    grammar = report["components"]["grammar"]
+    assert (grammar["dropped_exact"], grammar["dropped_ngram"]) == (1, 1)
+    ids = {r["id"] for r in __import__("datasets").Dataset.from_parquet(
+        str(workspace / "a" / "train.parquet"))}
+    assert "grammar/gec-3" not in ids and "grammar/gec-long" not in ids
+    card = (workspace / "a" / "README.md").read_text()
+    assert "license: cc-by-nc-4.0" in card  # most restrictive of CC BY-NC, GPL, Apache
+    assert "@misc{gen}" in card and "ITERATER-V2" in card
+
+
+def test_normalization_and_short_texts() -> None:
+    assert normalize_text("  She, go!  To\tSCHOOL. ") == "she go to school"
+    index = build_index([{"input": "a b c", "references": []}], n=13)
+    assert index.check("A b, c!") == "exact" and index.check("a b c d") is None
+
+
+def edit_params(ws: Path, change) -> None:
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    change(params["mixtures"]["mini"]["components"])
+    (ws / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda c: c["grammar"].update(corpus="nope"), "mixtures.mini.components.grammar.corpus"),
+    (lambda c: c["grammar"].update(n=500), "mixtures.mini.components.grammar.n = 500"),
+    (lambda c: c["grammar"].update(nn=5), "unknown key mixtures.mini.components.grammar.nn"),
+    (lambda c: c["grammar"].update(task="poetry"), "mixtures.mini.components.grammar.task"),
+    (lambda c: c["grammar"].update(fraction=0.5), "exactly one of n or fraction"),
+    (lambda c: c["fluency"]["filters"].update(intnet=["x"]),
+     "unknown key mixtures.mini.components.fluency.filters.intnet"),
+])
+def test_bad_spec_names_the_key(workspace: Path, change, needle: str) -> None:
+    edit_params(workspace, change)
+    result = run_mix(workspace, "bad")
+    assert result.exit_code == 2
+    assert needle in result.output
+    assert not (workspace / "bad").exists()
+
+
+def test_replace_allows_oversampling(workspace: Path) -> None:
+    edit_params(workspace, lambda c: c["grammar"].update(n=100, replace=True))
+    result = run_mix(workspace, "r")
+    assert result.exit_code == 0, result.output
+    stats = json.loads((workspace / "r" / "stats.json").read_text())
+    assert stats["rows_per_task"]["grammar"] == 100
+
+
+def test_null_component_is_removed(workspace: Path) -> None:
+    edit_params(workspace, lambda c: c.update(generic=None))
+    assert run_mix(workspace, "n").exit_code == 0
+    stats = json.loads((workspace / "n" / "stats.json").read_text())
+    assert "generic" not in stats["rows_per_task"]
+
+
+def test_repo_mixtures_parse_in_both_profiles() -> None:
+    from stages.lib.params import deep_merge
+    from stages.mix import parse_mixture
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    paper = deep_merge({k: v for k, v in raw.items() if k != "profiles"},
+                       raw["profiles"]["paper"])
+    for params in (raw, paper):
+        for name in raw["build"]["mixtures"] + ["writing-only", "alpaca-gpt4"]:
+            parse_mixture(params, name)
+    sizes = parse_mixture(paper, "writing-alpaca").components
+    assert sizes["generic"].fraction == 1.0 and sizes["grammar"].n == 10000
+    assert parse_mixture(raw, "writing-alpaca").components["grammar"].n < 10000
