@@ -12,24 +12,46 @@ from pathlib import Path
 
 DATASETS = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
 METRIC = {"conll": "m2", "bea": "errant", "jfl": "gleu"}
+SOURCE = "She go to school yesterday ."
+TARGET = "She went to school yesterday ."
 
 
-def make_adapter(base_dir: Path, out_dir: Path, seed: int = 0) -> Path:
-    """A LoRA adapter on the tiny model, with non-zero B so it changes the outputs."""
+def make_adapter(base_dir: Path, out_dir: Path, seed: int = 0, steps: int = 60) -> Path:
+    """A LoRA adapter on the tiny model, briefly trained to correct one sentence.
+
+    A random adapter only emits newlines; a few dozen steps on one GEC pair give an
+    adapter that really edits ("She go ..." -> "She went ..."), which the edit tests need.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from stages.lib.prompts import format_prompt, task_instruction
+
     torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=[
-        "q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=[
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM"))
+    text = format_prompt(task_instruction("grammar"), SOURCE) + TARGET + tokenizer.eos_token
+    batch = tokenizer(text, return_tensors="pt")
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
+                                  lr=1e-2)
+    peft_model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: threads only add overhead (5x slower on 2 cores)
+    try:
+        for _ in range(steps):
+            loss = peft_model(**batch, labels=batch["input_ids"]).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    finally:
+        torch.set_num_threads(threads)
+    peft_model.eval()
     peft_model.save_pretrained(out_dir)
-    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
     (out_dir / "training_args.json").write_text(json.dumps(
         {"learning_rate": 0.0002, "num_train_epochs": 1, "lora_r": 4, "hub_token": "x"}))
     (out_dir / "mixture_hash.txt").write_text("0123abcd\n")
@@ -56,10 +78,10 @@ def make_mixture(out_dir: Path, license_id: str = "cc-by-nc-4.0") -> Path:
 
 
 def make_run(root: Path, base_dir: Path, name: str = "writing-alpaca",
-             standin: tuple[str, ...] = ("wnc",)) -> dict[str, Path]:
+             standin: tuple[str, ...] = ("wnc",), steps: int = 60) -> dict[str, Path]:
     """adapters/, data/mixtures/, metrics/, data/benchmark/ under `root` for mixture `name`."""
     rng = random.Random(7)
-    adapter = make_adapter(base_dir, root / "adapters" / name)
+    adapter = make_adapter(base_dir, root / "adapters" / name, steps=steps)
     mixture = make_mixture(root / "data" / "mixtures" / name)
     metrics = {ds: round(rng.uniform(5, 60), 4) for ds in DATASETS}
     metrics["avg"] = round(sum(metrics.values()) / len(DATASETS), 4)

@@ -120,7 +120,7 @@ class FakeHub:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
-    return make_run(tmp_path_factory.mktemp("run"), tiny_model_dir)["root"]
+    return make_run(tmp_path_factory.mktemp("run"), tiny_model_dir, steps=0)["root"]
 
 
 def publish(run_dir: Path, endpoint: str, *args: str, token: str | None = TOKEN,

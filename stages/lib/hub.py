@@ -124,9 +124,13 @@ def commit_files(api: Any, repo_id: str, repo_type: str, files: Mapping[str, byt
 def resolve_repo_or_path(name: str, revision: str | None = None,
                          repo_type: str = "model") -> Path:
     """A local folder as is, else snapshot_download (honours HF_HUB_OFFLINE and the cache)."""
+    from stages.lib.io import InputError
+
     local = Path(name).expanduser()
     if local.is_dir():
         return local.resolve()
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        raise InputError(f"{name}: no such folder, and not a Hub repo id (OWNER/NAME)")
     from huggingface_hub import snapshot_download
 
     try:

@@ -1,0 +1,150 @@
+"""`writing-alpaca edit`: apply a writing task with a trained adapter to text.
+
+Loads the base model and the adapter once, builds the same Alpaca prompts as training
+and evaluation (stages.lib.prompts), and decodes with the shared batched generator
+(stages.lib.generation), so `edit` behaves like the evaluated system. Input is the TEXT
+argument or stdin (one item per line, batched, one output line per input line).
+
+The base model: --base when given; else the adapter's adapter_config.json
+`base_model_name_or_path` when it resolves (a local folder, or a Hub id that is cached
+or downloadable); else models/base (the pipeline's base model folder).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError
+from stages.lib.prompts import TASK_PROMPTS
+
+DEFAULT_BASE = Path("models/base")
+
+
+def word_diff(source: str, edited: str) -> str:
+    """`edited` with word-level changes marked: [-deleted-] and {+inserted+}."""
+    old, new = source.split(), edited.split()
+    parts: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new,
+                                                       autojunk=False).get_opcodes():
+        if tag == "equal":
+            parts.append(" ".join(old[i1:i2]))
+            continue
+        deleted = "[-" + " ".join(old[i1:i2]) + "-]" if i2 > i1 else ""
+        inserted = "{+" + " ".join(new[j1:j2]) + "+}" if j2 > j1 else ""
+        parts.append(deleted + inserted)  # a replacement reads [-old-]{+new+}
+    return " ".join(parts)
+
+
+def resolve_base(adapter_dir: Path, base: str | None) -> Path:
+    """The base model folder for `adapter_dir`; see the module doc for the order."""
+    from stages.lib.hub import HubError, resolve_repo_or_path
+
+    if base:
+        return resolve_repo_or_path(base)
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    name = config.get("base_model_name_or_path") or ""
+    if name and Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        try:
+            return resolve_repo_or_path(name)
+        except (HubError, InputError) as exc:
+            if not DEFAULT_BASE.is_dir():
+                raise InputError(f"base model {name!r} (from adapter_config.json): "
+                                 f"{exc.message}; pass --base PATH_OR_REPO") from None
+            click.echo(f"note: base model {name!r} unavailable, using {DEFAULT_BASE}", err=True)
+    if DEFAULT_BASE.is_dir():
+        return DEFAULT_BASE
+    raise InputError(f"base model {name or '(unset)'} from adapter_config.json not found and "
+                     f"no {DEFAULT_BASE}/ here; pass --base PATH_OR_REPO")
+
+
+def read_inputs(text: str | None) -> list[str]:
+    """The items to edit: TEXT, or stdin lines for `-` / no TEXT."""
+    if text is not None and text != "-":
+        return [text]
+    return sys.stdin.read().splitlines()
+
+
+def edit_lines(model: Any, tokenizer: Any, lines: list[str], task: str, batch_size: int,
+               max_new_tokens: int) -> list[str]:
+    """Edited text per line (empty lines stay empty, without running the model)."""
+    from stages.lib.generation import generate, max_new_tokens_for
+    from stages.lib.prompts import format_prompt, task_instruction
+
+    todo = [i for i, line in enumerate(lines) if line.strip()]
+    instruction = task_instruction(task)
+    prompts = [format_prompt(instruction, lines[i].strip()) for i in todo]
+    # Edits rewrite their input: budget ~2x its tokens, at least 16, at most the cap.
+    budgets = [max_new_tokens_for(lines[i], tokenizer, factor=2.0, minimum=16,
+                                  maximum=max_new_tokens) for i in todo]
+    outputs = generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
+                       progress=len(todo) > batch_size)
+    result = [""] * len(lines)
+    for i, output in zip(todo, outputs, strict=True):
+        result[i] = output.replace("\n", " ").strip()  # one output line per input line
+    return result
+
+
+def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
+    """Save base+adapter merged into plain weights (+ tokenizer), atomically, for serving."""
+    from stages.lib.io import atomic_path
+
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("--adapter", required=True,
+              help="Adapter (or full model): OWNER/NAME on the Hub, or a local folder.")
+@click.option("--task", required=True, type=click.Choice(list(TASK_PROMPTS)))
+@click.option("--base", default=None, help="Base model folder or Hub id (see --help text).")
+@click.option("--revision", default=None, help="Hub revision of --adapter.")
+@click.option("--diff", is_flag=True, help="Mark the edits: [-deleted-]{+inserted+}.")
+@click.option("--merge", "merge_dir", type=click.Path(path_type=Path), default=None,
+              help="Also write base+adapter merged into one model folder here.")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+              default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Upper bound on the tokens generated per item.")
+def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
+         diff: bool, merge_dir: Path | None, dtype: str, batch_size: int,
+         max_new_tokens: int) -> None:
+    """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
+
+    Examples:
+
+        echo "She go to school yesterday ." | writing-alpaca edit --adapter OWNER/NAME --task grammar
+
+        writing-alpaca edit --adapter adapters/writing-alpaca --task simplify --diff "TEXT"
+
+    The base model is --base, else the adapter's adapter_config.json
+    base_model_name_or_path when it resolves, else models/base. With --merge and no
+    TEXT, only the merged model is written.
+    """
+    from stages.lib.hub import resolve_repo_or_path
+    from stages.lib.models import is_adapter_dir, load_system, resolve_dtype
+
+    adapter_dir = resolve_repo_or_path(adapter, revision=revision)
+    if is_adapter_dir(adapter_dir):
+        base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
+    else:  # a full (e.g. merged) model folder: nothing to put on top
+        base_dir, adapter_arg = adapter_dir, None
+    lines = [] if merge_dir is not None and text is None else read_inputs(text)
+    model, tokenizer = load_system(base_dir, adapter_arg, resolve_dtype(dtype))
+    if lines:
+        outputs = edit_lines(model, tokenizer, lines, task, batch_size, max_new_tokens)
+        for source, output in zip(lines, outputs, strict=True):
+            click.echo(word_diff(source, output) if diff and source.strip() else output)
+    if merge_dir is not None:
+        merge_to(model, tokenizer, merge_dir)
+        click.echo(f"merged model written to {merge_dir}", err=True)

@@ -1,0 +1,146 @@
+"""`writing-alpaca edit` and `pull` with the tiny model and a tiny trained LoRA adapter.
+
+The adapter is trained here for a few dozen steps on one grammar pair (publish_fixtures),
+so it really edits: the tests check the whole chain prompt -> generate -> clean -> print
+(and the diff markup, the merge export, base-model resolution and offline use from the
+HF cache) against that pair. Nothing is downloaded; Hub access is switched off.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from publish_fixtures import SOURCE, TARGET, make_adapter
+
+from stages.edit import edit, word_diff
+from stages.pull import pull
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    return make_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter") / "grammar")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any Hub access in these tests would be a bug: make it fail fast."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def run_edit(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(edit, list(args), input=stdin)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_word_diff_marks_replacements_insertions_and_deletions() -> None:
+    assert word_diff("She go to school", "She went to school") == "She [-go-]{+went+} to school"
+    assert word_diff("a b c", "a b c") == "a b c"
+    assert word_diff("a c", "a b c") == "a {+b+} c"
+    assert word_diff("a b c", "a c") == "a [-b-] c"
+    assert word_diff("x", "") == "[-x-]"
+
+
+def test_edit_stdin_one_output_line_per_input_line(adapter_dir: Path) -> None:
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", stdin=f"{SOURCE}\n\n{SOURCE}\n")
+    assert code == 0
+    assert out.splitlines() == [TARGET, "", TARGET]
+
+
+def test_edit_diff_marks_the_edit(adapter_dir: Path) -> None:
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", "--diff", SOURCE)
+    assert code == 0
+    assert out.strip() == word_diff(SOURCE, TARGET) == "She [-go-]{+went+} to school yesterday ."
+
+
+def test_missing_base_model_is_a_clear_input_error(adapter_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tiny_model_dir: Path) -> None:
+    moved = shutil.copytree(adapter_dir, tmp_path / "adapter")
+    config = json.loads((moved / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "nobody/missing-base"
+    (moved / "adapter_config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)  # no models/base here
+    code, _, err = run_edit("--adapter", str(moved), "--task", "grammar", SOURCE)
+    assert code == 2 and "--base" in err and "nobody/missing-base" in err
+    code, out, _ = run_edit("--adapter", str(moved), "--task", "grammar", "--dtype", "float32",
+                            "--base", str(tiny_model_dir), SOURCE)
+    assert code == 0 and out.strip() == TARGET
+
+
+def test_merge_exports_a_plain_model_with_the_same_outputs(adapter_dir: Path,
+                                                           tmp_path: Path) -> None:
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from stages.lib.models import load_system
+
+    out_dir = tmp_path / "merged"
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", "--merge", str(out_dir))
+    assert code == 0 and out == ""  # no TEXT: merge only
+    with safe_open(str(out_dir / "model.safetensors"), "pt") as handle:
+        assert not any("lora" in key for key in handle.keys())
+    merged = AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32)
+    peft_model, tokenizer = load_system(json.loads((adapter_dir / "adapter_config.json")
+                                                   .read_text())["base_model_name_or_path"],
+                                        adapter_dir, torch.float32)
+    batch = tokenizer(SOURCE, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, peft_model(**batch).logits,
+                                   atol=1e-4, rtol=1e-4)
+    # the merged folder is a full model: `edit` uses it without a base
+    code, out, _ = run_edit("--adapter", str(out_dir), "--task", "grammar", "--dtype",
+                            "float32", SOURCE)
+    assert code == 0 and out.strip() == TARGET
+
+
+def fake_cache(cache: Path, repo_id: str, files_from: Path) -> Path:
+    """The HF hub cache layout for one repo at one commit, as snapshot_download leaves it."""
+    commit = "0" * 39 + "1"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return Path(shutil.copytree(files_from, repo / "snapshots" / commit))
+
+
+def test_pull_and_edit_work_offline_from_the_hf_cache(adapter_dir: Path, tmp_path: Path) -> None:
+    snapshot = fake_cache(tmp_path / "hub-cache", "me/tiny-grammar", adapter_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub-cache"),
+               HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=str(REPO_ROOT))
+    cli = [sys.executable, "-m", "stages.cli"]
+    pulled = subprocess.run([*cli, "pull", "me/tiny-grammar"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert pulled.returncode == 0, pulled.stderr
+    assert Path(pulled.stdout.strip()) == snapshot
+    edited = subprocess.run([*cli, "edit", "--adapter", "me/tiny-grammar", "--task", "grammar",
+                             "--dtype", "float32", "--diff"], input=SOURCE + "\n", env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert edited.returncode == 0, edited.stderr
+    assert edited.stdout.strip() == word_diff(SOURCE, TARGET)
+    missing = subprocess.run([*cli, "pull", "me/not-cached"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "me/not-cached" in missing.stderr
+
+
+def test_pull_accepts_a_local_folder_and_rejects_a_missing_one(adapter_dir: Path) -> None:
+    result = CliRunner().invoke(pull, [str(adapter_dir)])
+    assert result.exit_code == 0 and result.stdout.strip() == str(adapter_dir.resolve())
+    result = CliRunner().invoke(pull, ["./no/such/folder"])
+    assert result.exit_code == 2 and "no such folder" in result.stderr
