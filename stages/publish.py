@@ -22,6 +22,9 @@ import click
 from stages.lib.io import InputError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# What a mixture card must tell a user (rendered by stages.lib.cards in the mix stage).
+DATASET_CARD_SECTIONS = ("## Composition", "## Instruction template", "## Decontamination",
+                         "## Source corpora")
 TEMPLATE = Path(__file__).resolve().parents[1] / "datacards" / "templates" / "adapter_card.md"
 
 
@@ -51,6 +54,9 @@ def load_dataset_card(mixture_dir: Path) -> Any:
         raise InputError(f"{path}: dataset card metadata does not parse: {exc}") from None
     if not card.data.get("license"):
         raise InputError(f"{path}: dataset card metadata has no `license`")
+    missing = [s for s in DATASET_CARD_SECTIONS if f"\n{s}" not in card.text]
+    if missing:
+        raise InputError(f"{path}: dataset card lacks the section(s) {', '.join(missing)}")
     return card
 
 

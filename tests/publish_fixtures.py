@@ -12,6 +12,7 @@ from pathlib import Path
 
 DATASETS = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
 METRIC = {"conll": "m2", "bea": "errant", "jfl": "gleu"}
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "She go to school yesterday ."
 TARGET = "She went to school yesterday ."
 
@@ -58,22 +59,50 @@ def make_adapter(base_dir: Path, out_dir: Path, seed: int = 0, steps: int = 60) 
     return out_dir
 
 
-def make_mixture(out_dir: Path, license_id: str = "cc-by-nc-4.0") -> Path:
-    """A mixture folder: parquet, stats, decontamination report and a dataset card."""
+CORPUS_LICENCES = {"alpaca": "CC BY-NC 4.0", "wi-locness": "Apache-2.0 (test fixture)"}
+
+
+def make_mixture(out_dir: Path, licences: dict[str, str] | None = None) -> Path:
+    """A mixture folder: parquet, stats, decontamination report, and the dataset card
+    rendered by the mix stage's own renderer (stages.lib.cards) from fixture datacards."""
+    from types import SimpleNamespace
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from huggingface_hub import DatasetCard, DatasetCardData
+    import yaml
 
+    from stages.lib.cards import render_mixture_card
+
+    licences = licences or CORPUS_LICENCES
     out_dir.mkdir(parents=True, exist_ok=True)
+    datacards = out_dir.parent / "datacards"
+    (datacards / "corpora").mkdir(parents=True, exist_ok=True)
+    template = REPO_ROOT / "datacards" / "templates" / "mixture_card.md"
+    (datacards / "templates").mkdir(exist_ok=True)
+    (datacards / "templates" / "mixture_card.md").write_text(template.read_text())
+    for corpus, licence in licences.items():
+        (datacards / "corpora" / f"{corpus}.yaml").write_text(yaml.safe_dump(
+            {"licence": licence, "citation": f"@misc{{{corpus}}}", "upstream": "https://x"}))
     table = pa.table({"id": ["a-1", "b-1"], "corpus": ["alpaca", "wi-locness"],
                       "task": ["general", "grammar"], "prompt": ["p1", "p2"],
                       "completion": ["c1", "c2"]})
     pq.write_table(table, out_dir / "train.parquet")
-    (out_dir / "stats.json").write_text(json.dumps({"n": 2, "per_corpus": {"alpaca": 1}}))
-    (out_dir / "decontamination.json").write_text(json.dumps({"removed": 0}))
-    data = DatasetCardData(license=license_id, language="en", pretty_name="tiny mixture")
+    pct = {"min": 1, "p50": 2, "p90": 3, "p95": 3, "p99": 3, "max": 3}
+    stats = {"mixture": out_dir.name, "rows": 2, "rows_per_task": {"general": 1, "grammar": 1},
+             "rows_per_corpus": {c: 1 for c in licences}, "length_unit": "whitespace tokens",
+             "length_prompt": pct, "length_completion": pct, "length_total": pct}
+    components = {c: {"corpus": c, "split": "train", "task": "t", "available": 1,
+                      "after_filters": 1, "dropped_exact": 0, "dropped_ngram": 0,
+                      "after_decontamination": 1, "sampled": 1, "replace": False,
+                      "distinct": 1, "standin_for": None} for c in licences}
+    decontam = {"enabled": True, "ngram": 8, "benchmark_datasets": DATASETS,
+                "components": components, "dropped_total": 0}
+    mixture = SimpleNamespace(description="fixture mixture", components={
+        c: SimpleNamespace(corpus=c) for c in licences})
+    (out_dir / "stats.json").write_text(json.dumps(stats))
+    (out_dir / "decontamination.json").write_text(json.dumps(decontam))
     (out_dir / "README.md").write_text(
-        f"---\n{data.to_yaml()}\n---\n\n# tiny mixture\n", encoding="utf-8")
+        render_mixture_card(out_dir.name, mixture, stats, decontam, datacards), encoding="utf-8")
     return out_dir
 
 
