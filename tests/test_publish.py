@@ -18,7 +18,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from publish_fixtures import make_run
@@ -109,7 +109,7 @@ class FakeHub:
             return 200, {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid}
         return 404, {"error": f"no route {path}"}
 
-    def __enter__(self) -> FakeHub:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -135,7 +135,7 @@ def publish(run_dir: Path, endpoint: str, *args: str, token: str | None = TOKEN,
     return subprocess.run(
         [sys.executable, "-m", "stages.cli", "publish", "writing-alpaca", "--repo-id",
          "me/writing-alpaca-7b", "--dataset-repo-id", "me/writing-alpaca-data", *args],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=120)
+        cwd=run_dir, env=env, check=False, capture_output=True, text=True, timeout=120)
 
 
 def assert_no_token(result: subprocess.CompletedProcess[str], run_dir: Path) -> None:
@@ -232,5 +232,5 @@ def test_bad_repo_id_is_an_input_error(run_dir: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stages.cli", "publish", "writing-alpaca", "--repo-id", "no-slash",
          "--dry-run"], cwd=run_dir, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True, text=True, timeout=60)
+        check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "OWNER/NAME" in result.stderr

@@ -127,7 +127,7 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
               "writing-alpaca"] + (["lora", "peft"] if is_adapter else []),
         model_name=repo_id.split("/")[-1], eval_results=eval_results(rows) or None,
     )
-    context = {
+    context: dict[str, Any] = {
         "name": name, "repo_id": repo_id, "dataset_repo_id": dataset_repo_id,
         "base_model_id": base_model_id,
         "rows": [_row_view(row) for row in rows], "avg": metrics.get("avg"),
@@ -163,7 +163,7 @@ def validate_adapter_card(text: str, expected: list[BenchmarkRow]) -> None:
     from huggingface_hub import ModelCard
 
     card = ModelCard(text)  # raises ValueError when the YAML or model-index is malformed
-    data = card.data
+    data: Any = card.data  # a ModelCardData (typed as its base class upstream)
     if data.library_name is None or data.license is None:
         raise ValueError("adapter card: library_name and license are required")
     parsed = {(r.dataset_type, r.dataset_config, r.metric_type): r.metric_value

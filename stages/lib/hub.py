@@ -135,5 +135,5 @@ def resolve_repo_or_path(name: str, revision: str | None = None,
 
     try:
         return Path(snapshot_download(name, revision=revision, repo_type=repo_type))
-    except Exception as exc:  # every Hub/network failure becomes one clear line
+    except Exception as exc:  # noqa: BLE001 - every Hub/network failure: one clear line
         raise explain(exc, f"downloading {name}", None) from None
