@@ -1,0 +1,12 @@
+"""Metrics that reproduce the official scorers exactly (docs/metrics.md), scale 0-100.
+
+Modules (import the one you need; ERRANT pulls in spaCy lazily):
+    sari           corpus_sari / sentence_sari          (EASSE defaults)
+    gleu           corpus_gleu / sentence_gleu          (JFLEG gleu.py)
+    m2             corpus_m2 / sentence_m2 / parse_m2   (nusnlp m2scorer)
+    errant_scorer  corpus_errant / errant_breakdown / extract_edits  (errant 3.0.2)
+    m2format       the shared M2 parser (M2Block, M2Edit, M2FormatError)
+"""
+from stages.lib.metrics.m2format import M2Block, M2Edit, M2FormatError, parse_m2
+
+__all__ = ["M2Block", "M2Edit", "M2FormatError", "parse_m2"]

@@ -1,0 +1,288 @@
+"""MaxMatch system-edit extraction: the edit lattice and its best path, reproduced exactly.
+
+The official M2 scorer (nusnlp/m2scorer, levenshtein.py) builds the lattice of all
+co-optimal token Levenshtein alignments (substitution cost 1 and 2, united), adds
+"transitive" arcs (merged edits with at most `max_unchanged_words` unchanged tokens) by
+a triple loop over all vertices, removes multi-token no-op arcs with a loop that deletes
+from the list it iterates, weights arcs per annotator, and runs Bellman-Ford. Its counts
+depend on list orders and float ties, so this module reproduces the same arc list (same
+order, same duplicates) but computes it much faster:
+
+* Closure: when vertex k is processed (vertices in sorted order) every arc *out of* k is
+  still elementary, because a merged arc i->j is only created while processing some k
+  with i < k < j. So the triple loop reduces to: for each arc into k (sorted by source),
+  for each elementary arc out of k (sorted by target). Same candidates, same order, so
+  the appended arcs (and re-appends when a shorter merge replaces an arc) are identical;
+  the cost drops from O(|V|^3) to O(sum of in-degree x out-degree).
+* Bellman-Ford: |V|-1 passes over the arc list with strict improvement means each vertex
+  keeps the predecessor whose relaxation *first* reached its final distance. With the
+  lattice a DAG (vertices sorted = topological order) the final distances are a forward
+  DP with the same float additions, and the pass/position at which each vertex is
+  finalised follows from its predecessors' (see `_best_path`). O(|E|) instead of O(|V||E|).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+INF = float("inf")
+EPSILON = 0.001  # weight added to arcs that match no gold edit (official value)
+
+# An edit: (kind, start, end, original, correction, unchanged_words); kind in ins/del/sub/noop.
+Edit = tuple[str, int, int, str, str, int]
+Gold = tuple[int, int, str, tuple[str, ...]]  # (start, end, original, alternatives)
+
+
+def _lattice_edges(src: list[str], hyp: list[str], sub_cost: int) -> set[tuple[int, int]]:
+    """Arcs (pred_cell, cell) of all co-optimal alignments, cells coded i*(m+1)+j.
+
+    Only cells reachable backwards from the final cell are kept, as in the official
+    breadth-first walk over the back-pointers.
+    """
+    n, m = len(src), len(hyp)
+    w = m + 1
+    rows = [list(range(w))]
+    for i in range(1, n + 1):
+        prev, row = rows[-1], [i] * w
+        s = src[i - 1]
+        for j in range(1, w):
+            sub = prev[j - 1] + (0 if s == hyp[j - 1] else sub_cost)
+            dele = prev[j] + 1
+            ins = row[j - 1] + 1
+            row[j] = sub if sub <= dele and sub <= ins else (min(dele, ins))
+        rows.append(row)
+    edges: set[tuple[int, int]] = set()
+    seen = {n * w + m}
+    stack = [(n, m)]
+    while stack:
+        i, j = stack.pop()
+        cell = i * w + j
+        if i == 0 or j == 0:  # first row / column: a single back-pointer
+            if i == 0 and j == 0:
+                continue
+            pi, pj = (i, j - 1) if i == 0 else (i - 1, j)
+            preds = [(pi, pj)]
+        else:
+            d = rows[i][j]
+            preds = []
+            if rows[i - 1][j - 1] + (0 if src[i - 1] == hyp[j - 1] else sub_cost) == d:
+                preds.append((i - 1, j - 1))
+            if rows[i - 1][j] + 1 == d:
+                preds.append((i - 1, j))
+            if rows[i][j - 1] + 1 == d:
+                preds.append((i, j - 1))
+        for pi, pj in preds:
+            pcell = pi * w + pj
+            edges.add((pcell, cell))
+            if pcell not in seen:
+                seen.add(pcell)
+                stack.append((pi, pj))
+    return edges
+
+
+def _elementary_edit(a: int, b: int, w: int, src: list[str], hyp: list[str]) -> Edit:
+    ai, aj = divmod(a, w)
+    bi, bj = divmod(b, w)
+    if bi == ai + 1 and bj == aj + 1:
+        if src[ai] == hyp[aj]:
+            return ("noop", ai, bi, src[ai], hyp[aj], 1)
+        return ("sub", ai, bi, src[ai], hyp[aj], 0)
+    if bi == ai + 1:
+        return ("del", ai, bi, src[ai], "", 0)
+    return ("ins", ai, ai, "", hyp[aj], 0)  # row 0 also inserts at 0 (master branch)
+
+
+def _merge(e1: Edit, e2: Edit) -> Edit:
+    """Join two consecutive edits: sides joined by one space, empty sides left out."""
+    k1, k2 = e1[0], e2[0]
+    kind = k1 if k1 == k2 and k1 in ("ins", "del", "noop") else "sub"
+    orig = e1[3] + " " + e2[3] if e1[3] and e2[3] else e1[3] or e2[3]
+    corr = e1[4] + " " + e2[4] if e1[4] and e2[4] else e1[4] or e2[4]
+    return (kind, e1[1], e2[2], orig, corr, e1[5] + e2[5])
+
+
+class Lattice:
+    """The united, closed lattice of one (source, hypothesis) pair, annotator independent."""
+
+    def __init__(self, src: list[str], hyp: list[str], max_unchanged_words: int = 2) -> None:
+        w = len(hyp) + 1
+        self.size = size = (len(src) + 1) * w  # arc key = a * size + b
+        self.final = size - 1
+        e1 = _lattice_edges(src, hyp, 1)
+        e2 = _lattice_edges(src, hyp, 2)
+        # merge_graph keeps the arcs of both lattices, duplicates included, sorted.
+        order = sorted([a * size + b for a, b in e1] + [a * size + b for a, b in e2])
+        arcs: dict[int, tuple[int, Edit]] = {}
+        elem_out: dict[int, list[int]] = defaultdict(list)
+        into: dict[int, set[int]] = defaultdict(set)
+        verts = {0}
+        for a, b in e1 | e2:
+            arcs[a * size + b] = (1, _elementary_edit(a, b, w, src, hyp))
+            elem_out[a].append(b)
+            into[b].add(a)
+            verts.add(b)
+        self.vertices = sorted(verts)
+        for k in self.vertices:  # closure, see module docstring
+            outs = elem_out.get(k)
+            if not outs or k not in into:
+                continue
+            outs.sort()
+            for vi in sorted(into[k]):
+                dik, eik = arcs[vi * size + k]
+                cand = dik + 1
+                base = vi * size
+                for vj in outs:
+                    key = base + vj
+                    cur = arcs.get(key)
+                    if cur is None or cand < cur[0]:
+                        merged = _merge(eik, arcs[k * size + vj][1])
+                        if merged[5] <= max_unchanged_words:
+                            order.append(key)
+                            arcs[key] = (cand, merged)
+                            into[vj].add(vi)
+        # Remove multi-token no-op arcs exactly like the official loop, which deletes from
+        # the list it iterates over (so the arc right after a removed one is skipped).
+        pos = 0
+        while pos < len(order):
+            key = order[pos]
+            pos += 1
+            arc = arcs.get(key)
+            if arc is not None and arc[1][0] == "noop" and arc[0] > 1:
+                order.remove(key)
+                del arcs[key]
+        self.order = order
+        self.arcs = arcs
+        # Per vertex: (position in the arc list, source vertex) of each incoming arc.
+        incoming: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for p, key in enumerate(order):
+            incoming[key % size].append((p, key // size))
+            e = arcs[key][1]
+            groups[(e[1], e[2])].append(key)
+        self.incoming = incoming
+        for g in groups.values():
+            g.sort()
+        self.groups = groups
+        # Weights when no arc matches a gold edit: +EPSILON per occurrence of a non-noop arc.
+        base_w: dict[int, float] = {}
+        for key in order:
+            d, e = arcs[key]
+            if e[0] == "noop":
+                base_w[key] = d
+            else:
+                base_w[key] = base_w.get(key, d) + EPSILON
+        self.base_weights = base_w
+
+    def weights(self, gold: list[Gold]) -> dict[int, float]:
+        """Arc weights for one annotator (the official `set_weights`)."""
+        by_span: dict[tuple[int, int], list[Gold]] = defaultdict(list)
+        for g in gold:
+            by_span[(g[0], g[1])].append(g)
+        touched = [k for k in by_span if k in self.groups]
+        if not touched:
+            return self.base_weights
+        wts = dict(self.base_weights)
+        neg = -len(self.order)
+        for span in touched:
+            self._weigh_group(span, self.groups[span], by_span[span], wts, neg)
+        return wts
+
+    def _weigh_group(self, span: tuple[int, int], keys: list[int], golds: list[Gold],
+                     wts: dict[int, float], neg: int) -> None:
+        arcs, size = self.arcs, self.size
+        for key in keys:  # recompute the whole group from the plain distances
+            wts[key] = arcs[key][0]
+
+        def matches(key: int, g: Gold) -> bool:
+            e = arcs[key][1]
+            return e[3] == g[2] and e[4] in g[3]
+
+        def bump(key: int) -> None:
+            if arcs[key][1][0] != "noop":
+                wts[key] += EPSILON
+
+        if span[0] != span[1]:  # deletion / substitution / noop arcs: order irrelevant
+            for key in keys:
+                if any(matches(key, g) for g in golds):
+                    wts[key] = neg
+                else:
+                    bump(key)
+            return
+        # Insertions at one position: the official two-ended scan, so that a run of gold
+        # insertions can be matched by a chain of arcs from either end. The skip loops add
+        # EPSILON unconditionally (the official compares an edit tuple with 'noop').
+        lptr, rptr, cur = 0, len(keys) - 1, 0
+        g_l, g_r = 0, len(golds) - 1
+        while lptr <= rptr:
+            key = keys[cur]
+            from_left = cur == lptr
+            cand = range(g_l, g_r + 1) if from_left else range(g_r, g_l - 1, -1)
+            hit = next((i for i in cand if matches(key, golds[i])), None)
+            if hit is None:
+                bump(key)
+                if from_left:
+                    lptr += 1
+                    cur = rptr
+                else:
+                    rptr -= 1
+                    cur = lptr
+                continue
+            wts[key] = neg
+            if from_left:
+                g_l = hit + 1
+                lptr += 1
+                while lptr < len(keys) and keys[lptr] // size != keys[cur] % size:
+                    wts[keys[lptr]] += EPSILON
+                    lptr += 1
+                cur = lptr
+            else:
+                g_r = hit - 1
+                rptr -= 1
+                while rptr >= 0 and keys[rptr] % size != keys[cur] // size:
+                    wts[keys[rptr]] += EPSILON
+                    rptr -= 1
+                cur = rptr
+
+    def best_edits(self, wts: dict[int, float]) -> list[tuple[int, int, str, str]]:
+        """Non-noop edits on the Bellman-Ford path, left to right."""
+        size = self.size
+        dist: dict[int, float] = {0: 0}
+        when: dict[int, tuple[int, int]] = {0: (0, -1)}  # (pass, arc position) finalised
+        pred: dict[int, int] = {}
+        for v in self.vertices[1:]:
+            occ = self.incoming[v]
+            best = INF
+            for p, a in occ:
+                val = dist[a] + wts[a * size + v]
+                best = min(best, val)
+            best_t: tuple[int, int] | None = None
+            for p, a in occ:
+                if dist[a] + wts[a * size + v] == best:
+                    pa, ia = when[a]
+                    t = (pa, p) if p > ia else (pa + 1, p)
+                    if best_t is None or t < best_t:
+                        best_t, pred[v] = t, a
+            dist[v] = best
+            when[v] = best_t  # type: ignore[assignment]
+        seq = []
+        v = self.final
+        while v in pred:
+            a = pred[v]
+            e = self.arcs[a * size + v][1]
+            if e[0] != "noop":
+                seq.append((e[1], e[2], e[3], e[4]))
+            v = a
+        seq.reverse()
+        return seq
+
+
+def count_correct(edits: list[tuple[int, int, str, str]], gold: list[Gold]) -> int:
+    """The official `matchSeq`: scan forward from after the last match. It does not stop at
+    the first match, so one system edit counts once per identical gold edit in range."""
+    last, correct = 0, 0
+    for s, e, o, c in edits:
+        for i in range(last, len(gold)):
+            g = gold[i]
+            if s == g[0] and e == g[1] and o == g[2] and c in g[3]:
+                correct += 1
+                last = i + 1
+    return correct
