@@ -111,11 +111,11 @@ def extract_member(archive: Path, f: FileSpec, target: Path) -> None:
                 shutil.copyfileobj(src, out)
             return
         with tarfile.open(archive, "r:*") as tf:
-            src = tf.extractfile(f.member)
-            if src is None:
+            member = tf.extractfile(f.member)
+            if member is None:  # a directory or link, not a file
                 raise KeyError(f.member)
-            with src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            with member, open(target, "wb") as out:
+                shutil.copyfileobj(member, out)
     except KeyError:
         raise InputError(f"{f.path}: member {f.member!r} not found in the archive {f.url}") from None
     except tarfile.TarError as exc:

@@ -194,3 +194,11 @@ def test_unknown_format_and_file_names_are_params_errors():
         corpus_spec({"corpora": {"c": {"format": "lines", "split": "t", "role": "r",
                                        "upstream": "u", "url": "u", "files": {"a": None},
                                        "source": "b"}}}, "c")
+
+
+def test_every_declared_corpus_has_a_card():
+    import yaml
+    for key in [*PARAMS["corpora"], *PARAMS.get("optional_corpora", {})]:
+        card = yaml.safe_load((REPO_ROOT / "datacards" / "corpora" / f"{key}.yaml").read_text())
+        assert {"name", "licence", "citation", "upstream", "description"} <= set(card), key
+        assert card["citation"].lstrip().startswith("@"), key

@@ -326,12 +326,12 @@ def read_wnc_chat(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
         records = by_split.setdefault(f.split, [])
         for number, row in enumerate(_jsonl_rows(path), start=1):
             messages = row.get("messages")
-            roles = [m.get("role") for m in messages] if isinstance(messages, list) else None
-            if not roles or "user" not in roles or "assistant" not in roles:
+            turns = ({m.get("role"): m.get("content") for m in messages if isinstance(m, dict)}
+                     if isinstance(messages, list) else {})
+            user, answer = turns.get("user"), turns.get("assistant")
+            if not isinstance(user, str) or not isinstance(answer, str):
                 raise InputError(f"{path}:{number}: expected messages with a user and an "
                                  "assistant turn")
-            user = messages[roles.index("user")]["content"]
-            answer = messages[roles.index("assistant")]["content"]
             # Rows judged unbiased carry no rewrite: they are not neutralization pairs.
             if answer.startswith(WNC_PAIR_PREFIX):
                 records.append(_record(user, [answer[len(WNC_PAIR_PREFIX):]], line=number))
