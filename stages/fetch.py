@@ -44,7 +44,7 @@ def fetch(corpus: str, params_path: str, out: str) -> None:
             copy_from_mirror(files, Path(mirror), tmp)
         else:
             download_all(files, tmp)
-        sums = verify(files, tmp)
+        sums = verify(files, tmp, Path(mirror) if mirror else None)
         (tmp / "SHA256SUMS").write_text(sums, encoding="utf-8")
     click.echo(f"fetch {corpus}: {len(files)} file(s) verified -> {out}")
 
@@ -122,10 +122,11 @@ def extract_member(archive: Path, f: FileSpec, target: Path) -> None:
         raise InputError(f"{f.url}: not a zip or tar archive ({exc})") from exc
 
 
-def verify(files: list[FileSpec], dest: Path) -> str:
+def verify(files: list[FileSpec], dest: Path, mirror: Path | None) -> str:
     """Check every sha256; returns SHA256SUMS text. Unpinned (null) hashes are reported."""
     lines = []
     for f in files:
+        origin = mirror / f.path if mirror else (f"{f.url} :: {f.member}" if f.member else f.url)
         path = dest / f.path
         if not path.is_file():
             raise InputError(f"{f.path}: missing after fetch (expected sha256 {f.sha256})")
@@ -136,7 +137,7 @@ def verify(files: list[FileSpec], dest: Path) -> str:
             click.echo(f"WARNING {f.path}: no sha256 pinned in params.yaml; downloaded file has "
                        f"sha256 {actual} — pin it to make later fetches verifiable", err=True)
         elif actual != f.sha256.lower():
-            raise InputError(f"sha256 mismatch for {f.path} (from {f.url}): "
+            raise InputError(f"sha256 mismatch for {f.path} (from {origin}): "
                              f"expected {f.sha256}, actual {actual}")
         lines.append(f"{actual}  {f.path}\n")
     return "".join(lines)
