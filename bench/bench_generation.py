@@ -1,0 +1,108 @@
+"""Benchmark: batched vs one-at-a-time generation, and bf16 vs fp32, on the same prompts.
+
+    .venv/bin/python bench/bench_generation.py [--model models/base] [--n 64]
+
+Measures items/s of stages.lib.generation.generate with batch_size B and with
+batch_size 1 on the same model, dtype and prompts; the share of identical greedy
+outputs between the two in float32 (padding changes float rounding only, so this
+should be ~100%); and bf16 vs fp32 items/s plus how many bf16 outputs equal the fp32
+ones. Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
+before the benchmark stage has run, JFLEG/ASSET test sources from the corpus mirror.
+Uses models/base when present, else the tiny test model. Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stages.lib.generation import generate, max_new_tokens_for  # noqa: E402
+from stages.lib.models import load_system  # noqa: E402
+from stages.lib.prompts import TASK_PROMPTS, format_prompt  # noqa: E402
+from stages.predict import read_benchmark, read_items  # noqa: E402
+
+
+def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:
+    """(instruction, input) pairs: round-robin over the benchmark's datasets."""
+    if (benchmark / "index.json").is_file():
+        per_dataset = [read_items(benchmark, d) for d in read_benchmark(benchmark)]
+        pairs: list[tuple[str, str]] = []
+        for i in range(max(len(items) for items in per_dataset)):
+            for items in per_dataset:
+                if i < len(items) and len(pairs) < n:
+                    pairs.append((items[i]["instruction"], items[i]["input"]))
+        return pairs
+    mirror = Path(os.environ.get("WRITING_ALPACA_MIRROR", ROOT.parent / "shared" / "corpora"))
+    jfleg = (mirror / "jfleg/test/test.src").read_text(encoding="utf-8").splitlines()
+    asset = (mirror / "asset/asset.test.orig").read_text(encoding="utf-8").splitlines()
+    pairs = []
+    for a, b in zip(jfleg, asset):
+        pairs += [(TASK_PROMPTS["fluency"], a), (TASK_PROMPTS["simplify"], b)]
+    return pairs[:n]
+
+
+def timed(model, tokenizer, prompts, budgets, batch_size) -> tuple[list[str], float]:
+    start = time.perf_counter()
+    outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False)
+    return outputs, len(prompts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "base")
+    parser.add_argument("--benchmark", type=Path, default=ROOT / "data" / "benchmark")
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--factor", type=float, default=1.5)
+    parser.add_argument("--min-tokens", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_dir = args.model
+    if not (model_dir / "config.json").is_file():
+        sys.path.insert(0, str(ROOT / "tests"))
+        from conftest import build_tiny_model
+
+        model_dir = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
+    pairs = benchmark_inputs(args.benchmark, args.n)
+    prompts = [format_prompt(instruction, text) for instruction, text in pairs]
+    report: dict[str, object] = {"model": str(model_dir), "items": len(prompts),
+                                 "batch_size": args.batch_size, "threads": torch.get_num_threads()}
+    results: dict[str, list[str]] = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        model, tokenizer = load_system(model_dir, None, dtype)
+        budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
+                                      args.max_tokens) for _, text in pairs]
+        generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up
+        results[name], report[f"{name}_batched_items_per_s"] = timed(
+            model, tokenizer, prompts, budgets, args.batch_size)
+        if name == "float32":  # the equivalence check is about fp32 (bf16 rounds per batch)
+            single, report["float32_single_items_per_s"] = timed(
+                model, tokenizer, prompts, budgets, 1)
+            same = sum(a == b for a, b in zip(results[name], single))
+            report["float32_batched_vs_single_identical"] = same / len(prompts)
+            report["speedup_batched_vs_single"] = (
+                report["float32_batched_items_per_s"] / report["float32_single_items_per_s"])
+        print(json.dumps({k: v for k, v in report.items()}), file=sys.stderr, flush=True)
+    same = sum(a == b for a, b in zip(results["float32"], results["bfloat16"]))
+    report["bf16_vs_fp32_identical"] = same / len(prompts)
+    report["bf16_speedup"] = (report["bfloat16_batched_items_per_s"]
+                              / report["float32_batched_items_per_s"])
+    report["mean_output_words"] = {
+        k: sum(len(o.split()) for o in v) / len(v) for k, v in results.items()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""evaluate@<system>: score a system's predictions with each dataset's paper metric.
+
+Per dataset (the metric named in data/benchmark/index.json): conll -> MaxMatch (M2)
+F0.5 on the gold blocks of the predicted items, bea -> ERRANT F0.5, jfl -> GLEU,
+the others -> SARI; all 0-100 (paper Table 2). metrics/<system>.json holds one flat
+numeric key per dataset plus `avg` (what `dvc metrics diff` shows) and `details`:
+item counts, the metric's components, stand-in flags and, for the GEC sets, the edit
+analysis of the paper's sec. 4.2 (ERRANT operation breakdown and the share of the
+system's corrections that touch a named entity).
+
+Only the items present in the predictions are scored (predict's eval.max_items
+selection); each must exist in the benchmark. Stand-in datasets (a substitute corpus,
+index.json `standin: true`) are scored and flagged but left out of `avg` unless
+eval.standin_in_avg is true.
+
+GEC hypotheses are tokenized with the spaCy tokenizer before M2/ERRANT scoring
+because both scorers compare whitespace tokens against the tokenized gold source; an
+output whose tokens already equal the source's is left untouched.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError, read_jsonl, write_json
+from stages.lib.gec_analysis import ne_touch_share, operation_counts
+from stages.predict import EvalParams, read_benchmark, read_eval_params, read_items
+
+GEC_METRICS = ("m2", "errant")
+
+
+def align_predictions(benchmark: Path, predictions: Path, dataset: str
+                      ) -> tuple[list[dict[str, Any]], list[str]]:
+    """(benchmark items, outputs) for the predicted ids, in benchmark order."""
+    path = predictions / f"{dataset}.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: predictions missing for dataset {dataset}")
+    items = {item["id"]: item for item in read_items(benchmark, dataset)}
+    outputs: dict[str, str] = {}
+    for number, record in enumerate(read_jsonl(path), start=1):
+        if not isinstance(record.get("id"), str) or not isinstance(record.get("output"), str):
+            raise InputError(f"{path}:{number}: expected string fields 'id' and 'output'")
+        if record["id"] not in items:
+            raise InputError(f"{path}:{number}: id {record['id']!r} is not in the benchmark")
+        if record["id"] in outputs:
+            raise InputError(f"{path}:{number}: duplicate id {record['id']!r}")
+        outputs[record["id"]] = record["output"]
+    if not outputs:
+        raise InputError(f"{path}: no predictions")
+    chosen = [item for item_id, item in items.items() if item_id in outputs]
+    return chosen, [outputs[item["id"]] for item in chosen]
+
+
+def gec_tokenize(sources: list[str], outputs: list[str]) -> list[str]:
+    """Outputs as spaCy tokens joined by spaces (source-identical outputs kept as-is)."""
+    from stages.lib.metrics.spacy_cache import load_annotator
+
+    tokenizer = load_annotator().nlp.tokenizer
+    result = []
+    for source, output in zip(sources, outputs):
+        flat = " ".join(output.split())
+        if flat == " ".join(source.split()):
+            result.append(flat)
+        else:
+            result.append(" ".join(token.text for token in tokenizer(flat) if not token.is_space))
+    return result
+
+
+def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
+                  params: EvalParams, where: str) -> tuple[float, dict[str, Any]]:
+    """(score 0-100, details) of one dataset's outputs under its metric."""
+    sources = [item["input"] for item in items]
+    if metric in GEC_METRICS:
+        blocks = [item.get("m2") for item in items]
+        missing = [item["id"] for item, block in zip(items, blocks) if not block]
+        if missing:
+            raise InputError(f"{where}: item {missing[0]} has no gold M2 block (metric {metric})")
+        return _score_gec(metric, blocks, sources, outputs, params)
+    references = [item.get("references") or [] for item in items]
+    empty = [item["id"] for item, refs in zip(items, references) if not refs]
+    if empty:
+        raise InputError(f"{where}: item {empty[0]} has no references (metric {metric})")
+    if metric == "gleu":
+        from stages.lib.metrics.gleu import corpus_gleu
+
+        result = corpus_gleu(sources, outputs, references)
+        return result["gleu"], {"components": result}
+    if metric == "sari":
+        from stages.lib.metrics.sari import corpus_sari
+
+        result = corpus_sari(sources, outputs, references)
+        return result["sari"], {"components": result}
+    raise InputError(f"{where}: unknown metric {metric!r} (m2, errant, gleu, sari)")
+
+
+def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list[str],
+               params: EvalParams) -> tuple[float, dict[str, Any]]:
+    from stages.lib.metrics.errant_scorer import errant_breakdown, extract_edits
+    from stages.lib.metrics.m2format import parse_block
+
+    parsed = [parse_block(block) for block in blocks]
+    gold_sources = [block.source for block in parsed]
+    hyps = gec_tokenize(gold_sources, outputs)
+    hyp_edits = extract_edits(gold_sources, hyps)
+    breakdown = errant_breakdown(parsed, hyps, hyp_edits=hyp_edits)
+    if metric == "m2":
+        from stages.lib.metrics.m2 import corpus_m2
+
+        result = corpus_m2(parsed, hyps)
+    else:
+        result = breakdown["overall"]
+    details = {
+        "components": result,
+        "errant_overall": breakdown["overall"],
+        # paper Figure 1: the system's edits by action (Missing = insertion,
+        # Replacement, Unnecessary = deletion), with ERRANT TP/FP/FN per action
+        "edit_actions": operation_counts(hyp_edits),
+        "errant_operations": breakdown["operations"],
+        "named_entities": ne_touch_share(gold_sources, hyp_edits, params.ner_model),
+    }
+    return result["f0.5"], details
+
+
+def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams) -> dict[str, Any]:
+    """metrics/<system>.json content: flat scores, `avg`, and nested `details`."""
+    index = read_benchmark(benchmark)
+    scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    for dataset, info in index.items():
+        items, outputs = align_predictions(benchmark, predictions, dataset)
+        metric = info.get("metric")
+        score, extra = score_dataset(str(metric), items, outputs, params,
+                                     f"{benchmark / dataset}.jsonl")
+        standin = bool(info.get("standin")) or any(item.get("standin") for item in items)
+        scores[dataset] = round(score, 4)
+        details[dataset] = {"metric": metric, "n": len(items), "size": info.get("size"),
+                            "standin": standin, **extra}
+    in_avg = [d for d in scores if params.standin_in_avg or not details[d]["standin"]]
+    result: dict[str, Any] = dict(scores)
+    result["avg"] = round(sum(scores[d] for d in in_avg) / len(in_avg), 4) if in_avg else None
+    result["details"] = {
+        "datasets": details,
+        "avg_over": in_avg,
+        "excluded_standins": [d for d in scores if d not in in_avg],
+        "max_items": params.max_items,
+        "n_items": sum(d["n"] for d in details.values()),
+    }
+    return result
+
+
+@click.command()
+@click.option("--system", required=True, help="System name (for messages).")
+@click.option("--predictions", required=True, type=click.Path(path_type=Path),
+              help="Folder predictions/<system>/ with <dataset>.jsonl.")
+@click.option("--benchmark", required=True, type=click.Path(path_type=Path),
+              help="Benchmark folder (index.json + <dataset>.jsonl).")
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Metrics file metrics/<system>.json.")
+def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
+             out: Path) -> None:
+    """Score a system's predictions per dataset (paper metrics, 0-100) -> OUT json."""
+    params = read_eval_params(params_path)
+    result = evaluate_system(benchmark, predictions, params)
+    write_json(out, result)
+    shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
+    avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"
+    click.echo(f"evaluate@{system}: {shown}; avg {avg}", err=True)

@@ -1,0 +1,187 @@
+"""predict stage and stages.lib.generation on the tiny model and a tiny benchmark."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from stages.lib.generation import clean_output, cut_point, generate, max_new_tokens_for
+from stages.lib.io import InputError, read_jsonl
+from stages.lib.models import load_system
+from stages.lib.prompts import format_prompt
+from stages.predict import EvalParams, predict, predict_all, select_items
+
+CONLL_BLOCKS = [
+    "S She go to school yesterday .\nA 1 2|||Vt|||went|||REQUIRED|||-NONE-|||0\n"
+    "A 1 2|||Vt|||went|||REQUIRED|||-NONE-|||1",
+    "S The cat sat on the mat .",
+    "S John Smith live in London .\nA 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||0\n"
+    "A 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||1",
+]
+BEA_BLOCKS = [
+    "S He have two dog .\nA 1 2|||R:VERB:SVA|||has|||REQUIRED|||-NONE-|||0\n"
+    "A 3 4|||R:NOUN:NUM|||dogs|||REQUIRED|||-NONE-|||0",
+    "S I like tea .\nA -1 -1|||noop|||-NONE-|||REQUIRED|||-NONE-|||0",
+]
+SARI_ITEMS = [
+    ("The cat perched upon the mat.", ["The cat sat on the mat.", "A cat sat on the mat."]),
+    ("He was extremely exhausted after the marathon.", ["He was very tired after the run."]),
+    ("The committee postponed the decision indefinitely.", ["The group delayed the decision."]),
+    ("She purchased numerous apples.", ["She bought many apples."]),
+]
+
+
+def _item(dataset: str, i: int, task: str, text: str, refs: list[str], m2: str | None,
+          standin: bool) -> dict[str, Any]:
+    return {"id": f"{dataset}-{i:04d}", "dataset": dataset, "task": task,
+            "instruction": f"Instruction for {task}.", "input": text, "references": refs,
+            "m2": m2, "standin": standin}
+
+
+def write_tiny_benchmark(root: Path) -> Path:
+    """conll (m2), bea (errant), jfl (gleu), trk (sari), sts (sari, stand-in)."""
+    datasets: dict[str, list[dict[str, Any]]] = {
+        "conll": [_item("conll", i, "grammar", b.splitlines()[0][2:], [], b, False)
+                  for i, b in enumerate(CONLL_BLOCKS)],
+        "bea": [_item("bea", i, "grammar", b.splitlines()[0][2:], [], b, False)
+                for i, b in enumerate(BEA_BLOCKS)],
+        "jfl": [_item("jfl", i, "fluency", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)],
+        "trk": [_item("trk", i, "simplify", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)],
+        "sts": [_item("sts", i, "paraphrase", s, r, None, True)
+                for i, (s, r) in enumerate(SARI_ITEMS[:3])],
+    }
+    metrics = {"conll": "m2", "bea": "errant", "jfl": "gleu", "trk": "sari", "sts": "sari"}
+    root.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for name, items in datasets.items():
+        (root / f"{name}.jsonl").write_text(
+            "".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+        index[name] = {"size": len(items), "task": items[0]["task"], "metric": metrics[name],
+                       "standin": items[0]["standin"], "source": f"fixture/{name}"}
+    (root / "index.json").write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    return root
+
+
+def write_params(path: Path, **eval_params: Any) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"profile": "default", "eval": eval_params}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with larger random layer weights: the shared one (tied embeddings,
+    tiny weights) only ever repeats its last prompt token, a newline, which the output
+    cleaning then removes; this one writes varied text, so comparisons can fail."""
+    model, tokenizer = load_system(tiny_model_dir, None, torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.model.layers.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.1, generator=generator)
+    out = tmp_path_factory.mktemp("lively-model")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_clean_output_strips_template_echo() -> None:
+    assert clean_output("She went home.\n\n### Input:\nShe go home.") == "She went home."
+    assert clean_output("### Response:\nShe went home.\n### Response:\nx") == "She went home."
+    assert clean_output("  She went home.  ") == "She went home."
+    assert clean_output("A.\n\n\n\nB.") == "A."
+    assert clean_output("A.\nB.") == "A.\nB."  # a single line break is content
+    assert clean_output("A. Below is an instruction that describes a task, paired") == "A."
+    assert cut_point("no echo here") is None
+
+
+def test_max_new_tokens_for_clamps(tiny_model_dir: Path) -> None:
+    _, tokenizer = load_system(tiny_model_dir, None, torch.float32)
+    n = len(tokenizer("She go to school yesterday .", add_special_tokens=False)["input_ids"])
+    assert max_new_tokens_for("She go to school yesterday .", tokenizer, 2.0, 1, 1000) == 2 * n
+    assert max_new_tokens_for("She go", tokenizer, 1.0, 50, 100) == 50
+    assert max_new_tokens_for("She go to school yesterday .", tokenizer, 10.0, 1, 7) == 7
+
+
+def test_select_items_is_seeded_subset_in_order() -> None:
+    items = [{"id": str(i)} for i in range(50)]
+    first = select_items(items, "trk", 10, seed=3)
+    assert first == select_items(items, "trk", 10, seed=3)
+    ids = [int(item["id"]) for item in first]
+    assert len(ids) == 10 and ids == sorted(ids)
+    assert first != select_items(items, "ast", 10, seed=3)  # per-dataset draw
+    assert select_items(items, "trk", None, seed=3) == items
+    assert select_items(items, "trk", 80, seed=3) == items
+
+
+def test_batched_equals_one_at_a_time_fp32(lively_model_dir: Path) -> None:
+    model, tokenizer = load_system(lively_model_dir, None, torch.float32)
+    texts = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
+             "Simplify the text.", "She went", "The dog barked at the cat ."] * 2
+    prompts = [format_prompt("Fix grammatical errors in the text.", t) for t in texts]
+    budgets = [max_new_tokens_for(t, tokenizer, 1.5, 3, 24) for t in texts]
+    batched = generate(model, tokenizer, prompts, budgets, batch_size=5, progress=False)
+    single = generate(model, tokenizer, prompts, budgets, batch_size=1, progress=False)
+    assert batched == single
+    assert sum(bool(o) for o in batched) >= len(texts) // 2  # the model does write text
+    # a budget is per item: the same prompt with a smaller budget gives a prefix
+    short = generate(model, tokenizer, prompts[:1], [2], batch_size=1, progress=False)
+    assert batched[0].startswith(short[0])
+
+
+def test_predict_writes_every_dataset_in_order(lively_model_dir: Path, tmp_path: Path) -> None:
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    params = write_params(tmp_path / "params.yaml", max_items=3, seed=1, dtype="float32",
+                          batch_size=4, max_new_tokens_min=2, max_new_tokens_max=8)
+    out = tmp_path / "predictions" / "base"
+    result = CliRunner().invoke(predict, [
+        "--system", "base", "--adapter", str(lively_model_dir), "--base", str(lively_model_dir),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{d}.jsonl" for d in ("conll", "bea", "jfl", "trk", "sts"))
+    for dataset in ("conll", "bea", "jfl", "trk", "sts"):
+        items = read_jsonl(bench / f"{dataset}.jsonl")
+        records = read_jsonl(out / f"{dataset}.jsonl")
+        expected = select_items(items, dataset, 3, seed=1)
+        assert [r["id"] for r in records] == [i["id"] for i in expected]
+        assert [r["input"] for r in records] == [i["input"] for i in expected]
+        assert all(set(r) == {"id", "input", "output"} for r in records)
+    assert len(read_jsonl(out / "jfl.jsonl")) == 3  # capped from 4
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_predict_all_matches_direct_generation(lively_model_dir: Path) -> None:
+    """Pooling datasets into one length-sorted run changes nothing per item."""
+    model, tokenizer = load_system(lively_model_dir, None, torch.float32)
+    items = [_item("trk", i, "simplify", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)]
+    params = EvalParams(batch_size=3, max_new_tokens_min=2, max_new_tokens_max=6)
+    pooled = predict_all(model, tokenizer, {"a": items[:2], "b": items[2:]}, params, False)
+    alone = [generate(model, tokenizer, [format_prompt(i["instruction"], i["input"])],
+                      [max_new_tokens_for(i["input"], tokenizer, 1.5, 2, 6)], 1, progress=False)[0]
+             for i in items]
+    assert [r["output"] for r in pooled["a"] + pooled["b"]] == alone
+
+
+def test_predict_rejects_bad_params(tmp_path: Path, tiny_model_dir: Path) -> None:
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    params = tmp_path / "params.yaml"
+    params.write_text("eval:\n  max_itemz: 3\n", encoding="utf-8")
+    result = CliRunner().invoke(predict, [
+        "--system", "base", "--adapter", str(tiny_model_dir), "--base", str(tiny_model_dir),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "eval.max_itemz" in result.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_read_items_names_file_and_line(tmp_path: Path) -> None:
+    from stages.predict import read_items
+
+    (tmp_path / "trk.jsonl").write_text('{"id": "a", "instruction": "x", "input": "y"}\n{bad\n')
+    with pytest.raises(InputError, match=r"trk.jsonl:2"):
+        read_items(tmp_path, "trk")
