@@ -117,9 +117,10 @@ def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list
         # paper Figure 1: the system's edits by action (Missing = insertion,
         # Replacement, Unnecessary = deletion), with ERRANT TP/FP/FN per action
         "edit_actions": operation_counts(hyp_edits),
-        "errant_operations": breakdown["operations"],
         "named_entities": ne_touch_share(gold_sources, hyp_edits, params.ner_model),
     }
+    if metric == "errant":  # TP/FN take the gold's types: only ERRANT-typed gold (BEA) has M/R/U
+        details["errant_operations"] = breakdown["operations"]
     return result["f0.5"], details
 
 

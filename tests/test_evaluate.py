@@ -1,0 +1,148 @@
+"""evaluate stage: the right metric per dataset on hand-made predictions, avg, stand-ins."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_predict import write_params, write_tiny_benchmark
+
+from stages.evaluate import evaluate, evaluate_system, gec_tokenize
+from stages.lib.gec_analysis import touches
+from stages.lib.io import InputError, read_jsonl
+from stages.lib.metrics.errant_scorer import HypEdit
+from stages.lib.metrics.gleu import corpus_gleu
+from stages.lib.metrics.sari import corpus_sari
+from stages.predict import EvalParams
+
+GOLD_FIXES = {  # detokenized corrections, as a model would write them
+    "conll-0000": "She went to school yesterday.",
+    "conll-0002": "John Smith lives in London.",
+    "bea-0000": "He has two dogs.",
+}
+
+
+def write_predictions(bench: Path, out: Path, outputs: dict[str, str] | None = None,
+                      skip: set[str] = frozenset()) -> Path:
+    """Identity predictions (output = input), overridden per id by `outputs`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(bench.glob("*.jsonl")):
+        records = [{"id": item["id"], "input": item["input"],
+                    "output": (outputs or {}).get(item["id"], item["input"])}
+                   for item in read_jsonl(path) if item["id"] not in skip]
+        (out / path.name).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return out
+
+
+@pytest.fixture()
+def bench(tmp_path: Path) -> Path:
+    return write_tiny_benchmark(tmp_path / "benchmark")
+
+
+def test_identity_predictions(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds")
+    result = evaluate_system(bench, preds, EvalParams())
+    trk = read_jsonl(bench / "trk.jsonl")
+    sari = corpus_sari([i["input"] for i in trk], [i["input"] for i in trk],
+                       [i["references"] for i in trk])
+    # identity output: no additions or deletions, so SARI is keep / 3
+    assert sari["add"] == 0 and sari["delete"] == 0
+    assert result["trk"] == pytest.approx(sari["keep"] / 3, abs=1e-3)
+    assert result["details"]["datasets"]["trk"]["metric"] == "sari"
+    jfl = read_jsonl(bench / "jfl.jsonl")
+    gleu = corpus_gleu([i["input"] for i in jfl], [i["input"] for i in jfl],
+                       [i["references"] for i in jfl])["gleu"]
+    assert result["jfl"] == pytest.approx(gleu, abs=1e-3)
+    assert result["jfl"] != pytest.approx(result["trk"], abs=1e-3)  # different metrics
+    # GEC: copying the source proposes no edit -> F0.5 = 0, all gold edits missed
+    assert result["conll"] == 0 and result["bea"] == 0
+    assert result["details"]["datasets"]["conll"]["components"]["fn"] == 2
+    assert result["details"]["datasets"]["bea"]["components"]["fn"] == 2
+    assert result["details"]["datasets"]["conll"]["edit_actions"]["total"] == 0
+
+
+def test_gold_corrections_score_100_after_tokenization(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
+    result = evaluate_system(bench, preds, EvalParams())
+    assert result["conll"] == pytest.approx(100.0)
+    assert result["bea"] == pytest.approx(100.0)
+    conll = result["details"]["datasets"]["conll"]
+    assert conll["edit_actions"]["replacement"] == 2 and conll["edit_actions"]["total"] == 2
+    bea = result["details"]["datasets"]["bea"]
+    assert bea["errant_operations"]["R"]["tp"] == 2 and bea["errant_operations"]["R"]["fp"] == 0
+
+
+def test_wrong_gec_edit_counts_fp_and_named_entity(bench: Path, tmp_path: Path) -> None:
+    # the paper's hallucination case: an edit that changes a person's name
+    fixes = dict(GOLD_FIXES, **{"conll-0002": "Kate Smith lives in London."})
+    preds = write_predictions(bench, tmp_path / "preds", fixes)
+    conll = evaluate_system(bench, preds, EvalParams())["details"]["datasets"]["conll"]
+    assert conll["components"]["fp"] >= 1
+    ne = conll["named_entities"]
+    assert ne["edits"] == 3 and ne["ne_edits"] == 1
+    assert ne["ne_share"] == pytest.approx(100 / 3, abs=1e-3)
+
+
+def test_touches_spans() -> None:
+    spans = [(2, 4)]
+    assert touches(HypEdit(3, 4, "R:NOUN", "x"), spans)
+    assert not touches(HypEdit(4, 5, "R:NOUN", "x"), spans)
+    assert touches(HypEdit(2, 2, "M:NOUN", "Kate"), spans)  # insertion at the edge
+    assert not touches(HypEdit(1, 1, "M:DET", "the"), spans)
+
+
+def test_gec_tokenize_keeps_identity_and_splits_punctuation() -> None:
+    sources = ["She go to school .", "She go to school ."]
+    assert gec_tokenize(sources, ["She go to  school .", "She went to school."]) == [
+        "She go to school .", "She went to school ."]
+
+
+def test_standin_excluded_from_avg_unless_asked(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
+    result = evaluate_system(bench, preds, EvalParams())
+    real = ["conll", "bea", "jfl", "trk"]
+    assert result["details"]["excluded_standins"] == ["sts"]
+    assert result["details"]["datasets"]["sts"]["standin"] is True
+    assert result["avg"] == pytest.approx(sum(result[d] for d in real) / 4, abs=1e-3)
+    with_standin = evaluate_system(bench, preds, EvalParams(standin_in_avg=True))
+    assert with_standin["avg"] == pytest.approx(
+        sum(result[d] for d in [*real, "sts"]) / 5, abs=1e-3)
+
+
+def test_scores_only_predicted_items(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES, skip={"conll-0001"})
+    result = evaluate_system(bench, preds, EvalParams())
+    assert result["details"]["datasets"]["conll"]["n"] == 2
+    assert result["details"]["datasets"]["conll"]["size"] == 3
+    assert result["conll"] == pytest.approx(100.0)
+
+
+def test_bad_predictions_name_file_and_line(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds")
+    with open(preds / "trk.jsonl", "a") as handle:
+        handle.write(json.dumps({"id": "nope", "input": "x", "output": "y"}) + "\n")
+    with pytest.raises(InputError, match=r"trk.jsonl:5: id 'nope'"):
+        evaluate_system(bench, preds, EvalParams())
+    (preds / "trk.jsonl").unlink()
+    with pytest.raises(InputError, match=r"trk.jsonl: predictions missing"):
+        evaluate_system(bench, preds, EvalParams())
+
+
+def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
+    params = write_params(tmp_path / "params.yaml", max_items=10)
+    out = tmp_path / "metrics" / "base.json"
+    result = CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),
+                                           "--benchmark", str(bench), "--params", str(params),
+                                           "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {"conll", "bea", "jfl", "trk", "sts", "avg"} <= set(data)
+    assert all(isinstance(data[k], float) for k in ("conll", "bea", "jfl", "trk", "sts", "avg"))
+    assert data["details"]["max_items"] == 10
+    first = out.read_bytes()
+    CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),
+                                  "--benchmark", str(bench), "--params", str(params),
+                                  "--out", str(out)])
+    assert out.read_bytes() == first  # deterministic
