@@ -1,0 +1,235 @@
+"""report: all systems' metrics -> reports/table.md and PNG charts (paper Table 4 shape).
+
+The table has one row per evaluated system (params `systems` order) and one column
+per dataset in the paper's order plus the average; the paper's published rows
+(params report.reference_rows, transcribed from Table 4) follow as clearly labelled
+reference rows. Notes under the table say which datasets are stand-ins and how many
+items each score is based on (eval.max_items caps). Charts (matplotlib, Agg backend):
+per-dataset grouped bars across systems, the GEC edit actions per system (paper
+Figure 1), and the training loss curves from reports/loss/<mixture>.csv (step,loss).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError, atomic_path
+from stages.lib.params import load_params
+
+PAPER_ORDER = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
+LABELS = {"conll": "CoNLL", "bea": "BEA", "jfl": "JFL", "itr-f": "ITR-F", "itr-l": "ITR-L",
+          "itr-o": "ITR-O", "trk": "TRK", "ast": "AST", "wnc": "WNC", "sts": "STS"}
+
+
+@dataclass
+class ReportParams:
+    """params.yaml `report`."""
+
+    # published rows: name -> scores in `reference_columns` order (last = paper's average)
+    reference_rows: dict[str, list[float]] = field(default_factory=dict)
+    reference_columns: list[str] = field(default_factory=lambda: [*PAPER_ORDER, "avg"])
+    reference_source: str = ""
+    dpi: int = 120
+
+
+def read_params(path: Path) -> tuple[list[str], ReportParams]:
+    from stages.lib.params import parse_section
+
+    data = load_params(path)
+    systems = list((data.get("systems") or {}).keys())
+    params = parse_section(ReportParams, data.get("report") or {}, "report")
+    for name, row in params.reference_rows.items():
+        if len(row) != len(params.reference_columns):
+            raise InputError(f"params.yaml: report.reference_rows.{name} has {len(row)} values, "
+                             f"expected {len(params.reference_columns)} (reference_columns)")
+    return systems, params
+
+
+def read_metrics(metrics_dir: Path, systems: list[str]) -> dict[str, dict[str, Any]]:
+    result = {}
+    for system in systems:
+        path = metrics_dir / f"{system}.json"
+        try:
+            result[system] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InputError(f"{path}: metrics missing for system {system}") from exc
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    return result
+
+
+def dataset_columns(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Datasets found in any metrics file: the paper's order first, then any others."""
+    found = {d for m in metrics.values() for d in (m.get("details", {}).get("datasets") or {})}
+    return [d for d in PAPER_ORDER if d in found] + sorted(found - set(PAPER_ORDER))
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "–"
+
+
+def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> str:
+    columns = dataset_columns(metrics)
+    infos: dict[str, dict[str, Any]] = {}
+    for m in metrics.values():
+        for d, info in (m.get("details", {}).get("datasets") or {}).items():
+            infos.setdefault(d, info)
+    standins = [d for d in columns if infos[d].get("standin")]
+    head = [LABELS.get(d, d) + ("†" if d in standins else "") for d in columns]
+    lines = ["# Writing benchmark results (paper Table 4 layout)", "",
+             "| System | " + " | ".join(head) + " | Avg. |",
+             "|---|" + "---:|" * (len(columns) + 1)]
+    for system, m in metrics.items():
+        cells = [_cell(m.get(d)) for d in columns] + [_cell(m.get("avg"))]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    for name, row in params.reference_rows.items():
+        ref = dict(zip(params.reference_columns, row))
+        cells = [_cell(ref.get(d)) for d in columns] + [_cell(ref.get("avg"))]
+        lines.append(f"| *{name} (paper, reference)* | " + " | ".join(cells) + " |")
+    n_items = " · ".join(f"{LABELS.get(d, d)} {infos[d].get('n')}/{infos[d].get('size')}"
+                         for d in columns)
+    caps = sorted({str(m.get("details", {}).get("max_items")) for m in metrics.values()})
+    lines += ["", "Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
+              "others = SARI (paper Table 2).",
+              f"Items scored per dataset (evaluated / benchmark size): {n_items}; "
+              f"eval.max_items = {', '.join(caps)} (null = full sets).",
+              "Rows in *italics* are the paper's published LLaMA-7B results "
+              f"({params.reference_source or 'Zhang et al. 2023, Table 4'}); they are "
+              "reference points, not reruns, and used 7B models on the full test sets."]
+    if standins:
+        lines.append("† stand-in dataset (a substitute corpus, not the paper's set): scored "
+                     "but not comparable to the paper, and left out of our Avg. unless "
+                     "eval.standin_in_avg is true.")
+    lines += render_gec_table(metrics)
+    return "\n".join(lines) + "\n"
+
+
+def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Edit actions and named-entity edits per system on the GEC sets (paper sec. 4.2)."""
+    rows = []
+    for system, m in metrics.items():
+        for d, info in (m.get("details", {}).get("datasets") or {}).items():
+            actions, ne = info.get("edit_actions"), info.get("named_entities")
+            if actions and ne:
+                rows.append(f"| {system} | {LABELS.get(d, d)} | {actions['missing']} | "
+                            f"{actions['replacement']} | {actions['unnecessary']} | "
+                            f"{actions['total']} | {ne['ne_share']:.1f}% |")
+    if not rows:
+        return []
+    return ["", "## GEC edit analysis (paper Figure 1 and sec. 4.2)", "",
+            "| System | Set | Missing | Replacement | Unnecessary | All edits | Edits touching an NE |",
+            "|---|---|---:|---:|---:|---:|---:|", *rows, "",
+            "Edits are ERRANT edits from source to output; an edit touches a named entity when "
+            "its source span overlaps a spaCy entity of the source (the paper reports 9.7% for "
+            "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs)."]
+
+
+def read_loss_curves(loss_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
+    curves = {}
+    for path in sorted(loss_dir.glob("*.csv")) if loss_dir.is_dir() else []:
+        steps, losses = [], []
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"step", "loss"} <= set(reader.fieldnames):
+                raise InputError(f"{path}:1: expected columns step,loss")
+            for number, row in enumerate(reader, start=2):
+                try:
+                    steps.append(float(row["step"]))
+                    losses.append(float(row["loss"]))
+                except (TypeError, ValueError) as exc:
+                    raise InputError(f"{path}:{number}: step and loss must be numbers") from exc
+        curves[path.stem] = (steps, losses)
+    return curves
+
+
+def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list, list]],
+                out: Path, dpi: int) -> list[str]:
+    """Write the PNGs into `out`; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plt.rcParams["svg.hashsalt"] = "writing-alpaca"  # deterministic ids in vector output
+    written = []
+    columns = dataset_columns(metrics)
+    systems = list(metrics)
+    if columns and systems:
+        fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(columns) + 2), 4.5))
+        width = 0.8 / len(systems)
+        x = np.arange(len(columns) + 1)
+        for k, system in enumerate(systems):
+            values = [metrics[system].get(d) or 0.0 for d in columns] + \
+                     [metrics[system].get("avg") or 0.0]
+            ax.bar(x + (k - (len(systems) - 1) / 2) * width, values, width, label=system)
+        ax.set_xticks(x, [LABELS.get(d, d) for d in columns] + ["Avg."])
+        ax.set_ylabel("score (0-100)")
+        ax.set_title("Per-dataset scores by system")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "scores_by_dataset.png", dpi=dpi)
+        plt.close(fig)
+        written.append("scores_by_dataset.png")
+    gec = [(s, d, i["edit_actions"]) for s in systems
+           for d, i in (metrics[s].get("details", {}).get("datasets") or {}).items()
+           if i.get("edit_actions")]
+    if gec:
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gec) + 2), 4))
+        bottom = np.zeros(len(gec))
+        for action in ("missing", "replacement", "unnecessary", "other"):
+            values = np.array([a.get(action, 0) for _, _, a in gec], dtype=float)
+            ax.bar(range(len(gec)), values, bottom=bottom, label=action)
+            bottom += values
+        ax.set_xticks(range(len(gec)), [f"{s}\n{LABELS.get(d, d)}" for s, d, _ in gec],
+                      fontsize=8)
+        ax.set_ylabel("system edits")
+        ax.set_title("GEC edits by action (paper Figure 1)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "gec_edit_actions.png", dpi=dpi)
+        plt.close(fig)
+        written.append("gec_edit_actions.png")
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, (steps, losses) in curves.items():
+            ax.plot(steps, losses, label=name)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.set_title("Training loss")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "training_loss.png", dpi=dpi)
+        plt.close(fig)
+        written.append("training_loss.png")
+    return written
+
+
+@click.command()
+@click.option("--metrics", "metrics_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of metrics/<system>.json.")
+@click.option("--loss", "loss_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of training loss curves <mixture>.csv (step,loss).")
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Reports folder: writes table.md and charts/ inside it.")
+def report(metrics_dir: Path, loss_dir: Path, params_path: Path, out: Path) -> None:
+    """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
+    systems, params = read_params(params_path)
+    metrics = read_metrics(metrics_dir, systems)
+    table = render_table(metrics, params)
+    curves = read_loss_curves(loss_dir)
+    with atomic_path(out / "charts", is_dir=True) as tmp:
+        written = draw_charts(metrics, curves, tmp, params.dpi)
+    with atomic_path(out / "table.md") as tmp:
+        tmp.write_text(table, encoding="utf-8")
+    click.echo(f"report: {out / 'table.md'} ({len(systems)} systems), charts: "
+               f"{', '.join(written) or 'none'}", err=True)
