@@ -25,10 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.lib.generation import generate, max_new_tokens_for  # noqa: E402
-from stages.lib.models import load_system  # noqa: E402
-from stages.lib.prompts import TASK_PROMPTS, format_prompt  # noqa: E402
-from stages.predict import read_benchmark, read_items  # noqa: E402
+from stages.lib.generation import generate, max_new_tokens_for
+from stages.lib.models import load_system
+from stages.lib.prompts import TASK_PROMPTS, format_prompt
+from stages.predict import read_benchmark, read_items
 
 
 def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:

@@ -24,8 +24,8 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, read_jsonl, write_json
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
+from stages.lib.io import InputError, read_jsonl, write_json
 from stages.predict import EvalParams, read_benchmark, read_eval_params, read_items
 
 GEC_METRICS = ("m2", "errant")

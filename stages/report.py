@@ -94,13 +94,14 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> st
     n_items = " · ".join(f"{LABELS.get(d, d)} {infos[d].get('n')}/{infos[d].get('size')}"
                          for d in columns)
     caps = sorted({str(m.get("details", {}).get("max_items")) for m in metrics.values()})
-    lines += ["", "Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
-              "others = SARI (paper Table 2).",
-              f"Items scored per dataset (evaluated / benchmark size): {n_items}; "
-              f"eval.max_items = {', '.join(caps)} (null = full sets).",
-              "Rows in *italics* are the paper's published LLaMA-7B results "
+    lines += ["", ("Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
+              "others = SARI (paper Table 2)."),
+              (f"Items scored per dataset (evaluated / benchmark size): {n_items}; "
+              f"eval.max_items = {', '.join(caps)} (null = full sets)."),
+              ("Rows in *italics* are the paper's published LLaMA-7B results "
               f"({params.reference_source or 'Zhang et al. 2023, Table 4'}); they are "
-              "reference points, not reruns, and used 7B models on the full test sets."]
+              "reference points, not reruns (7B models, full test sets; their Avg. is the paper's "
+              "over all 10 sets).")]
     if standins:
         lines.append("† stand-in dataset (a substitute corpus, not the paper's set): scored "
                      "but not comparable to the paper, and left out of our Avg. unless "
@@ -124,9 +125,9 @@ def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
     return ["", "## GEC edit analysis (paper Figure 1 and sec. 4.2)", "",
             "| System | Set | Missing | Replacement | Unnecessary | All edits | Edits touching an NE |",
             "|---|---|---:|---:|---:|---:|---:|", *rows, "",
-            "Edits are ERRANT edits from source to output; an edit touches a named entity when "
+            ("Edits are ERRANT edits from source to output; an edit touches a named entity when "
             "its source span overlaps a spaCy entity of the source (the paper reports 9.7% for "
-            "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs)."]
+            "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs).")]
 
 
 def read_loss_curves(loss_dir: Path) -> dict[str, tuple[list[float], list[float]]]:

@@ -16,15 +16,15 @@ from stages.lib.prompts import format_prompt
 from stages.predict import EvalParams, predict, predict_all, select_items
 
 CONLL_BLOCKS = [
-    "S She go to school yesterday .\nA 1 2|||Vt|||went|||REQUIRED|||-NONE-|||0\n"
-    "A 1 2|||Vt|||went|||REQUIRED|||-NONE-|||1",
+    ("S She go to school yesterday .\nA 1 2|||Vt|||went|||REQUIRED|||-NONE-|||0\n"
+    "A 1 2|||Vt|||went|||REQUIRED|||-NONE-|||1"),
     "S The cat sat on the mat .",
-    "S John Smith live in London .\nA 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||0\n"
-    "A 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||1",
+    ("S John Smith live in London .\nA 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||0\n"
+    "A 2 3|||SVA|||lives|||REQUIRED|||-NONE-|||1"),
 ]
 BEA_BLOCKS = [
-    "S He have two dog .\nA 1 2|||R:VERB:SVA|||has|||REQUIRED|||-NONE-|||0\n"
-    "A 3 4|||R:NOUN:NUM|||dogs|||REQUIRED|||-NONE-|||0",
+    ("S He have two dog .\nA 1 2|||R:VERB:SVA|||has|||REQUIRED|||-NONE-|||0\n"
+    "A 3 4|||R:NOUN:NUM|||dogs|||REQUIRED|||-NONE-|||0"),
     "S I like tea .\nA -1 -1|||noop|||-NONE-|||REQUIRED|||-NONE-|||0",
 ]
 SARI_ITEMS = [

@@ -29,7 +29,7 @@ _CUT = re.compile(
     + "|".join(re.escape(p[:40]) for p in {PREFACE_WITH_INPUT, PREFACE_NO_INPUT})
 )
 # An echoed response header at the very start ("### Response:" repeated by the model).
-_LEADING_HEADER = re.compile(r"^\s*#{2,}\s*(Response|Output|Answer)\s*:?[ \t]*\n?", re.I)
+_LEADING_HEADER = re.compile(r"^\s*#{2,}\s*(Response|Output|Answer)\s*:?[ \t]*\n?", re.IGNORECASE)
 
 
 def _strip_leading_headers(text: str) -> str:
