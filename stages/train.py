@@ -1,0 +1,236 @@
+"""train@<mixture>: mixture + base model + params.train -> adapters/<name>/ (PEFT LoRA).
+
+TRL's SFTTrainer on the mixture's prompt/completion rows (loss on the completion only),
+PEFT LoRA (or full fine-tuning with `method: full`), a fixed number of optimizer steps
+for every mixture as in the paper (sec. 3.5). Checkpoints go to
+<checkpoints>/<config-hash>/ so a killed run resumes and a changed config starts afresh.
+Multi-process runs re-launch this command under `accelerate launch` (train.launcher).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.io import InputError, atomic_path, write_json
+from stages.lib.params import load_params, parse_section
+
+LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
+STEP_SLEEP_ENV = "WRITING_ALPACA_STEP_SLEEP"  # tests only: slow steps so a kill lands mid-run
+
+
+@dataclass
+class LoraParams:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+@dataclass
+class TrainParams:
+    max_steps: int
+    per_device_batch_size: int
+    gradient_accumulation_steps: int
+    learning_rate: float
+    method: str = "lora"              # lora | full
+    lora: LoraParams = field(default_factory=LoraParams)
+    max_length: int = 256             # the paper's (alpaca-lora's) cutoff, in tokens
+    warmup_steps: int = 0
+    lr_scheduler: str = "linear"
+    weight_decay: float = 0.0
+    dtype: str = "auto"               # auto | bfloat16 | float32 (compute precision)
+    packing: bool = False             # BFD packing of rows into max_length blocks
+    padding_free: bool = False        # flatten each batch (no pad tokens)
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    save_steps: int = 25              # checkpoint interval (resumability)
+    save_total_limit: int = 2
+    logging_steps: int = 1
+    launcher: str = "none"            # none | ddp | fsdp (accelerate launch)
+    num_processes: int = 1
+
+
+# Fields that do not change the trained weights: excluded from the checkpoint key.
+_NOT_IN_KEY = {"save_steps", "save_total_limit", "logging_steps", "launcher"}
+
+
+def parse_train(params: dict[str, Any]) -> TrainParams:
+    cfg = parse_section(TrainParams, params.get("train"), "train")
+    if cfg.method not in ("lora", "full"):
+        raise InputError(f"params.yaml: train.method must be lora or full, got {cfg.method!r}")
+    if cfg.launcher not in ("none", "ddp", "fsdp"):
+        raise InputError(f"params.yaml: train.launcher must be none, ddp or fsdp, "
+                         f"got {cfg.launcher!r}")
+    if cfg.dtype not in ("auto", "bfloat16", "float32"):
+        raise InputError(f"params.yaml: train.dtype must be auto, bfloat16 or float32, "
+                         f"got {cfg.dtype!r}")
+    return cfg
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_key(cfg: TrainParams, mixture_hash: str, base: Path) -> str:
+    """Hash of everything that shapes the weights: a changed config never resumes a stale run."""
+    relevant = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_KEY}
+    base_hash = file_sha256(base / "config.json") if (base / "config.json").is_file() else ""
+    blob = json.dumps([relevant, mixture_hash, base_hash], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) -> Any:
+    """The SFTTrainer for this config (shared with bench/bench_train.py)."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from stages.lib.models import resolve_dtype
+
+    compute = resolve_dtype(cfg.dtype)
+    bf16 = compute == torch.bfloat16
+    # LoRA: the frozen base may live in bf16 (PEFT keeps adapter weights in fp32);
+    # full fine-tuning keeps fp32 master weights and autocasts.
+    load_dtype = compute if cfg.method == "lora" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=load_dtype)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = Dataset.from_parquet(str(data / "train.parquet")).select_columns(
+        ["prompt", "completion"])
+    args = SFTConfig(
+        output_dir=str(output_dir), max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, bf16=bf16,
+        max_length=cfg.max_length, packing=cfg.packing, padding_free=cfg.padding_free,
+        completion_only_loss=True, activation_checkpointing=cfg.gradient_checkpointing,
+        seed=cfg.seed, data_seed=cfg.seed, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
+        report_to="none", include_num_input_tokens_seen="non_padding",
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1
+        and not torch.cuda.is_available() else None,
+        dataloader_num_workers=0, disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
+    )
+    peft_config = None
+    if cfg.method == "lora":
+        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                                 lora_dropout=cfg.lora.dropout,
+                                 target_modules=list(cfg.lora.target_modules),
+                                 task_type="CAUSAL_LM")
+    callbacks = []
+    if os.environ.get(STEP_SLEEP_ENV):
+        delay = float(os.environ[STEP_SLEEP_ENV])
+
+        class Slow(TrainerCallback):
+            def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+                time.sleep(delay)
+        callbacks.append(Slow())
+    return SFTTrainer(model=model, args=args, train_dataset=dataset,
+                      processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+
+
+def write_loss_csv(log_history: list[dict], path: Path) -> int:
+    """step, loss, learning_rate, grad_norm, epoch, num_tokens — one row per logged step."""
+    columns = ["step", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen"]
+    rows = [e for e in log_history if "loss" in e]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for entry in rows:
+            writer.writerow([entry.get(c, "") for c in columns])
+    return len(rows)
+
+
+def relaunch(cfg: TrainParams, argv: list[str]) -> None:
+    """Run this same command in `cfg.num_processes` processes under `accelerate launch`."""
+    import torch
+
+    command = [sys.executable, "-m", "accelerate.commands.launch",
+               "--num_processes", str(cfg.num_processes), "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--use_fsdp" if cfg.launcher == "fsdp" else "--multi_gpu"]
+    if not torch.cuda.is_available():
+        command += ["--main_process_port", "0"]
+    command += ["-m", "stages.cli", "train", *argv]
+    click.echo(f"train: {' '.join(command)}", err=True)
+    done = subprocess.run(command, env={**os.environ, LAUNCHED_ENV: "1"})
+    if done.returncode != 0:
+        raise click.ClickException(f"accelerate launch exited with {done.returncode}")
+
+
+@click.command("train")
+@click.option("--mixture", "name", required=True)
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--base", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--checkpoints", required=True, type=click.Path(path_type=Path),
+              help="Persistent folder; a rerun resumes from its last checkpoint.")
+@click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
+def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkpoints: Path,
+          loss_csv: Path) -> None:
+    """Fine-tune the base model on mixture NAME; write the adapter (or full model) to OUT."""
+    cfg = parse_train(load_params(params_path))
+    if cfg.launcher != "none" and cfg.num_processes > 1 and not os.environ.get(LAUNCHED_ENV):
+        relaunch(cfg, ["--mixture", name, "--data", str(data), "--base", str(base),
+                       "--params", params_path, "--out", str(out),
+                       "--checkpoints", str(checkpoints), "--loss", str(loss_csv)])
+        return
+    mixture_hash = file_sha256(data / "train.parquet")
+    key = run_key(cfg, mixture_hash, base)
+    run_dir = checkpoints / key
+    resume = last_checkpoint(run_dir)
+    trainer = build_trainer(cfg, data, base, run_dir)
+    main = trainer.is_world_process_zero()
+    if main:
+        # Stale runs of other configs only take disk space; this run cannot use them.
+        for stale in checkpoints.glob("*"):
+            if stale.is_dir() and stale.name != key:
+                shutil.rmtree(stale, ignore_errors=True)
+        click.echo(f"train {name}: run {key}, "
+                   + (f"resuming from {resume.name}" if resume else "starting"), err=True)
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.accelerator.wait_for_everyone()
+    if not main:
+        return
+    with atomic_path(out, is_dir=True) as tmp:
+        trainer.save_model(str(tmp))
+        trainer.processing_class.save_pretrained(str(tmp))
+        (tmp / "mixture_hash.txt").write_text(mixture_hash + "\n", encoding="utf-8")
+        write_json(tmp / "training_args.json", {
+            "mixture": name, "params": dataclasses.asdict(cfg), "run_key": key,
+            "global_step": trainer.state.global_step,
+            "num_input_tokens_seen": trainer.state.num_input_tokens_seen,
+            "resumed_from": resume.name if resume else None,
+            "world_size": trainer.args.world_size, "base": str(base),
+        })
+    rows = write_loss_csv(trainer.state.log_history, loss_csv)
+    click.echo(f"train {name}: {trainer.state.global_step} steps, "
+               f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "
+               f"{rows} loss rows -> {loss_csv}; adapter -> {out}", err=True)

@@ -1,0 +1,136 @@
+"""train stage on the tiny model: LoRA learns, base stays frozen, kill+resume, DDP on CPU."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from stages.lib.prompts import format_example
+from stages.train import run_key, parse_train, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def mixture(tmp_path: Path) -> Path:
+    from datasets import Dataset
+
+    rows = [{"id": f"r{i}", "corpus": "c", "task": "grammar",
+             **format_example("Fix grammatical errors in the text.",
+                              f"She go to school {i} .", f"She went to school {i} .")}
+            for i in range(32)]
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    Dataset.from_list(rows).to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
+def write_params(tmp_path: Path, **overrides) -> Path:
+    train_params = {"max_steps": 2, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
+                    "learning_rate": 1e-2, "dtype": "float32", "save_steps": 1,
+                    "logging_steps": 1, **overrides}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"train": train_params}))
+    return path
+
+
+def cli_args(tmp_path: Path, mixture: Path, base: Path, params: Path) -> list[str]:
+    return ["--mixture", "mini", "--data", str(mixture), "--base", str(base),
+            "--params", str(params), "--out", str(tmp_path / "adapter"),
+            "--checkpoints", str(tmp_path / "ckpt"), "--loss", str(tmp_path / "loss.csv")]
+
+
+def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
+    params = write_params(tmp_path)
+    result = CliRunner().invoke(train, cli_args(tmp_path, mixture, tiny_model_dir, params))
+    assert result.exit_code == 0, result.output
+    adapter = tmp_path / "adapter"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                 "training_args.json", "mixture_hash.txt"):
+        assert (adapter / name).is_file(), name
+    # lora_B starts at zero; two steps at lr 1e-2 must move it.
+    weights = load_file(adapter / "adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)
+    assert not any("lora" not in k for k in weights)  # adapter holds no base weights
+    # The base folder on disk is untouched, and the merged model differs from it.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    model = PeftModel.from_pretrained(base, adapter)
+    for key, value in model.get_base_model().state_dict().items():
+        if "lora" not in key and "base_layer" not in key:
+            assert torch.equal(value, before[key]), key
+    state = json.loads((adapter / "training_args.json").read_text())
+    assert state["global_step"] == 2
+    lines = (tmp_path / "loss.csv").read_text().splitlines()
+    assert lines[0].startswith("step,loss,learning_rate") and len(lines) == 3
+
+
+def test_config_change_changes_checkpoint_key(tmp_path: Path, mixture: Path,
+                                              tiny_model_dir: Path) -> None:
+    a = parse_train(yaml.safe_load(write_params(tmp_path).read_text()))
+    b = parse_train(yaml.safe_load(write_params(tmp_path, learning_rate=1e-3).read_text()))
+    c = parse_train(yaml.safe_load(write_params(tmp_path, save_steps=7).read_text()))
+    key = run_key(a, "m", tiny_model_dir)
+    assert key != run_key(b, "m", tiny_model_dir)
+    assert key == run_key(c, "m", tiny_model_dir)  # checkpoint interval: same run
+    assert key != run_key(a, "other-mixture", tiny_model_dir)
+
+
+def test_bad_train_params_name_the_key(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
+    params = write_params(tmp_path, learning_rte=1.0)
+    result = CliRunner().invoke(train, cli_args(tmp_path, mixture, tiny_model_dir, params))
+    assert result.exit_code == 2 and "train.learning_rte" in result.output
+
+
+def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
+    params = write_params(tmp_path, max_steps=8, save_steps=2)
+    command = [sys.executable, "-m", "stages.cli", "train",
+               *cli_args(tmp_path, mixture, tiny_model_dir, params)]
+    env = {**os.environ, "WRITING_ALPACA_STEP_SLEEP": "1.0"}
+    proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while not list((tmp_path / "ckpt").glob("*/checkpoint-2/trainer_state.json")):
+            assert proc.poll() is None, "training ended before the first checkpoint"
+            assert time.time() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (tmp_path / "adapter").exists()  # killed before the end: no output
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from checkpoint-" in done.stderr
+    state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
+    assert state["global_step"] == 8 and state["resumed_from"].startswith("checkpoint-")
+    steps = [line.split(",")[0] for line in (tmp_path / "loss.csv").read_text().splitlines()[1:]]
+    assert steps == [str(i) for i in range(1, 9)]  # full curve across the kill
+
+
+def test_ddp_two_cpu_processes(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
+    params = write_params(tmp_path, launcher="ddp", num_processes=2, max_steps=2)
+    done = subprocess.run([sys.executable, "-m", "stages.cli", "train",
+                           *cli_args(tmp_path, mixture, tiny_model_dir, params)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
+    assert state["world_size"] == 2 and state["global_step"] == 2
+    # written once, by the main process only: exactly one adapter, no temporaries left
+    siblings = [p.name for p in tmp_path.iterdir() if p.name.startswith(".adapter")]
+    assert siblings == []
+    assert done.stderr.count("adapter ->") == 1
