@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stages.lib.metrics.m2format import M2Block, parse_block
 from stages.lib.metrics.spacy_cache import load_annotator, parse, parse_cached
@@ -35,6 +36,24 @@ class HypEdit:
     def to_m2(self, coder: int = 0) -> str:
         return f"A {self.start} {self.end}|||{self.etype}|||{self.correction}|||REQUIRED|||" \
                f"-NONE-|||{coder}"
+
+
+def _annotate(annotator: Any, orig: Any, cor: Any) -> list[Any]:
+    """`Annotator.annotate(orig, cor, lev=False, merging="rules")`, step by step.
+
+    errant's aligner indexes tokens O(n*m) times and Doc.__getitem__ builds a new Token
+    object each time, so the alignment is computed over plain token lists; the Alignment
+    then gets the Docs back before merging, so the merger and classifier see exactly the
+    objects (Spans of the Doc) they normally get. Same steps, same results, ~2x faster.
+    """
+    from errant.alignment import Alignment
+
+    alignment = Alignment(list(orig), list(cor), False)
+    alignment.orig, alignment.cor = orig, cor
+    edits = annotator.merge(alignment, "rules")
+    for edit in edits:
+        annotator.classify(edit)
+    return edits
 
 
 def extract_edits(sources: Sequence[str], hypotheses: Sequence[str],
@@ -61,7 +80,7 @@ def extract_edits(sources: Sequence[str], hypotheses: Sequence[str],
     src_docs = parse_cached(srcs, use_cache)
     hyp_docs = parse([hyps[i] for i in todo])
     for i, cor in zip(todo, hyp_docs):
-        edits = annotator.annotate(src_docs[i], cor, False, "rules")
+        edits = _annotate(annotator, src_docs[i], cor)
         out[i] = [HypEdit(e.o_start, e.o_end, e.type, " ".join(t.text for t in e.c_toks))
                   for e in edits]
     return out
@@ -79,6 +98,7 @@ def _coder_dict(edits: list[SimpleEdit], mode: str) -> dict[int, dict[tuple, lis
     out: dict[int, dict[tuple, list[str]]] = {}
     for start, end, cat, cor, coder in edits or [(-1, -1, "noop", "-NONE-", 0)]:
         d = out.setdefault(coder, {})
+        keys: list[tuple]
         if mode not in ("dt", "ds") and cat == "UNK":
             continue  # UNK edits only count for detection
         if mode == "dt":
@@ -152,7 +172,7 @@ def _evaluate(gold_blocks: Sequence[str | M2Block], hyp_edits: Sequence[list[Hyp
         # Through the M2 text and back, so odd corrections split exactly as in the file.
         hyp_simple = [_read_a_line(e.to_m2(0)) for e in h_edits]
         hyp_d, ref_d = _coder_dict(hyp_simple, mode), _coder_dict(ref_simple, mode)
-        best = (0, 0, 0, -1.0)
+        best: tuple[int, int, int, float] = (0, 0, 0, -1.0)
         best_cats: dict[str, list[int]] = {}
         for h in hyp_d.values():
             for r in ref_d.values():
@@ -163,8 +183,9 @@ def _evaluate(gold_blocks: Sequence[str | M2Block], hyp_edits: Sequence[list[Hyp
                 if f > bf or (f == bf and tp > btp) or (f == bf and tp == btp and fp < bfp) \
                         or (f == bf and tp == btp and fp == bfp and fn < bfn):
                     best, best_cats = (tp, fp, fn, f), cats
-        for k in range(3):
-            total[k] += best[k]
+        total[0] += best[0]
+        total[1] += best[1]
+        total[2] += best[2]
         for c, v in best_cats.items():
             acc = cats_total.setdefault(c, [0, 0, 0])
             for k in range(3):
@@ -204,7 +225,8 @@ def errant_breakdown(gold_blocks: Sequence[str | M2Block], hypotheses: Sequence[
             a = acc.setdefault(name, [0, 0, 0])
             for k in range(3):
                 a[k] += cnt[k]
-        return {name: _scores(*acc[name], beta) for name in sorted(acc)}
+        return {name: _scores(acc[name][0], acc[name][1], acc[name][2], beta)
+                for name in sorted(acc)}
 
     return {"overall": _scores(tp, fp, fn, beta), "types": grouped(3),
             "operations": grouped(1), "main": grouped(2)}

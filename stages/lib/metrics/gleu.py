@@ -9,7 +9,8 @@ penalty, no smoothing. Final score = mean over 500 iterations (std = population 
 Reference sampling: iteration j reseeds with j*101. sampling="py2" draws
 int(random() * num_refs), which reproduces the published (Python 2) numbers bit-exactly;
 sampling="py3" draws randint(0, num_refs-1) like the script under Python 3.
-Tokens are split on ASCII whitespace only, as the Python 2 script does on byte strings.
+Tokenisation follows the same interpreter: "py2" splits on ASCII whitespace only (the
+Python 2 script splits byte strings), "py3" on all Unicode whitespace (str.split()).
 """
 from __future__ import annotations
 
@@ -25,16 +26,18 @@ ORDER = 4
 _Z95 = NormalDist().inv_cdf(0.975)
 
 
-def _tokens(text: str) -> list[bytes]:
+def _tokens(text: str, sampling: str = "py2") -> list:
+    if sampling == "py3":
+        return text.split()
     # bytes.split() splits on ASCII whitespace only, like Python 2 str.split().
     return text.encode("utf-8").split()
 
 
-def _ngrams(toks: list[bytes], n: int) -> Counter[tuple[bytes, ...]]:
+def _ngrams(toks: list, n: int) -> Counter[tuple]:
     return Counter(tuple(toks[i:i + n]) for i in range(len(toks) + 1 - n))
 
 
-def _stats(hyp: list[bytes], src_ng: list[Counter], ref: list[bytes]) -> list[int]:
+def _stats(hyp: list, src_ng: list[Counter], ref: list) -> list[int]:
     """The 10 numbers of one (hypothesis, reference) pair."""
     out = [len(hyp), len(ref)]
     for n in range(1, ORDER + 1):
@@ -91,13 +94,13 @@ def corpus_gleu(sources: Sequence[str], hypotheses: Sequence[str],
     if any(len(r) == 0 for r in references):
         raise ValueError("every item needs at least one reference")
     # table[i][k] = the 10 numbers of sentence i against reference k
+    num_refs = [len(r) for r in references]
+    idx = _indices(num_refs, iterations, sampling)  # validates `sampling` first
     table: list[list[list[int]]] = []
     for src, hyp, refs in zip(sources, hypotheses, references):
-        src_ng = [_ngrams(_tokens(src), n) for n in range(1, ORDER + 1)]
-        h = _tokens(hyp)
-        table.append([_stats(h, src_ng, _tokens(r)) for r in refs])
-    num_refs = [len(r) for r in references]
-    idx = _indices(num_refs, iterations, sampling)
+        src_ng = [_ngrams(_tokens(src, sampling), n) for n in range(1, ORDER + 1)]
+        h = _tokens(hyp, sampling)
+        table.append([_stats(h, src_ng, _tokens(r, sampling)) for r in refs])
     width = max(num_refs, default=1)
     arr = np.zeros((len(table), width, 2 + 2 * ORDER), dtype=np.int64)
     for i, rows in enumerate(table):
