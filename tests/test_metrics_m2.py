@@ -23,6 +23,9 @@ def test_parse_m2_views_and_annotators() -> None:
     assert b1.corrected(0) == "The cats sat ."
     assert b2.annotators == [0] and b2.edits == []
     assert split_blocks(text) == [text.split("\n\n")[0], "S Fine ."]
+    ins = parse_m2(block("a b c", "1 1|||X|||x|||R|||-NONE-|||0", "1 1|||X|||y|||R|||-NONE-|||0",
+                         "1 2|||X|||-NONE-|||R|||-NONE-|||0", "3 3|||X|||z w|||R|||-NONE-|||0"))
+    assert ins[0].corrected(0) == "a x y c z w"
 
 
 @pytest.mark.parametrize("bad,line,msg", [

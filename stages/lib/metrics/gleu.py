@@ -34,14 +34,20 @@ def _tokens(text: str, sampling: str = "py2") -> list:
 
 
 def _ngrams(toks: list, n: int) -> Counter[tuple]:
-    return Counter(tuple(toks[i:i + n]) for i in range(len(toks) + 1 - n))
+    return Counter(zip(*[toks[i:] for i in range(n)]))
 
 
-def _stats(hyp: list, src_ng: list[Counter], ref: list) -> list[int]:
+def _all_ngrams(toks: list) -> list[Counter[tuple]]:
+    return [_ngrams(toks, n) for n in range(1, ORDER + 1)]
+
+
+def _stats(hyp: list, src_ng: list[Counter], ref: list,
+           hyp_ng: list[Counter] | None = None) -> list[int]:
     """The 10 numbers of one (hypothesis, reference) pair."""
+    hyp_ng = hyp_ng or _all_ngrams(hyp)
     out = [len(hyp), len(ref)]
     for n in range(1, ORDER + 1):
-        h, r = _ngrams(hyp, n), _ngrams(ref, n)
+        h, r = hyp_ng[n - 1], _ngrams(ref, n)
         # Source n-grams with every type that occurs in the reference removed entirely.
         d = {g: c for g, c in src_ng[n - 1].items() if g not in r}
         hit_ref = sum(min(c, r[g]) for g, c in h.items() if g in r)
@@ -98,9 +104,10 @@ def corpus_gleu(sources: Sequence[str], hypotheses: Sequence[str],
     idx = _indices(num_refs, iterations, sampling)  # validates `sampling` first
     table: list[list[list[int]]] = []
     for src, hyp, refs in zip(sources, hypotheses, references):
-        src_ng = [_ngrams(_tokens(src, sampling), n) for n in range(1, ORDER + 1)]
+        src_ng = _all_ngrams(_tokens(src, sampling))
         h = _tokens(hyp, sampling)
-        table.append([_stats(h, src_ng, _tokens(r, sampling)) for r in refs])
+        h_ng = _all_ngrams(h)
+        table.append([_stats(h, src_ng, _tokens(r, sampling), h_ng) for r in refs])
     width = max(num_refs, default=1)
     arr = np.zeros((len(table), width, 2 + 2 * ORDER), dtype=np.int64)
     for i, rows in enumerate(table):
@@ -117,6 +124,6 @@ def sentence_gleu(source: str, hypothesis: str, references: Sequence[str]) -> di
     every zero statistic replaced by 1, then mean / population std over the references."""
     if not references:
         raise ValueError("need at least one reference")
-    src_ng = [_ngrams(_tokens(source), n) for n in range(1, ORDER + 1)]
+    src_ng = _all_ngrams(_tokens(source))
     h = _tokens(hypothesis)
     return _summary([_gleu(_stats(h, src_ng, _tokens(r)), smooth=True) for r in references])

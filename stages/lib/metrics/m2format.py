@@ -75,10 +75,11 @@ class M2Block:
     def corrected(self, annotator: int) -> str:
         """The source with `annotator`'s edits applied right to left (first alternative)."""
         toks = self.tokens
-        for e in sorted(self.edits_by_annotator()[annotator], key=lambda x: (x.start, x.end),
-                        reverse=True):
-            repl = e.corrections[0].split() if e.corrections else []
-            toks[e.start:e.end] = repl
+        edits = list(enumerate(self.edits_by_annotator()[annotator]))
+        # Right to left; among edits at the same span the later line first, so two
+        # insertions at one position keep their file order in the result.
+        for _, e in sorted(edits, key=lambda x: (x[1].start, x[1].end, x[0]), reverse=True):
+            toks[e.start:e.end] = e.corrections[0].split() if e.corrections else []
         return " ".join(toks)
 
 
