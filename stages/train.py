@@ -178,7 +178,7 @@ def relaunch(cfg: TrainParams, argv: list[str]) -> None:
         command += ["--main_process_port", "0"]
     command += ["-m", "stages.cli", "train", *argv]
     click.echo(f"train: {' '.join(command)}", err=True)
-    done = subprocess.run(command, env={**os.environ, LAUNCHED_ENV: "1"})
+    done = subprocess.run(command, env={**os.environ, LAUNCHED_ENV: "1"}, check=False)
     if done.returncode != 0:
         raise click.ClickException(f"accelerate launch exited with {done.returncode}")
 
