@@ -1,6 +1,9 @@
 """MaxMatch scorer and the shared M2 parser: hand cases and the official quirks."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from stages.lib.metrics.m2 import M2FormatError, corpus_m2, parse_m2, system_edits
@@ -108,7 +111,7 @@ def test_duplicate_gold_edits_count_twice() -> None:
 
 # Expected counts below were produced by the official m2scorer (Python 2.7) on these exact
 # sentences (repeated tokens -> many co-optimal alignments, runs of gold insertions at one
-# position -> the two-ended insertion scan, alternatives, several annotators).
+# position -> the two-ended insertion scan, alternatives, several annotators, float ties).
 def _a(span: str, corr: str, ann: int) -> str:
     return f"{span}|||X|||{corr}|||REQUIRED|||-NONE-|||{ann}"
 
@@ -127,10 +130,37 @@ OFFICIAL_CASES = [
     (block("c c c c c the", _a("3 4", "c", 0), _a("6 6", "the c", 0), _a("6 6", "a", 0),
            _a("1 2", "-NONE-", 1), _a("4 5", "-NONE-", 1), _a("6 6", "the c", 1)),
      "c c c c the the the c", (2, 1, 1)),
+    # Two paths whose weights are equal in exact arithmetic but differ by float rounding:
+    # only a literal replay of the Bellman-Ford passes keeps the official predecessor.
+    (block("d . , , a d the c the b c c b c the .", _a("14 15", "b", 0), _a("15 16", "a", 0),
+           _a("3 5", "c", 0)), "d c . , , , a d the c . the . b c the b c b b .", (1, 3, 2)),
 ]
 
 
 @pytest.mark.parametrize("gold,hyp,counts", OFFICIAL_CASES)
 def test_matches_official_on_tie_cases(gold: str, hyp: str, counts: tuple) -> None:
     r = corpus_m2([gold], [hyp])
+    assert (r["tp"], r["fp"], r["fn"]) == counts
+
+
+MIRROR = Path(os.environ.get("WRITING_ALPACA_MIRROR",
+                             Path(__file__).resolve().parents[2] / "shared" / "corpora"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel,annotator,counts", [
+    # Official m2scorer (Python 2.7) on the source copy and on annotator k's corrections.
+    ("conll2014-test/noalt/official-2014.combined.m2", None, (0, 0, 1994)),
+    ("conll2014-test/noalt/official-2014.combined.m2", 0, (2380, 25, 20)),
+    ("conll2014-test/noalt/official-2014.combined.m2", 1, (3190, 39, 126)),
+    ("bea2019-dev/ABCN.dev.gold.bea19.m2", 0, (7415, 75, 217)),
+])
+def test_full_set_matches_official(rel: str, annotator: int | None, counts: tuple) -> None:
+    path = MIRROR / rel
+    if not path.is_file():
+        pytest.skip(f"corpus mirror not found at {MIRROR}")
+    blocks = parse_m2(path.read_text(encoding="utf-8"), str(path))
+    hyps = [b.source if annotator is None or annotator not in b.annotators
+            else b.corrected(annotator) for b in blocks]
+    r = corpus_m2(blocks, hyps)
     assert (r["tp"], r["fp"], r["fn"]) == counts
