@@ -38,17 +38,28 @@ class HypEdit:
                f"-NONE-|||{coder}"
 
 
+class _Tok:
+    """The token attributes errant's aligner reads (lower, orth, lemma, pos ids and text),
+    copied once: the aligner reads them O(n*m) times and every spaCy Token access builds
+    new objects."""
+
+    __slots__ = ("lemma", "lower", "orth", "pos", "text")
+
+    def __init__(self, tok: Any) -> None:
+        self.lower, self.orth, self.lemma, self.pos, self.text = (
+            tok.lower, tok.orth, tok.lemma, tok.pos, tok.text)
+
+
 def _annotate(annotator: Any, orig: Any, cor: Any) -> list[Any]:
     """`Annotator.annotate(orig, cor, lev=False, merging="rules")`, step by step.
 
-    errant's aligner indexes tokens O(n*m) times and Doc.__getitem__ builds a new Token
-    object each time, so the alignment is computed over plain token lists; the Alignment
-    then gets the Docs back before merging, so the merger and classifier see exactly the
-    objects (Spans of the Doc) they normally get. Same steps, same results, ~2x faster.
+    errant's own Alignment runs on attribute snapshots of the tokens (same values, so the
+    same cost matrix and alignment); it then gets the Docs back before merging, so the
+    merger and classifier see exactly the objects (Spans of the Doc) they normally get.
     """
     from errant.alignment import Alignment
 
-    alignment = Alignment(list(orig), list(cor), False)
+    alignment = Alignment([_Tok(t) for t in orig], [_Tok(t) for t in cor], False)
     alignment.orig, alignment.cor = orig, cor
     edits = annotator.merge(alignment, "rules")
     for edit in edits:
