@@ -11,8 +11,10 @@ load on the machine) are reported.
 
 Optionally the official tools are timed on the same machine, from local copies that are
 not part of this repository: --m2scorer PATH/m2scorer.py (run with --python2),
---gleu PATH/gleu.py (run with --python2; needs numpy+scipy there) and --errant-official
-(errant_parallel + errant_compare from the installed errant package, with our spaCy model).
+--gleu PATH/gleu.py (run with --python2; needs numpy+scipy there), --easse DIR (a directory
+holding the `easse` package; corpus_sari is called on stripped lines, as its CLI does) and
+--errant-official (errant_parallel + errant_compare from the installed errant package,
+with our spaCy model).
 
 Usage:  python bench/bench_metrics.py [--repeat N] [--m2scorer P --gleu P --python2 P]
 """
@@ -62,6 +64,14 @@ ERRANT_OFFICIAL = (
     "parallel_to_m2.main()\n"
     "sys.argv = ['errant_compare', '-hyp', out, '-ref', gold]\n"
     "compare_m2.main()\n")
+
+
+EASSE_OFFICIAL = (
+    "import sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from easse.sari import corpus_sari\n"
+    "read = lambda p: [line.strip() for line in open(p, encoding='utf-8')]\n"
+    "print(corpus_sari(read(sys.argv[2]), read(sys.argv[3]), [read(r) for r in sys.argv[4:]]))\n")
 
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -129,6 +139,10 @@ def official_cmd(cli: list[str], opts: argparse.Namespace, tmp: Path) -> list[st
     val = {cli[i]: cli[i + 1] for i in range(1, len(cli) - 1, 2)}
     if metric == "m2" and opts.m2scorer:
         return [opts.python2, opts.m2scorer, val["--hypothesis"], val["--gold"]]
+    if metric == "sari" and opts.easse:
+        refs = [cli[i + 1] for i in range(1, len(cli) - 1) if cli[i] == "--reference"]
+        return [sys.executable, "-c", EASSE_OFFICIAL, opts.easse, val["--source"],
+                val["--hypothesis"], *refs]
     if metric == "gleu" and opts.gleu:
         refs = [cli[i + 1] for i in range(1, len(cli) - 1) if cli[i] == "--reference"]
         return [opts.python2, opts.gleu, "-r", *refs, "-s", val["--source"],
@@ -149,6 +163,7 @@ def main() -> None:
     ap.add_argument("--python2", default="python2", help="interpreter for official scripts")
     ap.add_argument("--m2scorer", help="path to the official scripts/m2scorer.py")
     ap.add_argument("--gleu", help="path to the official JFLEG eval/gleu.py")
+    ap.add_argument("--easse", help="directory containing the easse package (for SARI)")
     ap.add_argument("--errant-official", action="store_true",
                     help="also time errant_parallel + errant_compare (installed errant)")
     opts = ap.parse_args()
