@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.lib.io import InputError, read_jsonl
-from stages.lib.metrics.m2format import M2Edit, M2FormatError, parse_m2, split_blocks
+from stages.lib.metrics.m2format import M2FormatError, parse_m2, split_blocks
 from stages.lib.params import parse_section
 
 Record = dict[str, Any]
@@ -155,23 +155,7 @@ def _natural_key(path: str) -> list[Any]:
 # Parsed by the project's one M2 parser (stages/lib/metrics/m2format.py).
 
 # Edit types that carry no correction: the BEA-2019 corr_from_m2.py skips the same ones.
-_SKIP_TYPES = {"noop", "UNK", "Um"}
-
-
-def apply_edits(tokens: list[str], edits: list[M2Edit]) -> str:
-    """Apply one annotator's edits right to left, so earlier offsets stay valid.
-
-    Edits at the same start are applied in reverse file order, so that two insertions
-    at one position ("who", then "have") come out in file order ("who have").
-    """
-    out = list(tokens)
-    ordered = sorted(enumerate(edits), key=lambda pair: (pair[1].start, pair[0]), reverse=True)
-    for _, edit in ordered:
-        if edit.etype in _SKIP_TYPES or edit.start < 0:
-            continue
-        first = edit.corrections[0] if edit.corrections else ""
-        out[edit.start:edit.end] = first.split()
-    return " ".join(out)
+_SKIP_TYPES = frozenset({"noop", "UNK", "Um"})
 
 
 def read_m2(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
@@ -190,8 +174,8 @@ def read_m2(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
         # gets one (unchanged) reference per annotator of the file.
         annotators = sorted({e.annotator for b in blocks for e in b.edits}) or [0]
         for block, block_text in zip(blocks, texts, strict=True):
-            refs = [apply_edits(block.tokens, [e for e in block.edits if e.annotator == a])
-                    for a in annotators]
+            refs = [block.corrected(a, _SKIP_TYPES) if a in block.annotators
+                    else " ".join(block.tokens) for a in annotators]
             records.append(_record(" ".join(block.tokens), refs, m2=block_text,
                                    annotators=annotators))
     return {spec.split: records}

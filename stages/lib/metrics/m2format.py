@@ -72,10 +72,15 @@ class M2Block:
                 out[e.annotator].append(e)
         return out
 
-    def corrected(self, annotator: int) -> str:
-        """The source with `annotator`'s edits applied right to left (first alternative)."""
-        toks = self.tokens
-        edits = list(enumerate(self.edits_by_annotator()[annotator]))
+    def corrected(self, annotator: int, skip_types: frozenset[str] = frozenset()) -> str:
+        """The source with `annotator`'s edits applied right to left (first alternative).
+
+        Edits whose type is in `skip_types` are left out (the corpus reader skips UNK/Um,
+        as BEA-2019's corr_from_m2.py does).
+        """
+        toks = list(self.tokens)
+        edits = [(i, e) for i, e in enumerate(self.edits_by_annotator()[annotator])
+                 if e.etype not in skip_types]
         # Right to left; among edits at the same span the later line first, so two
         # insertions at one position keep their file order in the result.
         for _, e in sorted(edits, key=lambda x: (x[1].start, x[1].end, x[0]), reverse=True):
