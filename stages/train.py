@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, write_json
+from stages.lib.io import InputError, atomic_path, file_sha256, write_json
 from stages.lib.params import load_params, parse_section
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
@@ -78,13 +78,6 @@ def parse_train(params: dict[str, Any]) -> TrainParams:
                          f"got {cfg.dtype!r}")
     return cfg
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_key(cfg: TrainParams, mixture_hash: str, base: Path) -> str:
