@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/bench_generation.py [--model models/base] [--n 64]
 
-Measures items/s of stages.lib.generation.generate with batch_size B and with
-batch_size 1 on the same model, dtype and prompts; the share of identical greedy
-outputs between the two in float32 (padding changes float rounding only, so this
-should be ~100%); and bf16 vs fp32 items/s plus how many bf16 outputs equal the fp32
-ones. Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
+Measures items/s of stages.lib.generation.generate with batch_size B (continuous
+batching) and with batch_size 1 (a one-at-a-time loop) on the same model, dtype and
+prompts; the share of identical greedy outputs between the two in float32 (padding
+changes float rounding only, so this should be ~100%); transformers' generate() on
+static length-sorted batches of B for comparison (--static); and bf16 vs fp32 items/s
+plus how many bf16 outputs equal the fp32 ones (--dtypes float32,bfloat16). Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
 before the benchmark stage has run, JFLEG/ASSET test sources from the corpus mirror.
 Uses models/base when present, else the tiny test model. Prints one JSON object.
 """
@@ -50,9 +51,11 @@ def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:
     return pairs[:n]
 
 
-def timed(model, tokenizer, prompts, budgets, batch_size) -> tuple[list[str], float]:
+def timed(model, tokenizer, prompts, budgets, batch_size,
+          static: bool = False) -> tuple[list[str], float]:
     start = time.perf_counter()
-    outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False)
+    outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False,
+                       continuous=not static)
     return outputs, len(prompts) / (time.perf_counter() - start)
 
 
@@ -66,6 +69,10 @@ def main() -> None:
     parser.add_argument("--min-tokens", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help="comma list; the batched-vs-single check runs in float32")
+    parser.add_argument("--static", action="store_true",
+                        help="also time transformers' generate() on static batches")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -80,7 +87,9 @@ def main() -> None:
     report: dict[str, object] = {"model": str(model_dir), "items": len(prompts),
                                  "batch_size": args.batch_size, "threads": torch.get_num_threads()}
     results: dict[str, list[str]] = {}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    for name in args.dtypes.split(","):
+        dtype = dtypes[name]
         model, tokenizer = load_system(model_dir, None, dtype)
         budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
                                       args.max_tokens) for _, text in pairs]
@@ -94,11 +103,17 @@ def main() -> None:
             report["float32_batched_vs_single_identical"] = same / len(prompts)
             report["speedup_batched_vs_single"] = (
                 report["float32_batched_items_per_s"] / report["float32_single_items_per_s"])
+            if args.static:
+                static, report["float32_static_generate_items_per_s"] = timed(
+                    model, tokenizer, prompts, budgets, args.batch_size, static=True)
+                report["float32_static_vs_single_identical"] = sum(
+                    a == b for a, b in zip(static, single)) / len(prompts)
         print(json.dumps({k: v for k, v in report.items()}), file=sys.stderr, flush=True)
-    same = sum(a == b for a, b in zip(results["float32"], results["bfloat16"]))
-    report["bf16_vs_fp32_identical"] = same / len(prompts)
-    report["bf16_speedup"] = (report["bfloat16_batched_items_per_s"]
-                              / report["float32_batched_items_per_s"])
+    if {"float32", "bfloat16"} <= results.keys():
+        same = sum(a == b for a, b in zip(results["float32"], results["bfloat16"]))
+        report["bf16_vs_fp32_identical"] = same / len(prompts)
+        report["bf16_speedup"] = (report["bfloat16_batched_items_per_s"]
+                                  / report["float32_batched_items_per_s"])
     report["mean_output_words"] = {
         k: sum(len(o.split()) for o in v) / len(v) for k, v in results.items()}
     print(json.dumps(report, indent=2))

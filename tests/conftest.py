@@ -29,8 +29,8 @@ def mirror() -> Path:
 
 
 TRAINING_TEXT = [
-    "Below is an instruction that describes a task, paired with an input that provides "
-    "further context. Write a response that appropriately completes the request.",
+    ("Below is an instruction that describes a task, paired with an input that provides "
+     "further context. Write a response that appropriately completes the request."),
     "### Instruction:", "### Input:", "### Response:",
     "Fix grammatical errors in the text.", "Make the text more fluent.",
     "Simplify the text.", "Neutralize the text.", "Paraphrase the text.",

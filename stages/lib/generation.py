@@ -1,20 +1,26 @@
 """Batched greedy (or beam) generation for evaluation and the `edit` command.
 
-Speed on a CPU comes from batching: prompts are sorted by token length so a batch
-holds similar lengths (little padding), padded on the left so every row's next token
-sits in the last column, and decoded with the KV cache. Each row stops at EOS, at its
-own token budget, or as soon as it starts echoing the prompt template (a new
-"### ..." header, the Alpaca preface, or a run of blank lines) - small models often
-keep going after the answer. Results come back in the caller's order.
+Speed comes from continuous batching: prompts enter longest first, padded on the left
+so every row's next token sits in the last column, and are decoded with the KV cache;
+a row leaves the batch as soon as it stops and new prompts take its place, so no
+compute is spent on finished rows (a plain batched generate() runs every row until the
+slowest one ends). The prompt prefix all items share (the Alpaca preface) is run
+through the model once, not once per item. Each row stops at EOS, at its own token
+budget, or as soon as it starts echoing the prompt template (a new "### ..." header,
+the Alpaca preface, or a run of blank lines) - small models often keep going after the
+answer. Results come back in the caller's order.
 
-Batched and one-at-a-time generation give the same tokens up to float rounding: the
-per-row budget is enforced by truncation after generation, so a short item batched
-with a long one is cut exactly where it would have stopped alone.
+Batched and one-at-a-time generation give the same tokens up to float rounding:
+positions count real tokens only and padding is masked, so a row computes what it
+would alone. Beam search uses transformers' generate() on length-sorted batches.
 """
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -71,22 +77,25 @@ def max_new_tokens_for(input_text: str, tokenizer: Any, factor: float, minimum: 
 
 
 class _StopRows(StoppingCriteria):
-    """Per-row stop: the row's own token budget is used up or template echo began."""
+    """Per-row stop for generate(): the row's own token budget is used up or template
+    echo began. Beam search passes several candidate rows per prompt (2 x beams in
+    transformers 5), grouped by prompt, so a row's prompt is row // rows-per-prompt."""
 
-    def __init__(self, tokenizer: Any, prompt_len: int, limits: list[int], num_beams: int):
+    def __init__(self, tokenizer: Any, prompt_len: int, limits: list[int]):
         self.tokenizer = tokenizer
         self.prompt_len = prompt_len
         self.limits = limits
-        self.num_beams = num_beams
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         generated = input_ids[:, self.prompt_len:]
+        per_prompt = max(1, input_ids.shape[0] // len(self.limits))
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         done = [
-            generated.shape[1] >= self.limits[row // self.num_beams] or cut_point(text) is not None
+            generated.shape[1] >= self.limits[row // per_prompt] or cut_point(text) is not None
             for row, text in enumerate(texts)
         ]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        return torch.tensor(done, dtype=torch.bool,  # type: ignore[return-value]
+                            device=input_ids.device)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -106,40 +115,249 @@ def _decode_row(tokenizer: Any, tokens: list[int], limit: int, eos_ids: set[int]
     return clean_output(tokenizer.decode(tokens, skip_special_tokens=True))
 
 
+@dataclass
+class _Row:
+    """One prompt being decoded: where its output goes, its budget, its tokens so far."""
+
+    index: int
+    limit: int
+    tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """Rows decoded together. `cache` holds every row's tokens but the last generated one,
+    right-aligned (left padding, masked out in `mask`); `last` is that pending token."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: torch.Tensor   # (rows, cache length), 1 = real token
+    last: torch.Tensor   # (rows,)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class _UnsupportedCache(Exception):
+    """The model's KV cache is not a plain per-layer (keys, values) cache."""
+
+
+def _cache_layers(cache: Any) -> list[Any]:
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    if type(cache) is not DynamicCache or not layers \
+            or any(type(layer) is not DynamicLayer for layer in layers):
+        raise _UnsupportedCache(type(cache).__name__)
+    return layers
+
+
+def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
+    """Zero-pad `tensor` on the left of `dim` up to `length`."""
+    missing = length - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def _merge(a: _Batch, b: _Batch) -> _Batch:
+    """One batch from two: the shorter cache is left-padded, so rows stay right-aligned."""
+    length = max(a.mask.shape[1], b.mask.shape[1])
+    for layer_a, layer_b in zip(_cache_layers(a.cache), _cache_layers(b.cache)):
+        layer_a.keys = torch.cat([_left_pad(layer_a.keys, length, 2),
+                                  _left_pad(layer_b.keys, length, 2)])
+        layer_a.values = torch.cat([_left_pad(layer_a.values, length, 2),
+                                    _left_pad(layer_b.values, length, 2)])
+    mask = torch.cat([_left_pad(a.mask, length, 1), _left_pad(b.mask, length, 1)])
+    return _Batch(a.rows + b.rows, a.cache, mask, torch.cat([a.last, b.last]))
+
+
+def _keep(batch: _Batch, keep: list[int]) -> _Batch:
+    """The batch without its finished rows, and without columns that are padding in
+    every remaining row (they would only cost attention work)."""
+    index = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
+    mask = batch.mask.index_select(0, index)
+    first = int(mask.any(dim=0).nonzero()[0])
+    for layer in _cache_layers(batch.cache):
+        layer.keys = layer.keys.index_select(0, index)[:, :, first:]
+        layer.values = layer.values.index_select(0, index)[:, :, first:]
+    return _Batch([batch.rows[i] for i in keep], batch.cache, mask[:, first:],
+                  batch.last.index_select(0, index))
+
+
+@dataclass
+class _SharedPrefix:
+    """KV cache of the leading tokens every prompt shares (the Alpaca preface and the
+    first header: about 30 tokens of an 80-token benchmark prompt), computed once."""
+
+    length: int
+    keys_values: list[tuple[torch.Tensor, torch.Tensor]]
+
+    def cache_for(self, rows: int) -> Any:
+        """A fresh cache holding the prefix once per row."""
+        from transformers.cache_utils import DynamicCache
+
+        cache = DynamicCache()
+        for layer, (keys, values) in enumerate(self.keys_values):
+            cache.update(keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1), layer)
+        return cache
+
+
+def _shared_prefix(model: Any, encoded: list[list[int]], device: torch.device) -> _SharedPrefix:
+    # Token-level common prefix, so every prompt keeps exactly its own tokenization; at
+    # least one token of each prompt is left for the prefill to produce logits from.
+    length = min(len(os.path.commonprefix(encoded)), min(len(ids) for ids in encoded) - 1)
+    if length < 1:
+        return _SharedPrefix(0, [])
+    out = model(input_ids=torch.tensor([encoded[0][:length]], device=device), use_cache=True,
+                logits_to_keep=1)
+    layers = _cache_layers(out.past_key_values)
+    return _SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
+
+
+def _prefill(model: Any, tokenizer: Any, rows: list[_Row], encoded: list[list[int]],
+             prefix: _SharedPrefix, device: torch.device) -> tuple[_Batch, torch.Tensor]:
+    """Run the prompts of `rows` after the shared prefix -> their batch and next-token
+    logits. Shorter prompts are padded between the prefix and their own tokens; the
+    padding is masked and positions count real tokens only, so each row computes what
+    it would alone."""
+    padded = tokenizer.pad({"input_ids": [encoded[row.index][prefix.length:] for row in rows]},
+                           padding=True, padding_side="left", return_tensors="pt").to(device)
+    own = padded["attention_mask"]
+    positions = prefix.length + (own.cumsum(-1) - 1).clamp(min=0)
+    cache = prefix.cache_for(len(rows)) if prefix.length else None
+    mask = torch.cat([own.new_ones(len(rows), prefix.length), own], dim=1)
+    out = model(input_ids=padded["input_ids"], attention_mask=mask, position_ids=positions,
+                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    _cache_layers(out.past_key_values)
+    empty = torch.empty(len(rows), dtype=torch.long, device=device)
+    return _Batch(rows, out.past_key_values, mask, empty), out.logits[:, -1, :]
+
+
+def _step(model: Any, batch: _Batch) -> torch.Tensor:
+    """Feed every row's pending token; returns the next-token logits."""
+    positions = batch.mask.sum(dim=1, keepdim=True)
+    batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch), 1)], dim=1)
+    out = model(input_ids=batch.last[:, None], attention_mask=batch.mask,
+                position_ids=positions, past_key_values=batch.cache, use_cache=True,
+                logits_to_keep=1)
+    batch.cache = out.past_key_values
+    return out.logits[:, -1, :]
+
+
+def _finished(row: _Row, tokenizer: Any, eos_ids: set[int]) -> bool:
+    if row.tokens[-1] in eos_ids or len(row.tokens) >= row.limit:
+        return True
+    return cut_point(tokenizer.decode(row.tokens, skip_special_tokens=True)) is not None
+
+
+def _greedy_continuous(model: Any, tokenizer: Any, encoded: list[list[int]],
+                       limits: list[int], batch_size: int, eos_ids: list[int],
+                       bar: Any) -> list[str]:
+    """Greedy decoding with continuous batching on a CPU or GPU.
+
+    A finished row leaves the running batch at once (its compute is not wasted until
+    the slowest row ends), and once a quarter of the slots are free the next prompts
+    are prefilled together and merged in, so the batch stays full. Prompts enter
+    longest first, so rows in the batch have similar lengths. The prefix all prompts
+    share is computed once (on a CPU, prefill is most of the batched work).
+    """
+    device = next(model.parameters()).device
+    pending = deque(sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i)))
+    eos = set(eos_ids)
+    outputs = [""] * len(encoded)
+    prefix = _shared_prefix(model, encoded, device)
+    batch: _Batch | None = None
+    refill_at = max(1, batch_size // 4)
+    while pending or batch is not None:
+        room = batch_size - (len(batch) if batch is not None else 0)
+        if pending and (batch is None or room >= min(refill_at, len(pending))):
+            rows = [_Row(pending.popleft(), 0) for _ in range(min(room, len(pending)))]
+            for row in rows:
+                row.limit = limits[row.index]
+            new, logits = _prefill(model, tokenizer, rows, encoded, prefix, device)
+            survivors = _choose(new, logits, tokenizer, eos, outputs, bar)
+            if survivors is not None:
+                batch = survivors if batch is None else _merge(batch, survivors)
+            continue
+        assert batch is not None
+        batch = _choose(batch, _step(model, batch), tokenizer, eos, outputs, bar)
+    return outputs
+
+
+def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
+            outputs: list[str], bar: Any) -> _Batch | None:
+    """Append each row's greedy token; finished rows are written out and dropped."""
+    batch.last = logits.argmax(dim=-1)
+    keep: list[int] = []
+    for i, (row, token) in enumerate(zip(batch.rows, batch.last.tolist())):
+        row.tokens.append(token)
+        if _finished(row, tokenizer, eos):
+            outputs[row.index] = _decode_row(tokenizer, row.tokens, row.limit, eos)
+        else:
+            keep.append(i)
+    bar.update(len(batch) - len(keep))
+    if not keep:
+        return None
+    return batch if len(keep) == len(batch) else _keep(batch, keep)
+
+
+def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
+                 batch_size: int, num_beams: int, eos_ids: list[int], bar: Any) -> list[str]:
+    """transformers' generate() on length-sorted batches: beam search, and models whose
+    cache the continuous-batching loop cannot reshape (e.g. sliding-window layers)."""
+    order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    device = next(model.parameters()).device
+    outputs = [""] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, padding=True,
+                              padding_side="left", return_tensors="pt").to(device)
+        row_limits = [limits[i] for i in rows]
+        config = GenerationConfig(
+            max_new_tokens=max(row_limits), do_sample=False, num_beams=num_beams,
+            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True,
+        )
+        stop = _StopRows(tokenizer, batch["input_ids"].shape[1], row_limits)
+        generated = model.generate(**batch, generation_config=config,
+                                   stopping_criteria=StoppingCriteriaList([stop]))
+        new_tokens = generated[:, batch["input_ids"].shape[1]:].tolist()
+        for row, index in enumerate(rows):
+            outputs[index] = _decode_row(tokenizer, new_tokens[row], row_limits[row],
+                                         set(eos_ids))
+        bar.update(len(rows))
+    return outputs
+
+
 @torch.inference_mode()
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
-             batch_size: int, num_beams: int = 1, progress: bool = True) -> list[str]:
-    """Cleaned continuations of `prompts` (same order), greedy unless num_beams > 1."""
+             batch_size: int, num_beams: int = 1, progress: bool = True,
+             continuous: bool = True) -> list[str]:
+    """Cleaned continuations of `prompts` (same order), greedy unless num_beams > 1.
+
+    `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
+    continuous=False runs transformers' generate() on static batches instead (for
+    comparison; beam search always does).
+    """
     from tqdm.auto import tqdm
 
     if len(prompts) != len(max_new_tokens):
         raise ValueError("prompts and max_new_tokens must have the same length")
     if batch_size < 1 or num_beams < 1:
         raise ValueError("batch_size and num_beams must be >= 1")
+    if any(limit < 1 for limit in max_new_tokens):
+        raise ValueError("every max_new_tokens must be >= 1")
     encoded = tokenizer(prompts)["input_ids"]
-    # Longest first: the biggest batch runs first (memory problems show at once) and
-    # neighbours have similar lengths, so padding and wasted compute stay small.
-    order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
     eos_ids = _eos_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
-    device = next(model.parameters()).device
-    outputs: list[str] = [""] * len(prompts)
-    bar = tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, padding=True,
-                              padding_side="left", return_tensors="pt").to(device)
-        limits = [max_new_tokens[i] for i in rows]
-        config = GenerationConfig(
-            max_new_tokens=max(limits), do_sample=False, num_beams=num_beams,
-            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True,
-        )
-        stop = _StopRows(tokenizer, batch["input_ids"].shape[1], limits, num_beams)
-        generated = model.generate(**batch, generation_config=config,
-                                   stopping_criteria=StoppingCriteriaList([stop]))
-        new_tokens = generated[:, batch["input_ids"].shape[1]:].tolist()
-        for row, index in enumerate(rows):
-            outputs[index] = _decode_row(tokenizer, new_tokens[row], limits[row], set(eos_ids))
-        bar.update(len(rows))
-    bar.close()
-    return outputs
+    with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
+        if num_beams == 1 and continuous:
+            try:
+                return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
+                                          batch_size, eos_ids, bar)
+            except _UnsupportedCache:
+                bar.reset()
+        return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
+                            num_beams, eos_ids, bar)
