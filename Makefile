@@ -6,6 +6,8 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU build of torch lies on the project machines; override for a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# Pinned versions of everything else (see constraints.txt); `CONSTRAINTS=` installs unpinned.
+CONSTRAINTS ?= constraints.txt
 # Offline machines read the corpora from the local mirror beside the checkout.
 ifneq ($(wildcard ../shared/corpora/MANIFEST.json),)
 export WRITING_ALPACA_MIRROR ?= $(abspath ../shared/corpora)
@@ -17,10 +19,10 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 	touch $(STAMP)
 
 repro: setup

@@ -96,18 +96,19 @@ def main() -> None:
         generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up
         results[name], report[f"{name}_batched_items_per_s"] = timed(
             model, tokenizer, prompts, budgets, args.batch_size)
-        if name == "float32":  # the equivalence check is about fp32 (bf16 rounds per batch)
-            single, report["float32_single_items_per_s"] = timed(
-                model, tokenizer, prompts, budgets, 1)
-            same = sum(a == b for a, b in zip(results[name], single))
-            report["float32_batched_vs_single_identical"] = same / len(prompts)
-            report["speedup_batched_vs_single"] = (
-                report["float32_batched_items_per_s"] / report["float32_single_items_per_s"])
-            if args.static:
-                static, report["float32_static_generate_items_per_s"] = timed(
-                    model, tokenizer, prompts, budgets, args.batch_size, static=True)
-                report["float32_static_vs_single_identical"] = sum(
-                    a == b for a, b in zip(static, single)) / len(prompts)
+        # The >= 98% equivalence target is about fp32; bf16 rounds differently per batch
+        # shape, so its rate is reported for information.
+        single, report[f"{name}_single_items_per_s"] = timed(
+            model, tokenizer, prompts, budgets, 1)
+        same = sum(a == b for a, b in zip(results[name], single))
+        report[f"{name}_batched_vs_single_identical"] = same / len(prompts)
+        report[f"{name}_speedup_batched_vs_single"] = (
+            report[f"{name}_batched_items_per_s"] / report[f"{name}_single_items_per_s"])
+        if name == "float32" and args.static:
+            static, report["float32_static_generate_items_per_s"] = timed(
+                model, tokenizer, prompts, budgets, args.batch_size, static=True)
+            report["float32_static_vs_single_identical"] = sum(
+                a == b for a, b in zip(static, single)) / len(prompts)
         print(json.dumps({k: v for k, v in report.items()}), file=sys.stderr, flush=True)
     if {"float32", "bfloat16"} <= results.keys():
         same = sum(a == b for a, b in zip(results["float32"], results["bfloat16"]))

@@ -16,6 +16,7 @@ would alone. Beam search uses transformers' generate() on length-sorted batches.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -205,15 +206,28 @@ class _SharedPrefix:
         return cache
 
 
+def _forward(model: Any, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
+    """One forward pass with a KV cache -> (last-position logits, the cache).
+
+    transformers renamed the cache argument and output `past_key_values` -> `cache`
+    during 5.x (the old name warns and is due to go); use whichever this version has."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    name = "cache" if "cache" in inspect.signature(base.forward).parameters \
+        else "past_key_values"
+    out = model(**inputs, **{name: cache}, use_cache=True, logits_to_keep=1)
+    new_cache = out.get("cache") if name == "cache" else out.get("past_key_values")
+    return out.logits[:, -1, :], new_cache
+
+
 def _shared_prefix(model: Any, encoded: list[list[int]], device: torch.device) -> _SharedPrefix:
     # Token-level common prefix, so every prompt keeps exactly its own tokenization; at
     # least one token of each prompt is left for the prefill to produce logits from.
     length = min(len(os.path.commonprefix(encoded)), min(len(ids) for ids in encoded) - 1)
     if length < 1:
         return _SharedPrefix(0, [])
-    out = model(input_ids=torch.tensor([encoded[0][:length]], device=device), use_cache=True,
-                logits_to_keep=1)
-    layers = _cache_layers(out.past_key_values)
+    _, cache = _forward(model, None, input_ids=torch.tensor([encoded[0][:length]],
+                                                            device=device))
+    layers = _cache_layers(cache)
     return _SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
 
 
@@ -229,22 +243,20 @@ def _prefill(model: Any, tokenizer: Any, rows: list[_Row], encoded: list[list[in
     positions = prefix.length + (own.cumsum(-1) - 1).clamp(min=0)
     cache = prefix.cache_for(len(rows)) if prefix.length else None
     mask = torch.cat([own.new_ones(len(rows), prefix.length), own], dim=1)
-    out = model(input_ids=padded["input_ids"], attention_mask=mask, position_ids=positions,
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
-    _cache_layers(out.past_key_values)
+    logits, cache = _forward(model, cache, input_ids=padded["input_ids"],
+                             attention_mask=mask, position_ids=positions)
+    _cache_layers(cache)
     empty = torch.empty(len(rows), dtype=torch.long, device=device)
-    return _Batch(rows, out.past_key_values, mask, empty), out.logits[:, -1, :]
+    return _Batch(rows, cache, mask, empty), logits
 
 
 def _step(model: Any, batch: _Batch) -> torch.Tensor:
     """Feed every row's pending token; returns the next-token logits."""
     positions = batch.mask.sum(dim=1, keepdim=True)
     batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch), 1)], dim=1)
-    out = model(input_ids=batch.last[:, None], attention_mask=batch.mask,
-                position_ids=positions, past_key_values=batch.cache, use_cache=True,
-                logits_to_keep=1)
-    batch.cache = out.past_key_values
-    return out.logits[:, -1, :]
+    logits, batch.cache = _forward(model, batch.cache, input_ids=batch.last[:, None],
+                                   attention_mask=batch.mask, position_ids=positions)
+    return logits
 
 
 def _finished(row: _Row, tokenizer: Any, eos_ids: set[int]) -> bool:
