@@ -3,8 +3,8 @@
 Per dataset (the metric named in data/benchmark/index.json): conll -> MaxMatch (M2)
 F0.5 on the gold blocks of the predicted items, bea -> ERRANT F0.5, jfl -> GLEU,
 the others -> SARI; all 0-100 (paper Table 2). metrics/<system>.json holds one flat
-numeric key per dataset plus `avg` (what `dvc metrics diff` shows) and `details`:
-item counts, the metric's components, stand-in flags and, for the GEC sets, the edit
+numeric key per dataset plus `avg` (what `dvc metrics diff` shows);
+metrics/details/<system>.json (stages/lib/results.py) holds the details: item counts, the metric's components, stand-in flags and, for the GEC sets, the edit
 analysis of the paper's sec. 4.2 (ERRANT operation breakdown and the share of the
 system's corrections that touch a named entity).
 
@@ -25,7 +25,8 @@ from typing import Any
 import click
 
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
-from stages.lib.io import InputError, read_jsonl, write_json
+from stages.lib.io import InputError, read_jsonl
+from stages.lib.results import write_results
 from stages.predict import EvalParams, read_benchmark, read_eval_params, read_items
 
 GEC_METRICS = ("m2", "errant")
@@ -160,13 +161,14 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams) -> d
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Metrics file metrics/<system>.json.")
+              help="Metrics file metrics/<system>.json (details go to "
+                   "metrics/details/<system>.json).")
 def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
              out: Path) -> None:
     """Score a system's predictions per dataset (paper metrics, 0-100) -> OUT json."""
     params = read_eval_params(params_path)
     result = evaluate_system(benchmark, predictions, params)
-    write_json(out, result)
+    write_results(out, result)
     shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
     avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"
     click.echo(f"evaluate@{system}: {shown}; avg {avg}", err=True)

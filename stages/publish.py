@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from stages.lib.io import InputError
+from stages.lib.results import read_results
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # What a mixture card must tell a user (rendered by stages.lib.cards in the mix stage).
@@ -127,9 +128,9 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     for path in (adapter_dir, mixture_dir):
         if not path.is_dir():
             raise InputError(f"{path}: folder not found (train the mixture first)")
-    metrics = adapter_card.read_json(metrics_path)
-    if metrics is None:
+    if not metrics_path.is_file():
         raise InputError(f"{metrics_path}: metrics file not found (run `dvc repro evaluate@{mixture}`)")
+    metrics = read_results(metrics_path)
     dataset_card = load_dataset_card(mixture_dir)
     base_id = resolve_base_model_id(adapter_dir, base_model_id)
 

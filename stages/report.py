@@ -11,7 +11,6 @@ Figure 1), and the training loss curves from reports/loss/<mixture>.csv (step,lo
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import click
 
 from stages.lib.io import InputError, atomic_path
 from stages.lib.params import load_params
+from stages.lib.results import read_results
 
 PAPER_ORDER = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
 LABELS = {"conll": "CoNLL", "bea": "BEA", "jfl": "JFL", "itr-f": "ITR-F", "itr-l": "ITR-L",
@@ -51,15 +51,13 @@ def read_params(path: Path) -> tuple[list[str], ReportParams]:
 
 
 def read_metrics(metrics_dir: Path, systems: list[str]) -> dict[str, dict[str, Any]]:
+    """system -> its scores with `details` (stages/lib/results.py)."""
     result = {}
     for system in systems:
         path = metrics_dir / f"{system}.json"
-        try:
-            result[system] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise InputError(f"{path}: metrics missing for system {system}") from exc
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+        if not path.is_file():
+            raise InputError(f"{path}: metrics missing for system {system}")
+        result[system] = read_results(path)
     return result
 
 

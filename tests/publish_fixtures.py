@@ -114,7 +114,7 @@ def make_run(root: Path, base_dir: Path, name: str = "writing-alpaca",
     mixture = make_mixture(root / "data" / "mixtures" / name)
     metrics = {ds: round(rng.uniform(5, 60), 4) for ds in DATASETS}
     metrics["avg"] = round(sum(metrics.values()) / len(DATASETS), 4)
-    metrics["details"] = {ds: {"n": 3} for ds in DATASETS}
+    metrics["details"] = {"datasets": {ds: {"n": 3} for ds in DATASETS}}
     (root / "metrics").mkdir(parents=True, exist_ok=True)
     (root / "metrics" / f"{name}.json").write_text(json.dumps(metrics))
     index = {ds: {"size": 3, "task": "t", "metric": METRIC.get(ds, "sari"),

@@ -14,6 +14,7 @@ from stages.lib.io import InputError, read_jsonl
 from stages.lib.metrics.errant_scorer import HypEdit
 from stages.lib.metrics.gleu import corpus_gleu
 from stages.lib.metrics.sari import corpus_sari
+from stages.lib.results import read_results
 from stages.predict import EvalParams
 
 GOLD_FIXES = {  # detokenized corrections, as a model would write them
@@ -140,7 +141,11 @@ def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert {"conll", "bea", "jfl", "trk", "sts", "avg"} <= set(data)
     assert all(isinstance(data[k], float) for k in ("conll", "bea", "jfl", "trk", "sts", "avg"))
-    assert data["details"]["max_items"] == 10
+    # only the scores are DVC metrics; the breakdowns live in metrics/details/<system>.json
+    assert "details" not in data
+    details = json.loads((tmp_path / "metrics" / "details" / "base.json").read_text())
+    assert details["max_items"] == 10
+    assert read_results(out)["details"] == details
     first = out.read_bytes()
     CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),
                                   "--benchmark", str(bench), "--params", str(params),

@@ -1,13 +1,13 @@
 """report and compare: table with reference rows, stand-in notes, charts, differences."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
 
 from stages.compare import compare
+from stages.lib.results import write_results
 from stages.report import report
 
 
@@ -26,10 +26,11 @@ def _metrics(scores: dict[str, float], standin: set[str], n: int) -> dict:
 def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    (metrics / "base.json").write_text(json.dumps(
-        _metrics({"sts": 30.0, "conll": 10.5, "trk": 33.25}, {"sts"}, 40)))
-    (metrics / "tuned.json").write_text(json.dumps(
-        _metrics({"sts": 35.0, "conll": 20.0, "trk": 31.0}, {"sts"}, 40)))
+    # as evaluate writes them: scores in metrics/<system>.json, details in metrics/details/
+    write_results(metrics / "base.json",
+                  _metrics({"sts": 30.0, "conll": 10.5, "trk": 33.25}, {"sts"}, 40))
+    write_results(metrics / "tuned.json",
+                  _metrics({"sts": 35.0, "conll": 20.0, "trk": 31.0}, {"sts"}, 40))
     loss = tmp_path / "loss"
     loss.mkdir()
     (loss / "tuned.csv").write_text("step,loss\n1,2.5\n2,2.1\n3,1.9\n")
@@ -74,6 +75,15 @@ def test_report_missing_metrics_is_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
                                          "--params", str(params), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "tuned.json" in result.output
+    assert not (tmp_path / "r" / "table.md").exists()
+
+
+def test_report_bad_details_json_names_file_and_line(tmp_path: Path) -> None:
+    metrics, loss, params = _setup(tmp_path)
+    (metrics / "details" / "tuned.json").write_text('{\n  "max_items": 40,\n  oops\n}\n')
+    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+                                         "--params", str(params), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "details/tuned.json:3" in result.output
     assert not (tmp_path / "r" / "table.md").exists()
 
 

@@ -67,7 +67,9 @@ def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> lis
     paper's metric per dataset is assumed and stand-in comes from the metrics details.
     """
     rows = []
-    details = metrics.get("details", {}) if isinstance(metrics.get("details"), dict) else {}
+    details = metrics.get("details")
+    details = details.get("datasets") if isinstance(details, dict) else None
+    details = details if isinstance(details, dict) else {}
     for dataset in BENCHMARK_CARD:
         if not isinstance(metrics.get(dataset), int | float):
             continue

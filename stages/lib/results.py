@@ -1,0 +1,50 @@
+"""metrics/<system>.json and metrics/details/<system>.json: one home for reading and
+writing a system's evaluation results.
+
+The scores DVC tracks as metrics (one number per dataset plus `avg`) and the nested
+breakdowns (metric components, ERRANT operations, edit actions, counts) are written to
+two files, so `dvc metrics diff` and `dvc exp show` list 11 numbers per system instead
+of hundreds. In memory a result stays one dict: the scores plus a `details` key.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from stages.lib.io import InputError, write_json
+
+
+def details_path(metrics_file: str | Path) -> Path:
+    """metrics/<system>.json -> metrics/details/<system>.json."""
+    metrics_file = Path(metrics_file)
+    return metrics_file.parent / "details" / metrics_file.name
+
+
+def write_results(metrics_file: str | Path, result: dict[str, Any]) -> None:
+    """Scores to `metrics_file`, `result["details"]` beside it (both atomic)."""
+    scores = {key: value for key, value in result.items() if key != "details"}
+    write_json(details_path(metrics_file), result.get("details", {}))
+    write_json(metrics_file, scores)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+
+
+def read_results(metrics_file: str | Path) -> dict[str, Any]:
+    """The scores with their `details` joined back (empty when the details file is absent;
+    a file that still holds `details` inline is read as it is)."""
+    metrics_file = Path(metrics_file)
+    if not metrics_file.is_file():
+        raise InputError(f"{metrics_file}: metrics file not found")
+    result = _read_json(metrics_file)
+    if not isinstance(result, dict):
+        raise InputError(f"{metrics_file}: expected a JSON object of scores")
+    details = details_path(metrics_file)
+    if "details" not in result:
+        result["details"] = _read_json(details) if details.is_file() else {}
+    return result
