@@ -147,6 +147,21 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) ->
                       processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
 
 
+def stable_adapter_config(folder: Path) -> None:
+    """Sort adapter_config.json's target_modules in place.
+
+    PEFT saves them from a set, so their order follows Python's per-process string
+    hashing: the same training would give a different file, a different DVC hash and
+    needless re-runs of the predict stages. Sorted, the same run gives the same bytes."""
+    path = folder / "adapter_config.json"
+    if not path.is_file():  # method: full saves a whole model, no adapter config
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+
+
 def write_loss_csv(log_history: list[dict], path: Path) -> int:
     """step, loss, learning_rate, grad_norm, epoch, num_tokens — one row per logged step."""
     columns = ["step", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen"]
@@ -214,6 +229,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         return
     with atomic_path(out, is_dir=True) as tmp:
         trainer.save_model(str(tmp))
+        stable_adapter_config(tmp)
         trainer.processing_class.save_pretrained(str(tmp))
         (tmp / "mixture_hash.txt").write_text(mixture_hash + "\n", encoding="utf-8")
         write_json(tmp / "training_args.json", {

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from stages.lib.prompts import format_example
-from stages.train import parse_train, run_key, train
+from stages.train import parse_train, run_key, stable_adapter_config, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,6 +58,8 @@ def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_di
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
                  "training_args.json", "mixture_hash.txt"):
         assert (adapter / name).is_file(), name
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["target_modules"] == sorted(config["target_modules"])
     # lora_B starts at zero; two steps at lr 1e-2 must move it.
     weights = load_file(adapter / "adapter_model.safetensors")
     lora_b = [v for k, v in weights.items() if "lora_B" in k]
@@ -134,3 +136,13 @@ def test_ddp_two_cpu_processes(tmp_path: Path, mixture: Path, tiny_model_dir: Pa
     siblings = [p.name for p in tmp_path.iterdir() if p.name.startswith(".adapter")]
     assert siblings == []
     assert done.stderr.count("adapter ->") == 1
+
+
+def test_adapter_config_target_modules_are_sorted(tmp_path: Path) -> None:
+    # PEFT writes them in set order, which changes between Python processes
+    (tmp_path / "adapter_config.json").write_text(json.dumps(
+        {"r": 8, "target_modules": ["v_proj", "q_proj", "k_proj"]}))
+    stable_adapter_config(tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config == {"r": 8, "target_modules": ["k_proj", "q_proj", "v_proj"]}
+    stable_adapter_config(tmp_path / "missing")  # a full fine-tune has no adapter config
