@@ -144,8 +144,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     model, tokenizer = load_system(base, adapter, dtype)
     total = sum(len(items) for items in selections.values())
     click.echo(f"predict@{system}: {total} items from {len(selections)} datasets, "
-               f"dtype {params.dtype} ({str(dtype).removeprefix('torch.')}), batch {params.batch_size}, beams {params.num_beams}",
-               err=True)
+               f"dtype {params.dtype} ({str(dtype).removeprefix('torch.')}), "
+               f"batch {params.batch_size}, beams {params.num_beams}", err=True)
     started = time.perf_counter()
     predictions = predict_all(model, tokenizer, selections, params)
     elapsed = time.perf_counter() - started

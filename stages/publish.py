@@ -128,9 +128,7 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     for path in (adapter_dir, mixture_dir):
         if not path.is_dir():
             raise InputError(f"{path}: folder not found (train the mixture first)")
-    if not metrics_path.is_file():
-        raise InputError(f"{metrics_path}: metrics file not found (run `dvc repro evaluate@{mixture}`)")
-    metrics = read_results(metrics_path)
+    metrics = read_results(metrics_path, f" (run `dvc repro evaluate@{mixture}`)")
     dataset_card = load_dataset_card(mixture_dir)
     base_id = resolve_base_model_id(adapter_dir, base_model_id)
 

@@ -54,10 +54,7 @@ def read_metrics(metrics_dir: Path, systems: list[str]) -> dict[str, dict[str, A
     """system -> its scores with `details` (stages/lib/results.py)."""
     result = {}
     for system in systems:
-        path = metrics_dir / f"{system}.json"
-        if not path.is_file():
-            raise InputError(f"{path}: metrics missing for system {system}")
-        result[system] = read_results(path)
+        result[system] = read_results(metrics_dir / f"{system}.json", f" (system {system})")
     return result
 
 

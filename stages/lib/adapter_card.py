@@ -7,10 +7,11 @@ datacards/templates/adapter_card.md (a Jinja template) when it exists.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stages.lib.io import read_json as parse_json_file
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
 # dataset the test set comes from (ITERATER intents are configs of one dataset).
@@ -67,9 +68,7 @@ def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> lis
     paper's metric per dataset is assumed and stand-in comes from the metrics details.
     """
     rows = []
-    details = metrics.get("details")
-    details = details.get("datasets") if isinstance(details, dict) else None
-    details = details if isinstance(details, dict) else {}
+    details = (metrics.get("details") or {}).get("datasets") or {}
     for dataset in BENCHMARK_CARD:
         if not isinstance(metrics.get(dataset), int | float):
             continue
@@ -107,7 +106,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from `path`, or None when the file does not exist."""
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = parse_json_file(path)
     return data if isinstance(data, dict) else None
 
 

@@ -16,6 +16,7 @@ would alone. Beam search uses transformers' generate() on length-sorted batches.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -206,17 +207,20 @@ class _SharedPrefix:
         return cache
 
 
-def _forward(model: Any, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
-    """One forward pass with a KV cache -> (last-position logits, the cache).
-
-    transformers renamed the cache argument and output `past_key_values` -> `cache`
-    during 5.x (the old name warns and is due to go); use whichever this version has."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    name = "cache" if "cache" in inspect.signature(base.forward).parameters \
+@functools.cache
+def _cache_name(model_class: Any) -> str:
+    """transformers renamed the KV-cache argument and output `past_key_values` -> `cache`
+    during 5.x (the old name warns and is due to go): the name this model class takes."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters \
         else "past_key_values"
+
+
+def _forward(model: Any, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
+    """One forward pass with a KV cache -> (last-position logits, the cache)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    name = _cache_name(base.__class__)
     out = model(**inputs, **{name: cache}, use_cache=True, logits_to_keep=1)
-    new_cache = out.get("cache") if name == "cache" else out.get("past_key_values")
-    return out.logits[:, -1, :], new_cache
+    return out.logits[:, -1, :], out.get(name)
 
 
 def _shared_prefix(model: Any, encoded: list[list[int]], device: torch.device) -> _SharedPrefix:

@@ -94,6 +94,14 @@ def write_json(path: str | Path, data: Any) -> None:
                        encoding="utf-8")
 
 
+def read_json(path: str | Path) -> Any:
+    """Parsed JSON of `path`; invalid JSON is an InputError naming the file and line."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks (model weights can be large)."""
     digest = hashlib.sha256()

@@ -8,11 +8,10 @@ of hundreds. In memory a result stays one dict: the scores plus a `details` key.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from stages.lib.io import InputError, write_json
+from stages.lib.io import InputError, read_json, write_json
 
 
 def details_path(metrics_file: str | Path) -> Path:
@@ -28,23 +27,17 @@ def write_results(metrics_file: str | Path, result: dict[str, Any]) -> None:
     write_json(metrics_file, scores)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
-
-
-def read_results(metrics_file: str | Path) -> dict[str, Any]:
+def read_results(metrics_file: str | Path, hint: str = "") -> dict[str, Any]:
     """The scores with their `details` joined back (empty when the details file is absent;
-    a file that still holds `details` inline is read as it is)."""
+    a file that still holds `details` inline is read as it is). `hint` is appended to
+    the error when the metrics file is missing."""
     metrics_file = Path(metrics_file)
     if not metrics_file.is_file():
-        raise InputError(f"{metrics_file}: metrics file not found")
-    result = _read_json(metrics_file)
+        raise InputError(f"{metrics_file}: metrics file not found{hint}")
+    result = read_json(metrics_file)
     if not isinstance(result, dict):
         raise InputError(f"{metrics_file}: expected a JSON object of scores")
     details = details_path(metrics_file)
     if "details" not in result:
-        result["details"] = _read_json(details) if details.is_file() else {}
+        result["details"] = read_json(details) if details.is_file() else {}
     return result
