@@ -1,40 +1,22 @@
-"""compare: per-dataset difference of two systems' metrics (B - A).
+"""compare: is system B better than system A? Per dataset and on the average.
 
-    writing-alpaca compare base writing-alpaca [--metrics-dir metrics]
+    writing-alpaca compare alpaca writing-alpaca [--metrics-dir metrics] [--json]
 
-Reads metrics/<A>.json and metrics/<B>.json (written by `evaluate`) and prints a
-Markdown table: dataset, A, B, B - A, with stand-in datasets marked and the average
-last. Datasets only one system has are shown with a dash.
+Reads metrics/<system>.json, metrics/details/<system>.json and the per-item statistics
+metrics/items/<system>.json written by `evaluate`, and prints per dataset: A, B,
+Δ = B − A, the 95% interval of Δ and a p-value from a paired bootstrap over the items
+(the same resampled items for both systems, each resample scored exactly like the
+official scorer would score it; stages/lib/bootstrap.py), and a verdict: better / worse
+(B vs A, p < 0.05) or inconclusive.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from stages.report import LABELS, dataset_columns, read_metrics
-
-
-def compare_table(name_a: str, a: dict[str, Any], name_b: str, b: dict[str, Any]) -> str:
-    columns = dataset_columns({name_a: a, name_b: b})
-    infos = {**(b.get("details", {}).get("datasets") or {}),
-             **(a.get("details", {}).get("datasets") or {})}
-    lines = [f"| Dataset | {name_a} | {name_b} | Δ ({name_b} − {name_a}) |",
-             "|---|---:|---:|---:|"]
-    for key in [*columns, "avg"]:
-        va, vb = a.get(key), b.get(key)
-        label = "Avg." if key == "avg" else LABELS.get(key, key)
-        if infos.get(key, {}).get("standin"):
-            label += " †"
-        fa = f"{va:.2f}" if isinstance(va, int | float) else "–"
-        fb = f"{vb:.2f}" if isinstance(vb, int | float) else "–"
-        both = isinstance(va, int | float) and isinstance(vb, int | float)
-        delta = f"{vb - va:+.2f}" if both else "–"
-        lines.append(f"| {label} | {fa} | {fb} | {delta} |")
-    if any(info.get("standin") for info in infos.values()):
-        lines.append("\n† stand-in dataset (not the paper's set)")
-    return "\n".join(lines)
+from stages.lib.comparison import SystemResults, compare_systems, compare_table
 
 
 @click.command()
@@ -42,7 +24,13 @@ def compare_table(name_a: str, a: dict[str, Any], name_b: str, b: dict[str, Any]
 @click.argument("system_b")
 @click.option("--metrics-dir", default="metrics", show_default=True,
               type=click.Path(path_type=Path), help="Folder of metrics/<system>.json.")
-def compare(system_a: str, system_b: str, metrics_dir: Path) -> None:
-    """Print SYSTEM_A's and SYSTEM_B's scores per dataset and their difference."""
-    metrics = read_metrics(metrics_dir, [system_a, system_b])
-    click.echo(compare_table(system_a, metrics[system_a], system_b, metrics[system_b]))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+def compare(system_a: str, system_b: str, metrics_dir: Path, as_json: bool) -> None:
+    """Compare SYSTEM_B with SYSTEM_A: Δ, its 95% interval, p-value and verdict."""
+    a, b = SystemResults(metrics_dir, system_a), SystemResults(metrics_dir, system_b)
+    result = compare_systems(a, b)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    infos = a.scores["details"].get("datasets") or {}
+    click.echo(compare_table(result, {d for d, i in infos.items() if i.get("standin")}))

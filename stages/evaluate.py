@@ -20,11 +20,21 @@ output whose tokens already equal the source's is left untouched.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
+from stages.lib.bootstrap import (
+    BootstrapParams,
+    interval,
+    mean_over,
+    read_bootstrap_params,
+    resample_indices,
+    scores_for,
+)
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.results import write_results
@@ -71,8 +81,11 @@ def gec_tokenize(sources: list[str], outputs: list[str]) -> list[str]:
 
 
 def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
-                  params: EvalParams, where: str) -> tuple[float, dict[str, Any]]:
-    """(score 0-100, details) of one dataset's outputs under its metric."""
+                  params: EvalParams, where: str) -> tuple[float, dict[str, Any], list[Any]]:
+    """(score 0-100, details, per-item sufficient statistics) of one dataset's outputs.
+
+    The score is computed from the per-item statistics, the same way the bootstrap
+    scores a resample (stages/lib/bootstrap.py)."""
     sources = [item["input"] for item in items]
     if metric in GEC_METRICS:
         blocks = [item.get("m2") for item in items]
@@ -85,21 +98,23 @@ def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
     if empty:
         raise InputError(f"{where}: item {empty[0]} has no references (metric {metric})")
     if metric == "gleu":
-        from stages.lib.metrics.gleu import corpus_gleu
+        from stages.lib.metrics import gleu
 
-        result = corpus_gleu(sources, outputs, references)
-        return result["gleu"], {"components": result}
+        stats = [gleu.item_stats(s, o, r) for s, o, r in zip(sources, outputs, references)]
+        result = gleu.score_table(*gleu.stats_table(stats))
+        return result["gleu"], {"components": result}, stats
     if metric == "sari":
-        from stages.lib.metrics.sari import corpus_sari
+        from stages.lib.metrics import sari
 
-        result = corpus_sari(sources, outputs, references)
-        return result["sari"], {"components": result}
+        stats = [sari.item_stats(s, o, r) for s, o, r in zip(sources, outputs, references)]
+        result = sari.score_stats(np.sum(np.asarray(stats, dtype=np.int64), axis=0).tolist())
+        return result["sari"], {"components": result}, stats
     raise InputError(f"{where}: unknown metric {metric!r} (m2, errant, gleu, sari)")
 
 
 def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list[str],
-               params: EvalParams) -> tuple[float, dict[str, Any]]:
-    from stages.lib.metrics.errant_scorer import errant_breakdown, extract_edits
+               params: EvalParams) -> tuple[float, dict[str, Any], list[Any]]:
+    from stages.lib.metrics.errant_scorer import errant_breakdown, extract_edits, item_counts
     from stages.lib.metrics.m2format import parse_block
 
     parsed = [parse_block(block) for block in blocks]
@@ -108,10 +123,12 @@ def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list
     hyp_edits = extract_edits(gold_sources, hyps)
     breakdown = errant_breakdown(parsed, hyps, hyp_edits=hyp_edits)
     if metric == "m2":
-        from stages.lib.metrics.m2 import corpus_m2
+        from stages.lib.metrics.m2 import item_options, score_options
 
-        result = corpus_m2(parsed, hyps)
+        stats: list[Any] = [item_options(block, hyp) for block, hyp in zip(parsed, hyps)]
+        result = score_options(stats)
     else:
+        stats = item_counts(parsed, hyp_edits)
         result = breakdown["overall"]
     details = {
         "components": result,
@@ -123,34 +140,50 @@ def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list
     }
     if metric == "errant":  # TP/FN take the gold's types: only ERRANT-typed gold (BEA) has M/R/U
         details["errant_operations"] = breakdown["operations"]
-    return result["f0.5"], details
+    return result["f0.5"], details, stats
 
 
-def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams) -> dict[str, Any]:
-    """metrics/<system>.json content: flat scores, `avg`, and nested `details`."""
+def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams,
+                    bootstrap: BootstrapParams | None = None) -> dict[str, Any]:
+    """The flat scores, `avg`, nested `details` (with 95% bootstrap intervals) and
+    `items`, the per-item statistics (stages/lib/results.py writes each to its file)."""
+    bootstrap = bootstrap or BootstrapParams()
     index = read_benchmark(benchmark)
     scores: dict[str, float] = {}
     details: dict[str, Any] = {}
+    item_stats: dict[str, Any] = {}
+    resampled: dict[str, np.ndarray] = {}
     for dataset, info in index.items():
         items, outputs = align_predictions(benchmark, predictions, dataset)
-        metric = info.get("metric")
-        score, extra = score_dataset(str(metric), items, outputs, params,
-                                     f"{benchmark / dataset}.jsonl")
+        metric = str(info.get("metric"))
+        score, extra, stats = score_dataset(metric, items, outputs, params,
+                                            f"{benchmark / dataset}.jsonl")
         standin = bool(info.get("standin")) or any(item.get("standin") for item in items)
+        resampled[dataset] = scores_for(metric, stats,
+                                        resample_indices(len(stats), dataset, bootstrap))
         scores[dataset] = round(score, 4)
         details[dataset] = {"metric": metric, "n": len(items), "size": info.get("size"),
-                            "standin": standin, **extra}
+                            "standin": standin, **_interval_details(resampled[dataset]), **extra}
+        item_stats[dataset] = {"metric": metric, "ids": [item["id"] for item in items],
+                               "stats": stats}
     in_avg = [d for d in scores if params.standin_in_avg or not details[d]["standin"]]
     result: dict[str, Any] = dict(scores)
     result["avg"] = round(sum(scores[d] for d in in_avg) / len(in_avg), 4) if in_avg else None
     result["details"] = {
         "datasets": details,
         "avg_over": in_avg,
+        "avg": _interval_details(mean_over(resampled, in_avg)) if in_avg else {},
         "excluded_standins": [d for d in scores if d not in in_avg],
         "max_items": params.max_items,
         "n_items": sum(d["n"] for d in details.values()),
     }
+    result["items"] = {"bootstrap": asdict(bootstrap), "datasets": item_stats}
     return result
+
+
+def _interval_details(resampled: np.ndarray) -> dict[str, Any]:
+    low, high = interval(resampled)
+    return {"ci95": [round(low, 4), round(high, 4)], "half_width": round((high - low) / 2, 4)}
 
 
 @click.command()
@@ -168,7 +201,7 @@ def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
              out: Path) -> None:
     """Score a system's predictions per dataset (paper metrics, 0-100) -> OUT json."""
     params = read_eval_params(params_path)
-    result = evaluate_system(benchmark, predictions, params)
+    result = evaluate_system(benchmark, predictions, params, read_bootstrap_params(params_path))
     write_results(out, result)
     shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
     avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"

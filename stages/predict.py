@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, read_jsonl, write_jsonl
+from stages.lib.io import InputError, atomic_path, read_json, read_jsonl, write_jsonl
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import format_prompt
 
@@ -90,6 +90,30 @@ def select_items(items: list[dict[str, Any]], dataset: str, max_items: int | Non
     return [items[i] for i in sorted(chosen)]
 
 
+COPY_BASELINE_FILE = "baseline.json"
+
+
+def is_copy_baseline(folder: Path) -> bool:
+    """A system folder holding baseline.json {"kind": "copy"} (adapters/copy): the
+    copy-the-input baseline, which needs no model and generates nothing."""
+    path = folder / COPY_BASELINE_FILE
+    if not path.is_file():
+        return False
+    content = read_json(path)
+    kind = content.get("kind") if isinstance(content, dict) else None
+    if kind != "copy":
+        raise InputError(f"{path}: unknown baseline kind {kind!r} (known: copy)")
+    return True
+
+
+def copy_predictions(selections: dict[str, list[dict[str, Any]]]
+                     ) -> dict[str, list[dict[str, Any]]]:
+    """Output = input for every selected item."""
+    return {dataset: [{"id": item["id"], "input": item["input"], "output": item["input"]}
+                      for item in items]
+            for dataset, items in selections.items()}
+
+
 def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str, Any]]],
                 params: EvalParams, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Generate outputs for every selected item; returns dataset -> prediction records."""
@@ -137,6 +161,11 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
                               params.seed)
         for dataset in index
     }
+    if is_copy_baseline(adapter):
+        write_predictions(out, copy_predictions(selections))
+        click.echo(f"predict@{system}: copy baseline, output = input for "
+                   f"{sum(map(len, selections.values()))} items", err=True)
+        return
     try:
         dtype = resolve_dtype(params.dtype)
     except ValueError as exc:
@@ -151,6 +180,11 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
+    write_predictions(out, predictions)
+
+
+def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]]) -> None:
+    """predictions/<system>/<dataset>.jsonl, the folder written atomically."""
     with atomic_path(out, is_dir=True) as tmp:
         for dataset, records in predictions.items():
             write_jsonl(tmp / f"{dataset}.jsonl", records)

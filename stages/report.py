@@ -17,13 +17,11 @@ from typing import Any
 
 import click
 
+from stages.lib.benchmark_info import PAPER_ORDER, in_paper_order, label
+from stages.lib.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.io import InputError, atomic_path
 from stages.lib.params import load_params
 from stages.lib.results import read_results
-
-PAPER_ORDER = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
-LABELS = {"conll": "CoNLL", "bea": "BEA", "jfl": "JFL", "itr-f": "ITR-F", "itr-l": "ITR-L",
-          "itr-o": "ITR-O", "trk": "TRK", "ast": "AST", "wnc": "WNC", "sts": "STS"}
 
 
 @dataclass
@@ -34,6 +32,8 @@ class ReportParams:
     reference_rows: dict[str, list[float]] = field(default_factory=dict)
     reference_columns: list[str] = field(default_factory=lambda: [*PAPER_ORDER, "avg"])
     reference_source: str = ""
+    # every other system is compared with each of these (paired bootstrap, 95% intervals)
+    baselines: list[str] = field(default_factory=lambda: ["copy", "alpaca"])
     dpi: int = 120
 
 
@@ -60,12 +60,21 @@ def read_metrics(metrics_dir: Path, systems: list[str]) -> dict[str, dict[str, A
 
 def dataset_columns(metrics: dict[str, dict[str, Any]]) -> list[str]:
     """Datasets found in any metrics file: the paper's order first, then any others."""
-    found = {d for m in metrics.values() for d in (m.get("details", {}).get("datasets") or {})}
-    return [d for d in PAPER_ORDER if d in found] + sorted(found - set(PAPER_ORDER))
+    return in_paper_order({d for m in metrics.values()
+                           for d in (m.get("details", {}).get("datasets") or {})})
 
 
-def _cell(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "–"
+def _cell(value: Any, half_width: Any = None) -> str:
+    if not isinstance(value, int | float):
+        return "–"
+    return f"{value:.2f}" + (f" ± {half_width:.1f}" if isinstance(half_width, int | float) else "")
+
+
+def _half_width(m: dict[str, Any], dataset: str) -> Any:
+    details = m.get("details", {})
+    info = details.get("avg") if dataset == "avg" else \
+        (details.get("datasets") or {}).get(dataset)
+    return (info or {}).get("half_width")
 
 
 def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> str:
@@ -75,22 +84,23 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> st
         for d, info in (m.get("details", {}).get("datasets") or {}).items():
             infos.setdefault(d, info)
     standins = [d for d in columns if infos[d].get("standin")]
-    head = [LABELS.get(d, d) + ("†" if d in standins else "") for d in columns]
+    head = [label(d) + ("†" if d in standins else "") for d in columns]
     lines = ["# Writing benchmark results (paper Table 4 layout)", "",
              "| System | " + " | ".join(head) + " | Avg. |",
              "|---|" + "---:|" * (len(columns) + 1)]
     for system, m in metrics.items():
-        cells = [_cell(m.get(d)) for d in columns] + [_cell(m.get("avg"))]
+        cells = [_cell(m.get(d), _half_width(m, d)) for d in [*columns, "avg"]]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     for name, row in params.reference_rows.items():
         ref = dict(zip(params.reference_columns, row))
         cells = [_cell(ref.get(d)) for d in columns] + [_cell(ref.get("avg"))]
         lines.append(f"| *{name} (paper, reference)* | " + " | ".join(cells) + " |")
-    n_items = " · ".join(f"{LABELS.get(d, d)} {infos[d].get('n')}/{infos[d].get('size')}"
+    n_items = " · ".join(f"{label(d)} {infos[d].get('n')}/{infos[d].get('size')}"
                          for d in columns)
     caps = sorted({str(m.get("details", {}).get("max_items")) for m in metrics.values()})
     lines += ["", ("Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
-              "others = SARI (paper Table 2)."),
+              "others = SARI (paper Table 2). ± = half-width of the 95% bootstrap interval "
+              "over the scored items (see *Sample size* below)."),
               (f"Items scored per dataset (evaluated / benchmark size): {n_items}; "
               f"eval.max_items = {', '.join(caps)} (null = full sets)."),
               ("Rows in *italics* are the paper's published LLaMA-7B results "
@@ -112,7 +122,7 @@ def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
         for d, info in (m.get("details", {}).get("datasets") or {}).items():
             actions, ne = info.get("edit_actions"), info.get("named_entities")
             if actions and ne:
-                rows.append(f"| {system} | {LABELS.get(d, d)} | {actions['missing']} | "
+                rows.append(f"| {system} | {label(d)} | {actions['missing']} | "
                             f"{actions['replacement']} | {actions['unnecessary']} | "
                             f"{actions['total']} | {ne['ne_share']:.1f}% |")
     if not rows:
@@ -123,6 +133,59 @@ def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
             ("Edits are ERRANT edits from source to output; an edit touches a named entity when "
             "its source span overlaps a spaCy entity of the source (the paper reports 9.7% for "
             "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs).")]
+
+
+def _error_bars(m: dict[str, Any], keys: list[str], values: list[float]) -> Any:
+    """(2, len(keys)) distances from each value down/up to its 95% interval (0 if none)."""
+    import numpy as np
+
+    details = m.get("details", {})
+    bars = np.zeros((2, len(keys)))
+    for k, (key, value) in enumerate(zip(keys, values)):
+        info = details.get("avg") if key == "avg" else (details.get("datasets") or {}).get(key)
+        if info and info.get("ci95"):
+            low, high = info["ci95"]
+            bars[:, k] = [max(0.0, value - low), max(0.0, high - value)]
+    return bars
+
+
+def render_sample_size(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Per dataset: items scored and the 95% half-width the sample gives (median over
+    systems), so a reader sees which differences the sample can resolve at all."""
+    import statistics
+
+    rows = []
+    for d in [*dataset_columns(metrics), "avg"]:
+        widths = [w for m in metrics.values() if isinstance(w := _half_width(m, d), int | float)]
+        infos = [(m.get("details", {}).get("datasets") or {}).get(d) or {} for m in metrics.values()]
+        n = "–" if d == "avg" else str(next((i.get("n") for i in infos if i.get("n")), "–"))
+        if widths:
+            rows.append(f"| {label(d)} | {n} | ±{statistics.median(widths):.1f} | "
+                        f"±{min(widths):.1f} – ±{max(widths):.1f} |")
+    if not rows:
+        return []
+    return ["", "## Sample size: what the scored items can resolve", "",
+            "| Dataset | Items | 95% half-width (median over systems) | range |",
+            "|---|---:|---:|---|", *rows, "",
+            ("A system's score is known to about ± the half-width; for differences between "
+             "two systems see the paired intervals below (pairing usually narrows them).")]
+
+
+def render_comparisons(metrics_dir: Path, systems: list[str], params: ReportParams,
+                       standins: set[str]) -> list[str]:
+    """Each system vs each baseline (params report.baselines) with paired intervals."""
+    baselines = [b for b in params.baselines if b in systems]
+    if not baselines:
+        return []
+    loaded = {name: SystemResults(metrics_dir, name) for name in systems}
+    lines = ["", "## Differences with 95% intervals (paired bootstrap)"]
+    for baseline in baselines:
+        for system in systems:
+            if system == baseline or system in baselines[: baselines.index(baseline)]:
+                continue
+            result = compare_systems(loaded[baseline], loaded[system])
+            lines += ["", f"### {system} vs {baseline}", "", compare_table(result, standins)]
+    return lines
 
 
 def read_loss_curves(loss_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
@@ -161,12 +224,13 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
         width = 0.8 / len(systems)
         x = np.arange(len(columns) + 1)
         for k, system in enumerate(systems):
-            values = [metrics[system].get(d) or 0.0 for d in columns] + \
-                     [metrics[system].get("avg") or 0.0]
-            ax.bar(x + (k - (len(systems) - 1) / 2) * width, values, width, label=system)
-        ax.set_xticks(x, [LABELS.get(d, d) for d in columns] + ["Avg."])
+            values = [metrics[system].get(d) or 0.0 for d in [*columns, "avg"]]
+            ax.bar(x + (k - (len(systems) - 1) / 2) * width, values, width, label=system,
+                   yerr=_error_bars(metrics[system], [*columns, "avg"], values),
+                   error_kw={"elinewidth": 0.8, "capsize": 1.5})
+        ax.set_xticks(x, [label(d) for d in columns] + ["Avg."])
         ax.set_ylabel("score (0-100)")
-        ax.set_title("Per-dataset scores by system")
+        ax.set_title("Per-dataset scores by system (bars: 95% bootstrap intervals)")
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
@@ -183,7 +247,7 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
             values = np.array([a.get(action, 0) for _, _, a in gec], dtype=float)
             ax.bar(range(len(gec)), values, bottom=bottom, label=action)
             bottom += values
-        ax.set_xticks(range(len(gec)), [f"{s}\n{LABELS.get(d, d)}" for s, d, _ in gec],
+        ax.set_xticks(range(len(gec)), [f"{s}\n{label(d)}" for s, d, _ in gec],
                       fontsize=8)
         ax.set_ylabel("system edits")
         ax.set_title("GEC edits by action (paper Figure 1)")
@@ -221,7 +285,11 @@ def report(metrics_dir: Path, loss_dir: Path, params_path: Path, out: Path) -> N
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
     metrics = read_metrics(metrics_dir, systems)
-    table = render_table(metrics, params)
+    standins = {d for m in metrics.values()
+                for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
+    table = render_table(metrics, params) + "\n".join(
+        render_sample_size(metrics) + render_comparisons(metrics_dir, systems, params, standins)
+    ) + "\n"
     curves = read_loss_curves(loss_dir)
     with atomic_path(out / "charts", is_dir=True) as tmp:
         written = draw_charts(metrics, curves, tmp, params.dpi)

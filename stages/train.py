@@ -50,11 +50,12 @@ class TrainParams:
     warmup_steps: int = 0
     lr_scheduler: str = "linear"
     weight_decay: float = 0.0
-    dtype: str = "auto"               # auto | bfloat16 | float32 (compute precision)
+    dtype: str = "float32"            # float32 | bfloat16 | auto (compute precision)
     packing: bool = False             # BFD packing of rows into max_length blocks
     padding_free: bool = False        # flatten each batch (no pad tokens)
     gradient_checkpointing: bool = False
     seed: int = 0
+    deterministic: bool = True        # torch deterministic algorithms (slower on GPUs)
     save_steps: int = 25              # checkpoint interval (resumability)
     save_total_limit: int = 2
     logging_steps: int = 1
@@ -122,7 +123,8 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) ->
         warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, bf16=bf16,
         max_length=cfg.max_length, packing=cfg.packing, padding_free=cfg.padding_free,
         completion_only_loss=True, activation_checkpointing=cfg.gradient_checkpointing,
-        seed=cfg.seed, data_seed=cfg.seed, save_strategy="steps", save_steps=cfg.save_steps,
+        seed=cfg.seed, data_seed=cfg.seed, full_determinism=cfg.deterministic,
+        save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
         report_to="none", include_num_input_tokens_seen="non_padding",
         ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1

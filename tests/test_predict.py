@@ -237,3 +237,28 @@ def test_read_items_names_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "trk.jsonl").write_text('{"id": "a", "instruction": "x", "input": "y"}\n{bad\n')
     with pytest.raises(InputError, match=r"trk.jsonl:2"):
         read_items(tmp_path, "trk")
+
+
+def test_copy_baseline_writes_inputs_without_a_model(tmp_path: Path) -> None:
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    system = tmp_path / "copy"
+    system.mkdir()
+    (system / "baseline.json").write_text(json.dumps({"kind": "copy"}))
+    empty_base = tmp_path / "no-model"  # never loaded: the folder holds no weights
+    empty_base.mkdir()
+    params = write_params(tmp_path / "params.yaml", max_items=2)
+    out = tmp_path / "predictions"
+    result = CliRunner().invoke(predict, [
+        "--system", "copy", "--adapter", str(system), "--base", str(empty_base),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for path in sorted(bench.glob("*.jsonl")):
+        records = read_jsonl(out / path.name)
+        assert len(records) == min(2, len(read_jsonl(path)))
+        assert all(r["output"] == r["input"] for r in records)
+    (system / "baseline.json").write_text(json.dumps({"kind": "oracle"}))
+    bad = CliRunner().invoke(predict, [
+        "--system", "copy", "--adapter", str(system), "--base", str(empty_base),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(tmp_path / "p2")])
+    assert bad.exit_code == 2 and "unknown baseline kind 'oracle'" in bad.output
+    assert not (tmp_path / "p2").exists()

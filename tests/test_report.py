@@ -1,45 +1,54 @@
 """report and compare: table with reference rows, stand-in notes, charts, differences."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
 
+from test_evaluate import GOLD_FIXES, write_predictions
+from test_predict import write_tiny_benchmark
+
 from stages.compare import compare
+from stages.evaluate import evaluate_system
+from stages.lib.bootstrap import BootstrapParams
+from stages.lib.io import read_jsonl
 from stages.lib.results import write_results
+from stages.predict import EvalParams
 from stages.report import report
 
-
-def _metrics(scores: dict[str, float], standin: set[str], n: int) -> dict:
-    avg_over = [d for d in scores if d not in standin]
-    return {**scores, "avg": sum(scores[d] for d in avg_over) / len(avg_over), "details": {
-        "max_items": n, "datasets": {
-            d: {"metric": "sari", "n": n, "size": 100, "standin": d in standin,
-                **({"edit_actions": {"missing": 2, "replacement": 5, "unnecessary": 1,
-                                     "other": 0, "total": 8},
-                    "named_entities": {"edits": 8, "ne_edits": 1, "ne_share": 12.5}}
-                   if d == "conll" else {})}
-            for d in scores}}}
+SYSTEMS = ("copy", "tuned")
 
 
 def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """metrics/ as `evaluate` writes it for two systems on the tiny benchmark: `copy`
+    (output = input) and `tuned` (gold fixes on GEC, references elsewhere)."""
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    fixes = dict(GOLD_FIXES)
+    for dataset in ("jfl", "trk", "sts"):
+        for item in read_jsonl(bench / f"{dataset}.jsonl"):
+            fixes[item["id"]] = item["references"][0]
     metrics = tmp_path / "metrics"
-    metrics.mkdir()
-    # as evaluate writes them: scores in metrics/<system>.json, details in metrics/details/
-    write_results(metrics / "base.json",
-                  _metrics({"sts": 30.0, "conll": 10.5, "trk": 33.25}, {"sts"}, 40))
-    write_results(metrics / "tuned.json",
-                  _metrics({"sts": 35.0, "conll": 20.0, "trk": 31.0}, {"sts"}, 40))
+    for system, outputs in zip(SYSTEMS, ({}, fixes)):
+        preds = write_predictions(bench, tmp_path / "preds" / system, outputs)
+        write_results(metrics / f"{system}.json",
+                      evaluate_system(bench, preds, EvalParams(max_items=40),
+                                      BootstrapParams(resamples=200)))
     loss = tmp_path / "loss"
     loss.mkdir()
     (loss / "tuned.csv").write_text("step,loss\n1,2.5\n2,2.1\n3,1.9\n")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
-        "systems": {"base": {"adapter": "models/base"}, "tuned": {"adapter": "adapters/t"}},
+        "systems": {"copy": {"adapter": "adapters/copy"}, "tuned": {"adapter": "adapters/t"}},
         "report": {"reference_columns": ["conll", "trk", "avg"],
-                   "reference_rows": {"LLaMA-7B": [19.21, 30.87, 30.64]}}}))
+                   "reference_rows": {"LLaMA-7B": [19.21, 30.87, 30.64]},
+                   "baselines": ["copy", "alpaca"]}}))
     return metrics, loss, params
+
+
+def _scores(metrics: Path, system: str) -> dict:
+    return json.loads((metrics / f"{system}.json").read_text())
 
 
 def test_report_table_and_charts(tmp_path: Path) -> None:
@@ -53,13 +62,19 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
     header = next(line for line in lines if line.startswith("| System"))
     # paper order: CoNLL before TRK before STS; the stand-in is marked
     assert header.index("CoNLL") < header.index("TRK") < header.index("STS†")
-    base = next(line for line in lines if line.startswith("| base |"))
-    assert base.split("|")[2:6] == [" 10.50 ", " 33.25 ", " 30.00 ", " 21.88 "]
+    # every cell: score ± half-width of its 95% interval; the copy baseline is a row
+    copy = next(line for line in lines if line.startswith("| copy |")).split("|")[2:-1]
+    scores = _scores(metrics, "copy")
+    assert copy[0].strip().startswith(f"{scores['conll']:.2f} ± ")
+    assert copy[-1].strip().startswith(f"{scores['avg']:.2f} ± ")
     ref = next(line for line in lines if "LLaMA-7B" in line)
     assert "paper, reference" in ref and "19.21" in ref and "30.64" in ref
     assert ref.split("|")[4].strip() == "–"  # the paper has no number for our STS stand-in
     assert "eval.max_items = 40" in table and "stand-in" in table
-    assert "| tuned | CoNLL | 2 | 5 | 1 | 8 | 12.5% |" in table
+    assert "## Sample size" in table and "| CoNLL | 3 | ±" in table
+    # tuned vs copy, paired; `alpaca` is not among the systems and is skipped
+    assert "### tuned vs copy" in table and "vs alpaca" not in table
+    assert "| Dataset | copy | tuned | Δ (tuned − copy) | 95% CI of Δ | p | verdict |" in table
     charts = sorted(p.name for p in (out / "charts").iterdir())
     assert charts == ["gec_edit_actions.png", "scores_by_dataset.png", "training_loss.png"]
     assert (out / "charts" / "training_loss.png").read_bytes()[:4] == b"\x89PNG"
@@ -95,15 +110,47 @@ def test_report_bad_loss_csv_names_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "tuned.csv:3" in result.output
 
 
-def test_compare_prints_differences(tmp_path: Path) -> None:
-    metrics, _, _ = _setup(tmp_path)
-    result = CliRunner().invoke(compare, ["base", "tuned", "--metrics-dir", str(metrics)])
-    assert result.exit_code == 0, result.output
-    rows = {line.split("|")[1].strip(): line.split("|")[2:5] for line in result.output.splitlines()
+def _rows(output: str) -> dict[str, list[str]]:
+    return {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in output.splitlines()
             if line.startswith("| ") and not line.startswith("| Dataset")}
-    assert [c.strip() for c in rows["CoNLL"]] == ["10.50", "20.00", "+9.50"]
-    assert [c.strip() for c in rows["TRK"]] == ["33.25", "31.00", "-2.25"]
-    assert [c.strip() for c in rows["STS †"]] == ["30.00", "35.00", "+5.00"]
-    assert [c.strip() for c in rows["Avg."]] == ["21.88", "25.50", "+3.62"]
-    missing = CliRunner().invoke(compare, ["base", "nope", "--metrics-dir", str(metrics)])
+
+
+def test_compare_prints_delta_interval_p_and_verdict(tmp_path: Path) -> None:
+    metrics, _, _ = _setup(tmp_path)
+    result = CliRunner().invoke(compare, ["copy", "tuned", "--metrics-dir", str(metrics)])
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.output)
+    a, b = _scores(metrics, "copy"), _scores(metrics, "tuned")
+    assert list(rows) == ["CoNLL", "BEA", "JFL", "TRK", "STS †", "Avg."]
+    for label, key in (("CoNLL", "conll"), ("TRK", "trk"), ("Avg.", "avg")):
+        score_a, score_b, delta, interval, p, verdict = rows[label]
+        assert (score_a, score_b) == (f"{a[key]:.2f}", f"{b[key]:.2f}")
+        assert delta == f"{b[key] - a[key]:+.2f}"
+        low, high = (float(x) for x in interval.strip("[]").split(","))
+        assert low <= float(delta) <= high and 0 < float(p) <= 1
+        assert verdict in ("better", "worse", "inconclusive")
+    as_json = json.loads(CliRunner().invoke(
+        compare, ["copy", "tuned", "--metrics-dir", str(metrics), "--json"]).output)
+    assert as_json["datasets"]["conll"]["delta"] == round(b["conll"] - a["conll"], 4)
+    assert as_json["avg"]["over"] == ["conll", "bea", "jfl", "trk"]
+    missing = CliRunner().invoke(compare, ["copy", "nope", "--metrics-dir", str(metrics)])
     assert missing.exit_code == 2 and "nope.json" in missing.output
+
+
+def test_compare_a_system_with_itself_is_inconclusive(tmp_path: Path) -> None:
+    metrics, _, _ = _setup(tmp_path)
+    result = CliRunner().invoke(compare, ["tuned", "tuned", "--metrics-dir", str(metrics)])
+    assert result.exit_code == 0, result.output
+    for cells in _rows(result.output).values():
+        assert cells[2:] == ["+0.00", "[+0.00, +0.00]", "1.000", "inconclusive"]
+
+
+def test_compare_refuses_systems_scored_on_different_items(tmp_path: Path) -> None:
+    metrics, _, _ = _setup(tmp_path)
+    items = metrics / "items" / "tuned.json"
+    data = json.loads(items.read_text())
+    data["datasets"]["trk"]["ids"][0] = "other"
+    items.write_text(json.dumps(data))
+    result = CliRunner().invoke(compare, ["copy", "tuned", "--metrics-dir", str(metrics)])
+    assert result.exit_code == 2 and "different trk items" in result.output

@@ -146,3 +146,19 @@ def test_adapter_config_target_modules_are_sorted(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "adapter_config.json").read_text())
     assert config == {"r": 8, "target_modules": ["k_proj", "q_proj", "v_proj"]}
     stable_adapter_config(tmp_path / "missing")  # a full fine-tune has no adapter config
+
+
+def test_two_trainings_give_byte_identical_adapters(tmp_path: Path, mixture: Path,
+                                                    tiny_model_dir: Path) -> None:
+    """The default profile's promise: same config, same machine -> the same adapter bytes
+    (fp32, seeded, torch deterministic algorithms), so metrics do not move between runs."""
+    params = write_params(tmp_path, max_steps=3, lora={"dropout": 0.1})
+    weights = []
+    for run in ("one", "two"):
+        folder = tmp_path / run
+        folder.mkdir()
+        result = CliRunner().invoke(train, cli_args(folder, mixture, tiny_model_dir, params))
+        assert result.exit_code == 0, result.output
+        weights.append((folder / "adapter" / "adapter_model.safetensors").read_bytes())
+    assert weights[0] == weights[1]
+    assert parse_train({"train": yaml.safe_load(params.read_text())["train"]}).deterministic

@@ -87,11 +87,12 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Atomically write pretty, key-sorted JSON (stable diffs for dvc metrics)."""
+def write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
+    """Atomically write key-sorted JSON (pretty by default: stable diffs for dvc metrics;
+    `indent=None` for compact bulk data)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False)
+                       + "\n", encoding="utf-8")
 
 
 def read_json(path: str | Path) -> Any:

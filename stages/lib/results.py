@@ -1,10 +1,12 @@
-"""metrics/<system>.json and metrics/details/<system>.json: one home for reading and
-writing a system's evaluation results.
+"""metrics/<system>.json, metrics/details/<system>.json and metrics/items/<system>.json:
+one home for reading and writing a system's evaluation results.
 
-The scores DVC tracks as metrics (one number per dataset plus `avg`) and the nested
-breakdowns (metric components, ERRANT operations, edit actions, counts) are written to
-two files, so `dvc metrics diff` and `dvc exp show` list 11 numbers per system instead
-of hundreds. In memory a result stays one dict: the scores plus a `details` key.
+The scores DVC tracks as metrics (one number per dataset plus `avg`), the nested
+breakdowns (95% intervals, metric components, ERRANT operations, edit actions, counts)
+and the per-item statistics the bootstrap resamples are written to three files, so
+`dvc metrics diff` and `dvc exp show` list 11 numbers per system instead of hundreds.
+In memory a result stays one dict: the scores plus `details` (and `items`, when
+`evaluate` made it).
 """
 from __future__ import annotations
 
@@ -20,11 +22,32 @@ def details_path(metrics_file: str | Path) -> Path:
     return metrics_file.parent / "details" / metrics_file.name
 
 
+def items_path(metrics_file: str | Path) -> Path:
+    """metrics/<system>.json -> metrics/items/<system>.json (per-item statistics)."""
+    metrics_file = Path(metrics_file)
+    return metrics_file.parent / "items" / metrics_file.name
+
+
 def write_results(metrics_file: str | Path, result: dict[str, Any]) -> None:
-    """Scores to `metrics_file`, `result["details"]` beside it (both atomic)."""
-    scores = {key: value for key, value in result.items() if key != "details"}
+    """Scores to `metrics_file`, `result["details"]` beside it, and `result["items"]`, the
+    per-item statistics the bootstrap resamples (stages/lib/bootstrap.py), all atomic."""
+    scores = {key: value for key, value in result.items() if key not in ("details", "items")}
+    if "items" in result:
+        write_json(items_path(metrics_file), result["items"], indent=None)
     write_json(details_path(metrics_file), result.get("details", {}))
     write_json(metrics_file, scores)
+
+
+def read_items(metrics_file: str | Path) -> dict[str, Any]:
+    """The per-item statistics written beside `metrics_file` by `evaluate`."""
+    path = items_path(metrics_file)
+    if not path.is_file():
+        raise InputError(f"{path}: per-item statistics not found; re-run "
+                         f"`dvc repro evaluate@{Path(metrics_file).stem}`")
+    items = read_json(path)
+    if not isinstance(items, dict) or not {"bootstrap", "datasets"} <= set(items):
+        raise InputError(f"{path}: expected an object with 'bootstrap' and 'datasets'")
+    return items
 
 
 def read_results(metrics_file: str | Path, hint: str = "") -> dict[str, Any]:

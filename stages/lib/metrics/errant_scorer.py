@@ -168,6 +168,57 @@ def _scores(tp: int, fp: int, fn: int, beta: float) -> dict[str, float]:
             "tp": tp, "fp": fp, "fn": fn}
 
 
+def _candidates(block: M2Block, h_edits: list[HypEdit], mode: str
+                ) -> list[tuple[int, int, int, dict[str, list[int]]]]:
+    """(tp, fp, fn, per-type counts) for every (hypothesis coder, reference coder) pair."""
+    ref_simple = [(e.start, e.end, e.etype, e.raw_correction, e.annotator) for e in block.edits]
+    # Through the M2 text and back, so odd corrections split exactly as in the file.
+    hyp_simple = [_read_a_line(e.to_m2(0)) for e in h_edits]
+    hyp_d, ref_d = _coder_dict(hyp_simple, mode), _coder_dict(ref_simple, mode)
+    return [_compare(h, r) for h in hyp_d.values() for r in ref_d.values()]
+
+
+def _choose(candidates: Sequence[Sequence[Any]], total: Sequence[int], beta: float) -> int:
+    """Index of the coder pair errant_compare keeps given the running totals: highest F of
+    totals + this sentence rounded to 4 decimals; then more TP, fewer FP, fewer FN, first."""
+    best, best_key = 0, (0, 0, 0, -1.0)
+    for k, (tp, fp, fn, *_) in enumerate(candidates):
+        f = round(_prf(tp + total[0], fp + total[1], fn + total[2], beta)[2], 4)
+        btp, bfp, bfn, bf = best_key
+        if f > bf or (f == bf and tp > btp) or (f == bf and tp == btp and fp < bfp) \
+                or (f == bf and tp == btp and fp == bfp and fn < bfn):
+            best, best_key = k, (tp, fp, fn, f)
+    return best
+
+
+def totals(counts: Sequence[Sequence[Sequence[int]]], beta: float = 0.5
+           ) -> tuple[int, int, int]:
+    """Corpus (tp, fp, fn) from per-sentence `item_counts`, replaying the coder choice (it
+    depends on the running totals, so the corpus score is not a sum of sentence scores)."""
+    total = [0, 0, 0]
+    for candidates in counts:
+        tp, fp, fn = candidates[_choose(candidates, total, beta)][:3]
+        total[0] += tp
+        total[1] += fp
+        total[2] += fn
+    return total[0], total[1], total[2]
+
+
+def score_counts(counts: Sequence[Sequence[Sequence[int]]], beta: float = 0.5
+                 ) -> dict[str, float]:
+    """P/R/F_beta (0-100) and tp/fp/fn of a corpus given per-sentence `item_counts`."""
+    return _scores(*totals(counts, beta), beta)
+
+
+def item_counts(gold_blocks: Sequence[str | M2Block], hyp_edits: Sequence[list[HypEdit]],
+                mode: str = "cs") -> list[list[tuple[int, int, int]]]:
+    """Per sentence, (tp, fp, fn) of each coder pair: the sufficient statistics of the score."""
+    if len(gold_blocks) != len(hyp_edits):
+        raise ValueError(f"{len(gold_blocks)} gold blocks but {len(hyp_edits)} hypotheses")
+    return [[c[:3] for c in _candidates(parse_block(raw), h, mode)]
+            for raw, h in zip(gold_blocks, hyp_edits)]
+
+
 def _evaluate(gold_blocks: Sequence[str | M2Block], hyp_edits: Sequence[list[HypEdit]],
               mode: str, beta: float) -> tuple[list[int], dict[str, list[int]]]:
     if mode not in MODES:
@@ -177,27 +228,13 @@ def _evaluate(gold_blocks: Sequence[str | M2Block], hyp_edits: Sequence[list[Hyp
     total = [0, 0, 0]
     cats_total: dict[str, list[int]] = {}
     for raw, h_edits in zip(gold_blocks, hyp_edits):
-        block = parse_block(raw)
-        ref_simple = [(e.start, e.end, e.etype, e.raw_correction, e.annotator)
-                      for e in block.edits]
-        # Through the M2 text and back, so odd corrections split exactly as in the file.
-        hyp_simple = [_read_a_line(e.to_m2(0)) for e in h_edits]
-        hyp_d, ref_d = _coder_dict(hyp_simple, mode), _coder_dict(ref_simple, mode)
-        best: tuple[int, int, int, float] = (0, 0, 0, -1.0)
-        best_cats: dict[str, list[int]] = {}
-        for h in hyp_d.values():
-            for r in ref_d.values():
-                tp, fp, fn, cats = _compare(h, r)
-                # The comparison uses F rounded to 4 decimals, as errant_compare does.
-                f = round(_prf(tp + total[0], fp + total[1], fn + total[2], beta)[2], 4)
-                btp, bfp, bfn, bf = best
-                if f > bf or (f == bf and tp > btp) or (f == bf and tp == btp and fp < bfp) \
-                        or (f == bf and tp == btp and fp == bfp and fn < bfn):
-                    best, best_cats = (tp, fp, fn, f), cats
-        total[0] += best[0]
-        total[1] += best[1]
-        total[2] += best[2]
-        for c, v in best_cats.items():
+        candidates = _candidates(parse_block(raw), h_edits, mode)
+        tp, fp, fn, cats = candidates[_choose(candidates, total, beta)] if candidates \
+            else (0, 0, 0, {})
+        total[0] += tp
+        total[1] += fp
+        total[2] += fn
+        for c, v in cats.items():
             acc = cats_total.setdefault(c, [0, 0, 0])
             for k in range(3):
                 acc[k] += v[k]

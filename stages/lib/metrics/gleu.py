@@ -18,6 +18,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -67,18 +68,30 @@ def _gleu(stats: Sequence[int], smooth: bool = False) -> float:
     return math.exp(min(0, 1 - float(r) / c) + log_prec)
 
 
+@lru_cache(maxsize=8)
+def _uniform_draws(n: int, iterations: int) -> np.ndarray:
+    """draws[j, k] = the k-th random() after seed(j*101): the script's RNG stream. A
+    draw depends only on the position k, so a resampled corpus reuses the same table."""
+    out = np.empty((iterations, n), dtype=np.float64)
+    for j in range(iterations):
+        rnd = random.Random(j * 101).random
+        out[j] = [rnd() for _ in range(n)]
+    out.flags.writeable = False
+    return out
+
+
 def _indices(num_refs: Sequence[int], iterations: int, sampling: str) -> np.ndarray:
     """Reference index per (iteration, sentence); private RNG, same seeding as the script."""
     if sampling not in ("py2", "py3"):
         raise ValueError(f"sampling must be 'py2' or 'py3', not {sampling!r}")
+    if sampling == "py2":
+        # int(random() * k): the float product and truncation numpy does are the same
+        return (_uniform_draws(len(num_refs), iterations)
+                * np.asarray(num_refs, dtype=np.int64)).astype(np.int64)
     out = np.empty((iterations, len(num_refs)), dtype=np.int64)
     for j in range(iterations):
         rng = random.Random(j * 101)
-        if sampling == "py2":
-            rnd = rng.random
-            out[j] = [int(rnd() * k) for k in num_refs]
-        else:
-            out[j] = [rng.randint(0, k - 1) for k in num_refs]
+        out[j] = [rng.randint(0, k - 1) for k in num_refs]
     return out
 
 
@@ -87,6 +100,40 @@ def _summary(scores: Sequence[float]) -> dict[str, float]:
     std = float(np.std(scores))
     return {"gleu": 100.0 * mean, "std": 100.0 * std,
             "ci_low": 100.0 * (mean - _Z95 * std), "ci_high": 100.0 * (mean + _Z95 * std)}
+
+
+def item_stats(source: str, hypothesis: str, references: Sequence[str],
+               sampling: str = "py2") -> list[list[int]]:
+    """One item's sufficient statistics: the 10 numbers against each of its references."""
+    if not references:
+        raise ValueError("every item needs at least one reference")
+    src_ng = _all_ngrams(_tokens(source, sampling))
+    h = _tokens(hypothesis, sampling)
+    h_ng = _all_ngrams(h)
+    return [_stats(h, src_ng, _tokens(r, sampling), h_ng) for r in references]
+
+
+def stats_table(items: Sequence[Sequence[Sequence[int]]]) -> tuple[np.ndarray, np.ndarray]:
+    """(table[i, k] = the 10 numbers of item i against reference k, references per item)."""
+    num_refs = np.array([len(rows) for rows in items], dtype=np.int64)
+    width = int(num_refs.max()) if len(items) else 1
+    table = np.zeros((len(items), width, 2 + 2 * ORDER), dtype=np.int64)
+    for i, rows in enumerate(items):
+        table[i, : len(rows)] = rows
+    return table, num_refs
+
+
+def score_table(table: np.ndarray, num_refs: np.ndarray, iterations: int = 500,
+                sampling: str = "py2") -> dict[str, float]:
+    """Corpus GLEU of the items in `table` (in its row order, which fixes the sampled
+    reference of each position)."""
+    idx = _indices([int(k) for k in num_refs], iterations, sampling)
+    if len(table):
+        rows = np.arange(len(table))
+        sums = table[rows[None, :], idx].sum(axis=1)  # (iterations, 10)
+    else:
+        sums = np.zeros((iterations, 2 + 2 * ORDER), dtype=np.int64)
+    return _summary([_gleu(s) for s in sums.tolist()])
 
 
 def corpus_gleu(sources: Sequence[str], hypotheses: Sequence[str],
@@ -99,24 +146,11 @@ def corpus_gleu(sources: Sequence[str], hypotheses: Sequence[str],
                          f"hypotheses, {len(references)} reference lists")
     if any(len(r) == 0 for r in references):
         raise ValueError("every item needs at least one reference")
-    # table[i][k] = the 10 numbers of sentence i against reference k
-    num_refs = [len(r) for r in references]
-    idx = _indices(num_refs, iterations, sampling)  # validates `sampling` first
-    table: list[list[list[int]]] = []
-    for src, hyp, refs in zip(sources, hypotheses, references):
-        src_ng = _all_ngrams(_tokens(src, sampling))
-        h = _tokens(hyp, sampling)
-        h_ng = _all_ngrams(h)
-        table.append([_stats(h, src_ng, _tokens(r, sampling), h_ng) for r in refs])
-    width = max(num_refs, default=1)
-    arr = np.zeros((len(table), width, 2 + 2 * ORDER), dtype=np.int64)
-    for i, rows in enumerate(table):
-        arr[i, : len(rows)] = rows
-    rows_i = np.arange(len(table))
-    sums = np.stack([arr[rows_i, idx[j]].sum(axis=0) for j in range(iterations)]) \
-        if len(table) else np.zeros((iterations, 2 + 2 * ORDER), dtype=np.int64)
-    scores = [_gleu([int(x) for x in s]) for s in sums]
-    return _summary(scores)
+    if sampling not in ("py2", "py3"):
+        raise ValueError(f"sampling must be 'py2' or 'py3', not {sampling!r}")
+    table, num_refs = stats_table([item_stats(src, hyp, refs, sampling)
+                                   for src, hyp, refs in zip(sources, hypotheses, references)])
+    return score_table(table, num_refs, iterations, sampling)
 
 
 def sentence_gleu(source: str, hypothesis: str, references: Sequence[str]) -> dict[str, float]:

@@ -21,7 +21,9 @@ __all__ = [
     "M2FormatError",
     "corpus_m2",
     "gold_edits",
+    "item_options",
     "parse_m2",
+    "score_options",
     "sentence_m2",
     "system_edits",
 ]
@@ -80,22 +82,25 @@ def _prf(correct: float, proposed: float, gold: float, beta: float) -> dict[str,
     return {"precision": 100.0 * p, "recall": 100.0 * r, f"f{beta:g}": 100.0 * f}
 
 
-def corpus_m2(gold_blocks: Sequence[str | M2Block], hypotheses: Sequence[str],
-              beta: float = 0.5, max_unchanged_words: int = 2) -> dict[str, float]:
-    """Corpus MaxMatch P/R/F_beta (0-100) and tp/fp/fn.
+def item_options(gold_block: str | M2Block, hypothesis: str, max_unchanged_words: int = 2
+                 ) -> list[tuple[int, int, int]]:
+    """One sentence's sufficient statistics: (correct, proposed, gold) per annotator.
 
-    gold_blocks: one M2 block per sentence (its text, or a parsed M2Block).
-    hypotheses: one system sentence per block (stripped and whitespace-split here).
-    """
-    if len(gold_blocks) != len(hypotheses):
-        raise ValueError(f"{len(gold_blocks)} gold blocks but {len(hypotheses)} hypotheses")
+    The corpus score is not a sum of these: which annotator a sentence takes depends on
+    the running totals of the sentences before it, so `totals` replays that choice."""
+    return _sentence_options(parse_block(gold_block), hypothesis.strip(), max_unchanged_words)
+
+
+def totals(options: Sequence[Sequence[Sequence[int]]], beta: float = 0.5
+           ) -> tuple[float, float, float]:
+    """Corpus (correct, proposed, gold): per sentence in order, the annotator whose counts
+    maximise F_beta of the running totals plus this sentence (official tie-breaks)."""
     sq = beta * beta
     tot_c = tot_p = tot_g = 0.0  # floats, as in the official running totals
-    for raw, hyp in zip(gold_blocks, hypotheses):
-        block = parse_block(raw)
+    for sentence in options:
         best = (0, 0, 0)
         f_max, c_max, p_min, g_min = -1.0, -1.0, float("inf"), float("inf")
-        for c, p, g in _sentence_options(block, hyp.strip(), max_unchanged_words):
+        for c, p, g in sentence:
             lc, lp, lg = tot_c + c, tot_p + p, tot_g + g
             f = _f_choice(lc, lp, lg, beta)
             # Higher F; then more correct; then smaller proposed + beta^2 * gold; else first.
@@ -106,9 +111,29 @@ def corpus_m2(gold_blocks: Sequence[str | M2Block], hypotheses: Sequence[str],
         tot_c += best[0]
         tot_p += best[1]
         tot_g += best[2]
+    return tot_c, tot_p, tot_g
+
+
+def score_options(options: Sequence[Sequence[Sequence[int]]], beta: float = 0.5
+                  ) -> dict[str, float]:
+    """P/R/F_beta (0-100) and tp/fp/fn of a corpus given per-sentence `item_options`."""
+    tot_c, tot_p, tot_g = totals(options, beta)
     out: dict[str, float] = _prf(tot_c, tot_p, tot_g, beta)
     out.update(tp=int(tot_c), fp=int(tot_p - tot_c), fn=int(tot_g - tot_c))
     return out
+
+
+def corpus_m2(gold_blocks: Sequence[str | M2Block], hypotheses: Sequence[str],
+              beta: float = 0.5, max_unchanged_words: int = 2) -> dict[str, float]:
+    """Corpus MaxMatch P/R/F_beta (0-100) and tp/fp/fn.
+
+    gold_blocks: one M2 block per sentence (its text, or a parsed M2Block).
+    hypotheses: one system sentence per block (stripped and whitespace-split here).
+    """
+    if len(gold_blocks) != len(hypotheses):
+        raise ValueError(f"{len(gold_blocks)} gold blocks but {len(hypotheses)} hypotheses")
+    return score_options([item_options(raw, hyp, max_unchanged_words)
+                          for raw, hyp in zip(gold_blocks, hypotheses)], beta)
 
 
 def sentence_m2(gold_block: str | M2Block, hypothesis: str, beta: float = 0.5,

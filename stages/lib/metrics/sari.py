@@ -84,6 +84,22 @@ def _scores(stats: list[list[int]], f1_for_deletion: bool = True) -> dict[str, f
     return {"sari": (add + keep + dele) / 3, "add": add, "keep": keep, "delete": dele}
 
 
+def item_stats(source: str, hypothesis: str, references: Sequence[str]) -> list[list[int]]:
+    """One item's 9 counters x 4 n-gram orders: the sufficient statistics of corpus SARI
+    (the corpus score is `score_stats` of their element-wise sum over items)."""
+    if not references:
+        raise ValueError("every item needs at least one reference")
+    stats = [[0] * 9 for _ in range(NGRAM_ORDER)]
+    _add_stats(stats, normalize(source), normalize(hypothesis), [normalize(r) for r in references])
+    return stats
+
+
+def score_stats(stats: Sequence[Sequence[int]], use_f1_for_deletion: bool = True
+                ) -> dict[str, float]:
+    """SARI and its components from summed counters (shape 4 x 9)."""
+    return _scores([list(row) for row in stats], use_f1_for_deletion)
+
+
 def corpus_sari(sources: Sequence[str], hypotheses: Sequence[str],
                 references: Sequence[Sequence[str]],
                 use_f1_for_deletion: bool = True) -> dict[str, float]:
@@ -94,12 +110,12 @@ def corpus_sari(sources: Sequence[str], hypotheses: Sequence[str],
     if not len(sources) == len(hypotheses) == len(references):
         raise ValueError(f"length mismatch: {len(sources)} sources, {len(hypotheses)} "
                          f"hypotheses, {len(references)} reference lists")
-    stats = [[0] * 9 for _ in range(NGRAM_ORDER)]
+    total = [[0] * 9 for _ in range(NGRAM_ORDER)]
     for src, hyp, refs in zip(sources, hypotheses, references):
-        if not refs:
-            raise ValueError("every item needs at least one reference")
-        _add_stats(stats, normalize(src), normalize(hyp), [normalize(r) for r in refs])
-    return _scores(stats, use_f1_for_deletion)
+        for row, item_row in zip(total, item_stats(src, hyp, refs)):
+            for k, value in enumerate(item_row):
+                row[k] += value
+    return _scores(total, use_f1_for_deletion)
 
 
 def sentence_sari(source: str, hypothesis: str, references: Sequence[str],

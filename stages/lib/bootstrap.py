@@ -1,0 +1,141 @@
+"""Paired bootstrap over benchmark items: 95% intervals and significance of differences.
+
+Every metric here is a corpus metric (not a mean of sentence scores), so a resample is
+scored the way the official scorer would score the resampled item list: from each item's
+sufficient statistics, which `evaluate` stores in metrics/items/<system>.json:
+
+    sari    the 9 counters x 4 n-gram orders per item; the corpus score takes their sums
+    gleu    the 10 numbers per (item, reference); the corpus score re-draws one reference
+            per *position* with the script's seeded RNG, exactly as for any item list
+    m2      (correct, proposed, gold) per annotator; the annotator choice depends on the
+            running totals, so it is replayed over the resampled sequence
+    errant  (tp, fp, fn) per coder pair; the coder choice is replayed the same way
+
+The resampled item positions depend only on (seed, dataset, number of items), so every
+system evaluated on the same items is resampled identically: differences are paired.
+An identity resample reproduces the metric exactly (tests/test_bootstrap.py).
+"""
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.lib.io import InputError
+from stages.lib.params import load_params, parse_section
+
+ALPHA = 0.05  # two-sided; intervals are 95%
+
+
+@dataclass
+class BootstrapParams:
+    """params.yaml `evaluate.bootstrap`."""
+
+    resamples: int = 1000
+    seed: int = 0
+
+
+def read_bootstrap_params(path: str | Path) -> BootstrapParams:
+    """params.yaml `evaluate.bootstrap` (strict: unknown keys are errors)."""
+    section = load_params(path).get("evaluate") or {}
+    params = parse_section(BootstrapParams, section.get("bootstrap") or {}, "evaluate.bootstrap")
+    if params.resamples < 100:
+        raise InputError(f"params.yaml: evaluate.bootstrap.resamples must be >= 100, "
+                         f"got {params.resamples}")
+    return params
+
+
+def resample_indices(n: int, dataset: str, params: BootstrapParams) -> np.ndarray:
+    """(resamples, n) item positions drawn with replacement; the same for every system."""
+    # crc32, not hash(): Python salts str hashes per process
+    rng = np.random.default_rng([params.seed, zlib.crc32(dataset.encode("utf-8"))])
+    return rng.integers(0, n, size=(params.resamples, n))
+
+
+def _sari_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    from stages.lib.metrics.sari import score_stats
+
+    table = np.asarray(stats, dtype=np.int64)  # (items, 4 orders, 9 counters)
+    sums = table[indices].sum(axis=1)  # integer sums: exact, order-free
+    return np.array([score_stats(s)["sari"] for s in sums.tolist()])
+
+
+def _gleu_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    from stages.lib.metrics.gleu import score_table, stats_table
+
+    table, num_refs = stats_table(stats)
+    return np.array([score_table(table[row], num_refs[row])["gleu"] for row in indices])
+
+
+def _m2_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    from stages.lib.metrics.m2 import score_options
+
+    return np.array([score_options([stats[i] for i in row])["f0.5"] for row in indices.tolist()])
+
+
+def _errant_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    from stages.lib.metrics.errant_scorer import score_counts
+
+    return np.array([score_counts([stats[i] for i in row])["f0.5"] for row in indices.tolist()])
+
+
+SCORERS: dict[str, Callable[[Sequence[Any], np.ndarray], np.ndarray]] = {
+    "sari": _sari_scores, "gleu": _gleu_scores, "m2": _m2_scores, "errant": _errant_scores}
+
+
+def scores_for(metric: str, stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
+    """The corpus score of each row of `indices` (item positions into `stats`)."""
+    if metric not in SCORERS:
+        raise ValueError(f"no bootstrap for metric {metric!r} ({', '.join(SCORERS)})")
+    if not len(stats):
+        raise ValueError("no items to resample")
+    return SCORERS[metric](stats, np.atleast_2d(indices))
+
+
+def interval(values: np.ndarray) -> list[float]:
+    """Percentile 95% interval."""
+    low, high = np.percentile(values, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return [float(low), float(high)]
+
+
+def p_value(deltas: np.ndarray) -> float:
+    """Two-sided paired-bootstrap p-value of a difference: twice the smaller share of
+    resamples on either side of zero (add-one smoothed, so never exactly 0). A system
+    compared with itself gets 1.0."""
+    count = len(deltas)
+    at_most = (int(np.sum(deltas <= 0)) + 1) / (count + 1)
+    at_least = (int(np.sum(deltas >= 0)) + 1) / (count + 1)
+    return min(1.0, 2 * min(at_most, at_least))
+
+
+def verdict(delta: float, p: float) -> str:
+    if p >= ALPHA or delta == 0:
+        return "inconclusive"
+    return "better" if delta > 0 else "worse"
+
+
+def system_resamples(items: dict[str, Any], datasets: Sequence[str]) -> dict[str, np.ndarray]:
+    """dataset -> resampled scores of one system, from its metrics/items file content."""
+    params = BootstrapParams(**items["bootstrap"])
+    out = {}
+    for dataset in datasets:
+        entry = items["datasets"][dataset]
+        indices = resample_indices(len(entry["stats"]), dataset, params)
+        out[dataset] = scores_for(entry["metric"], entry["stats"], indices)
+    return out
+
+
+def mean_over(resamples: dict[str, np.ndarray], datasets: Sequence[str]) -> np.ndarray:
+    """Per resample, the mean score over `datasets` (how `avg` is formed)."""
+    return np.mean([resamples[d] for d in datasets], axis=0)
+
+
+def paired(a: np.ndarray, b: np.ndarray, delta: float) -> dict[str, Any]:
+    """Δ = B - A with its 95% interval, p-value and verdict ("better" = B better)."""
+    deltas = b - a
+    p = p_value(deltas)
+    return {"delta": delta, "ci95": interval(deltas), "p": p, "verdict": verdict(delta, p)}

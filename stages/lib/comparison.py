@@ -1,0 +1,97 @@
+"""Paired comparison of two evaluated systems: Δ = B - A per dataset and on the average,
+with the 95% interval of Δ, a paired-bootstrap p-value and a verdict word.
+
+Used by `writing-alpaca compare` and by the report. Both systems must have been scored
+on the same items (same eval.max_items and seed), so that the bootstrap resamples the
+same items for both (stages/lib/bootstrap.py).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.lib.benchmark_info import in_paper_order, label
+from stages.lib.bootstrap import mean_over, paired, system_resamples
+from stages.lib.io import InputError
+from stages.lib.results import read_items, read_results
+
+
+class SystemResults:
+    """One system's scores, details, per-item statistics and (lazily) resampled scores."""
+
+    def __init__(self, metrics_dir: Path, name: str) -> None:
+        path = metrics_dir / f"{name}.json"
+        self.name = name
+        self.scores = read_results(path, f" (system {name})")
+        self.items = read_items(path)
+        self._resamples: dict[str, np.ndarray] = {}
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.items["datasets"])
+
+    def resamples(self, datasets: list[str]) -> dict[str, np.ndarray]:
+        todo = [d for d in datasets if d not in self._resamples]
+        self._resamples.update(system_resamples(self.items, todo))
+        return {d: self._resamples[d] for d in datasets}
+
+
+def _check_same_items(a: SystemResults, b: SystemResults, datasets: list[str]) -> None:
+    if a.items["bootstrap"] != b.items["bootstrap"]:
+        raise InputError(f"{a.name} and {b.name} were evaluated with different bootstrap "
+                         f"settings ({a.items['bootstrap']} vs {b.items['bootstrap']})")
+    for dataset in datasets:
+        if a.items["datasets"][dataset]["ids"] != b.items["datasets"][dataset]["ids"]:
+            raise InputError(f"{a.name} and {b.name} were scored on different {dataset} items "
+                             f"(different eval.max_items or eval.seed?): a paired comparison "
+                             f"needs the same items")
+
+
+def compare_systems(a: SystemResults, b: SystemResults) -> dict[str, Any]:
+    """{"a", "b", "resamples", "datasets": {d: row}, "avg": row}; a row holds a, b, delta,
+    ci95 (of delta), p and verdict ("better" = B significantly better than A)."""
+    datasets = in_paper_order(set(a.datasets) & set(b.datasets))
+    if not datasets:
+        raise InputError(f"{a.name} and {b.name} have no dataset in common")
+    _check_same_items(a, b, datasets)
+    res_a, res_b = a.resamples(datasets), b.resamples(datasets)
+    rows: dict[str, Any] = {}
+    for dataset in datasets:
+        score_a, score_b = a.scores[dataset], b.scores[dataset]
+        rows[dataset] = {"a": score_a, "b": score_b, **paired(
+            res_a[dataset], res_b[dataset], round(score_b - score_a, 4))}
+    avg_over = in_paper_order(set(a.scores["details"].get("avg_over", []))
+                              & set(b.scores["details"].get("avg_over", [])))
+    avg = None
+    if avg_over and a.scores.get("avg") is not None and b.scores.get("avg") is not None:
+        avg = {"a": a.scores["avg"], "b": b.scores["avg"], "over": avg_over, **paired(
+            mean_over(res_a, avg_over), mean_over(res_b, avg_over),
+            round(b.scores["avg"] - a.scores["avg"], 4))}
+    return {"a": a.name, "b": b.name, "resamples": a.items["bootstrap"]["resamples"],
+            "datasets": rows, "avg": avg}
+
+
+def _fmt_row(name: str, row: dict[str, Any]) -> str:
+    low, high = row["ci95"]
+    return (f"| {name} | {row['a']:.2f} | {row['b']:.2f} | {row['delta']:+.2f} | "
+            f"[{low:+.2f}, {high:+.2f}] | {row['p']:.3f} | {row['verdict']} |")
+
+
+def compare_table(result: dict[str, Any], standins: set[str]) -> str:
+    a, b = result["a"], result["b"]
+    lines = [f"| Dataset | {a} | {b} | Δ ({b} − {a}) | 95% CI of Δ | p | verdict |",
+             "|---|---:|---:|---:|---|---:|---|"]
+    for dataset, row in result["datasets"].items():
+        lines.append(_fmt_row(label(dataset) + (" †" if dataset in standins else ""), row))
+    if result["avg"]:
+        lines.append(_fmt_row("Avg.", result["avg"]))
+    lines.append("")
+    lines.append(f"Paired bootstrap over items, {result['resamples']} resamples; verdict "
+                 f"= {b} better/worse than {a} at p < 0.05, else inconclusive.")
+    if result["avg"]:
+        lines.append(f"Avg. over {', '.join(label(d) for d in result['avg']['over'])}.")
+    if standins:
+        lines.append("† stand-in dataset (not the paper's set)")
+    return "\n".join(lines)
