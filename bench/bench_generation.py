@@ -6,8 +6,10 @@ Measures items/s of stages.lib.generation.generate with batch_size B (continuous
 batching) and with batch_size 1 (a one-at-a-time loop) on the same model, dtype and
 prompts; the share of identical greedy outputs between the two in float32 (padding
 changes float rounding only, so this should be ~100%); transformers' generate() on
-static length-sorted batches of B for comparison (--static); and bf16 vs fp32 items/s
-plus how many bf16 outputs equal the fp32 ones (--dtypes float32,bfloat16). Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
+static length-sorted batches of B for comparison (--static: the `hf` engine of predict
+and edit); and bf16 vs fp32 items/s plus how many bf16 outputs equal the fp32 ones
+(--dtypes float32,bfloat16), on --device (auto: cuda, then mps, then cpu; printed with
+each dtype). Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
 before the benchmark stage has run, JFLEG/ASSET test sources from the corpus mirror.
 Uses models/base when present, else the tiny test model. Prints one JSON object.
 """
@@ -26,8 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stages.lib.engines import SettingError, choose, load
 from stages.lib.generation import generate, max_new_tokens_for
-from stages.lib.models import load_system
 from stages.lib.prompts import TASK_PROMPTS, format_prompt
 from stages.predict import read_benchmark, read_items
 
@@ -55,7 +57,7 @@ def timed(model, tokenizer, prompts, budgets, batch_size,
           static: bool = False) -> tuple[list[str], float]:
     start = time.perf_counter()
     outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False,
-                       continuous=not static)
+                       engine="hf" if static else "continuous")
     return outputs, len(prompts) / (time.perf_counter() - start)
 
 
@@ -69,6 +71,7 @@ def main() -> None:
     parser.add_argument("--min-tokens", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtypes", default="float32,bfloat16",
                         help="comma list; the batched-vs-single check runs in float32")
     parser.add_argument("--static", action="store_true",
@@ -87,10 +90,14 @@ def main() -> None:
     report: dict[str, object] = {"model": str(model_dir), "items": len(prompts),
                                  "batch_size": args.batch_size, "threads": torch.get_num_threads()}
     results: dict[str, list[str]] = {}
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
     for name in args.dtypes.split(","):
-        dtype = dtypes[name]
-        model, tokenizer = load_system(model_dir, None, dtype)
+        try:
+            inference = choose(args.device, name, "continuous", merge=True, num_beams=1)
+        except SettingError as exc:
+            parser.error(f"--{exc.key}: {exc}")
+        report["device"] = inference.device
+        print(f"bench: {inference.describe(lora=False)}", file=sys.stderr, flush=True)
+        model, tokenizer = load(inference, model_dir, None)
         budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
                                       args.max_tokens) for _, text in pairs]
         generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up

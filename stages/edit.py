@@ -72,7 +72,7 @@ def read_inputs(text: str | None) -> list[str]:
 
 
 def edit_lines(model: Any, tokenizer: Any, lines: list[str], task: str, batch_size: int,
-               max_new_tokens: int) -> list[str]:
+               max_new_tokens: int, engine: str = "continuous") -> list[str]:
     """Edited text per line (empty lines stay empty, without running the model)."""
     from stages.lib.generation import generate, max_new_tokens_for
     from stages.lib.prompts import format_prompt, task_instruction
@@ -84,7 +84,7 @@ def edit_lines(model: Any, tokenizer: Any, lines: list[str], task: str, batch_si
     budgets = [max_new_tokens_for(lines[i], tokenizer, factor=2.0, minimum=16,
                                   maximum=max_new_tokens) for i in todo]
     outputs = generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
-                       progress=len(todo) > batch_size)
+                       progress=len(todo) > batch_size, engine=engine)
     result = [""] * len(lines)
     for i, output in zip(todo, outputs, strict=True):
         result[i] = output.replace("\n", " ").strip()  # one output line per input line
@@ -113,12 +113,19 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
               help="Also write base+adapter merged into one model folder here.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
               default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True,
+              help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+@click.option("--engine", type=click.Choice(["auto", "continuous", "hf", "vllm"]),
+              default="auto", show_default=True,
+              help="auto = vllm on CUDA when installed, else continuous batching.")
+@click.option("--merge-lora/--no-merge-lora", default=True, show_default=True,
+              help="Fold the LoRA adapter into the weights in memory (faster; same outputs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="Upper bound on the tokens generated per item.")
 def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
-         diff: bool, merge_dir: Path | None, dtype: str, batch_size: int,
-         max_new_tokens: int) -> None:
+         diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
+         merge_lora: bool, batch_size: int, max_new_tokens: int) -> None:
     """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
 
     Examples:
@@ -129,10 +136,12 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
 
     The base model is --base, else the adapter's adapter_config.json
     base_model_name_or_path when it resolves, else models/base. With --merge and no
-    TEXT, only the merged model is written.
+    TEXT, only the merged model is written. The device, dtype and engine used are
+    printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM.
     """
+    from stages.lib import engines
     from stages.lib.hub import resolve_repo_or_path
-    from stages.lib.models import is_adapter_dir, load_system, resolve_dtype
+    from stages.lib.models import is_adapter_dir, load_system
 
     adapter_dir = resolve_repo_or_path(adapter, revision=revision)
     if is_adapter_dir(adapter_dir):
@@ -140,11 +149,20 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     else:  # a full (e.g. merged) model folder: nothing to put on top
         base_dir, adapter_arg = adapter_dir, None
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
-    model, tokenizer = load_system(base_dir, adapter_arg, resolve_dtype(dtype))
+    try:
+        inference = engines.choose(device, dtype, engine, merge_lora, num_beams=1)
+    except engines.SettingError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{exc.key}") from None
+    model, tokenizer = None, None
     if lines:
-        outputs = edit_lines(model, tokenizer, lines, task, batch_size, max_new_tokens)
+        model, tokenizer = engines.load(inference, base_dir, adapter_arg)
+        click.echo(f"edit: {inference.describe(lora=adapter_arg is not None)}", err=True)
+        outputs = edit_lines(model, tokenizer, lines, task, batch_size, max_new_tokens,
+                             inference.engine)
         for source, output in zip(lines, outputs, strict=True):
             click.echo(word_diff(source, output) if diff and source.strip() else output)
     if merge_dir is not None:
+        if model is None or inference.engine == "vllm":  # the export needs a transformers model
+            model, tokenizer = load_system(base_dir, adapter_arg, inference.dtype, merge=True)
         merge_to(model, tokenizer, merge_dir)
         click.echo(f"merged model written to {merge_dir}", err=True)

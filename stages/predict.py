@@ -5,7 +5,9 @@ A system is the base model, base + PEFT adapter, or a full model folder (params
 selection (all datasets together) is generated in length-sorted batches, and the
 outputs are written as predictions/<system>/<dataset>.jsonl {id, input, output} in
 the benchmark's item order. The folder is written atomically: a killed run leaves
-no output and the next run redoes it from scratch.
+no output and the next run redoes it from scratch. The device, dtype, engine and LoRA
+merge come from params eval.device/dtype/engine/merge_lora (stages/lib/engines.py) and
+are printed first.
 
 Item selection (params eval.max_items): with a cap N, a dataset larger than N keeps
 the N items drawn by random.Random(f"{eval.seed}:{dataset}").sample over item
@@ -40,6 +42,9 @@ class EvalParams:
     seed: int = 0  # item selection under max_items
     dtype: str = "bfloat16"  # auto | bfloat16 | float32 | float16
     batch_size: int = 32
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    engine: str = "auto"  # auto | continuous | hf | vllm (stages/lib/engines.py)
+    merge_lora: bool = True  # fold a LoRA adapter into the weights in memory (faster)
     num_beams: int = 1  # 1 = greedy
     max_new_tokens_factor: float = 1.5  # x input tokens
     max_new_tokens_min: int = 16
@@ -115,8 +120,10 @@ def copy_predictions(selections: dict[str, list[dict[str, Any]]]
 
 
 def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str, Any]]],
-                params: EvalParams, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
-    """Generate outputs for every selected item; returns dataset -> prediction records."""
+                params: EvalParams, progress: bool = True,
+                engine: str = "continuous") -> dict[str, list[dict[str, Any]]]:
+    """Generate outputs for every selected item; returns dataset -> prediction records.
+    `engine` is a concrete one (stages.lib.engines resolves params.engine)."""
     from stages.lib.generation import generate, max_new_tokens_for
 
     flat = [(dataset, item) for dataset, items in selections.items() for item in items]
@@ -127,7 +134,7 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
         for _, item in flat
     ]
     outputs = generate(model, tokenizer, prompts, budgets, params.batch_size,
-                       num_beams=params.num_beams, progress=progress)
+                       num_beams=params.num_beams, progress=progress, engine=engine)
     result: dict[str, list[dict[str, Any]]] = {dataset: [] for dataset in selections}
     for (dataset, item), output in zip(flat, outputs):
         result[dataset].append({"id": item["id"], "input": item["input"], "output": output})
@@ -149,7 +156,8 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
             out: Path) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
-    from stages.lib.models import load_system, resolve_dtype
+    from stages.lib import engines
+    from stages.lib.models import is_adapter_dir
 
     params = read_eval_params(params_path)
     for path in (adapter, base):
@@ -167,16 +175,17 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
                    f"{sum(map(len, selections.values()))} items", err=True)
         return
     try:
-        dtype = resolve_dtype(params.dtype)
-    except ValueError as exc:
-        raise InputError(f"params.yaml: eval.dtype: {exc}") from exc
-    model, tokenizer = load_system(base, adapter, dtype)
+        inference = engines.choose(params.device, params.dtype, params.engine,
+                                   params.merge_lora, params.num_beams)
+    except engines.SettingError as exc:
+        raise InputError(f"params.yaml: eval.{exc.key}: {exc}") from None
+    model, tokenizer = engines.load(inference, base, adapter)
     total = sum(len(items) for items in selections.values())
-    click.echo(f"predict@{system}: {total} items from {len(selections)} datasets, "
-               f"dtype {params.dtype} ({str(dtype).removeprefix('torch.')}), "
-               f"batch {params.batch_size}, beams {params.num_beams}", err=True)
+    click.echo(f"predict@{system}: {inference.describe(lora=is_adapter_dir(adapter))}; "
+               f"{total} items from {len(selections)} datasets, batch {params.batch_size}, "
+               f"beams {params.num_beams}", err=True)
     started = time.perf_counter()
-    predictions = predict_all(model, tokenizer, selections, params)
+    predictions = predict_all(model, tokenizer, selections, params, engine=inference.engine)
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)

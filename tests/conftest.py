@@ -76,3 +76,24 @@ def build_tiny_model(out_dir: Path, vocab_size: int = 320, seed: int = 0) -> Pat
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama model folder (config, safetensors, tokenizer), built once per session."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with larger random layer weights: the shared one (tied embeddings,
+    tiny weights) only ever repeats its last prompt token, a newline, which the output
+    cleaning then removes; this one writes varied text, so comparisons can fail."""
+    import torch
+
+    from stages.lib.models import load_system
+
+    model, tokenizer = load_system(tiny_model_dir, None, torch.float32)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.model.layers.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.1, generator=generator)
+    out = tmp_path_factory.mktemp("lively-model")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -73,23 +73,6 @@ def write_params(path: Path, **eval_params: Any) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with larger random layer weights: the shared one (tied embeddings,
-    tiny weights) only ever repeats its last prompt token, a newline, which the output
-    cleaning then removes; this one writes varied text, so comparisons can fail."""
-    model, tokenizer = load_system(tiny_model_dir, None, torch.float32)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model.layers.parameters():
-            if param.dim() == 2:
-                param.normal_(0.0, 0.1, generator=generator)
-    out = tmp_path_factory.mktemp("lively-model")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 def test_clean_output_strips_template_echo() -> None:
     assert clean_output("She went home.\n\n### Input:\nShe go home.") == "She went home."
     assert clean_output("### Response:\nShe went home.\n### Response:\nx") == "She went home."

@@ -12,7 +12,10 @@ answer. Results come back in the caller's order.
 
 Batched and one-at-a-time generation give the same tokens up to float rounding:
 positions count real tokens only and padding is masked, so a row computes what it
-would alone. Beam search uses transformers' generate() on length-sorted batches.
+would alone. Beam search uses transformers' generate() on length-sorted batches (the
+"hf" engine, also the baseline the generation bench compares against); the "vllm"
+engine hands the same token ids and budgets to vLLM (stages.lib.vllm_engine). Every
+engine's tokens are decoded and cleaned by the same function.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ _CUT = re.compile(
     r"\n[ \t]*#{2,}|\n[ \t]*\n[ \t]*\n|"
     + "|".join(re.escape(p[:40]) for p in {PREFACE_WITH_INPUT, PREFACE_NO_INPUT})
 )
+# The engines generate() runs (stages.lib.engines resolves "auto" to one of them).
+ENGINES = ("continuous", "hf", "vllm")
 # An echoed response header at the very start ("### Response:" repeated by the model).
 _LEADING_HEADER = re.compile(r"^\s*#{2,}\s*(Response|Output|Answer)\s*:?[ \t]*\n?", re.IGNORECASE)
 
@@ -108,7 +113,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return ids
 
 
-def _decode_row(tokenizer: Any, tokens: list[int], limit: int, eos_ids: set[int]) -> str:
+def decode_output(tokenizer: Any, tokens: list[int], limit: int, eos_ids: set[int]) -> str:
+    """The cleaned answer in a row's new tokens (cut at its budget and at EOS): every
+    engine's output goes through here, so all engines clean alike."""
     tokens = tokens[:limit]
     for index, token in enumerate(tokens):
         if token in eos_ids:
@@ -311,7 +318,7 @@ def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     for i, (row, token) in enumerate(zip(batch.rows, batch.last.tolist())):
         row.tokens.append(token)
         if _finished(row, tokenizer, eos):
-            outputs[row.index] = _decode_row(tokenizer, row.tokens, row.limit, eos)
+            outputs[row.index] = decode_output(tokenizer, row.tokens, row.limit, eos)
         else:
             keep.append(i)
     bar.update(len(batch) - len(keep))
@@ -342,8 +349,8 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
                                    stopping_criteria=StoppingCriteriaList([stop]))
         new_tokens = generated[:, batch["input_ids"].shape[1]:].tolist()
         for row, index in enumerate(rows):
-            outputs[index] = _decode_row(tokenizer, new_tokens[row], row_limits[row],
-                                         set(eos_ids))
+            outputs[index] = decode_output(tokenizer, new_tokens[row], row_limits[row],
+                                           set(eos_ids))
         bar.update(len(rows))
     return outputs
 
@@ -351,12 +358,13 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
 @torch.inference_mode()
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
              batch_size: int, num_beams: int = 1, progress: bool = True,
-             continuous: bool = True) -> list[str]:
+             engine: str = "continuous") -> list[str]:
     """Cleaned continuations of `prompts` (same order), greedy unless num_beams > 1.
 
     `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
-    continuous=False runs transformers' generate() on static batches instead (for
-    comparison; beam search always does).
+    `engine`: "continuous" (this module's loop; beam search falls back to "hf"), "hf"
+    (transformers' generate() on static length-sorted batches), or "vllm" (`model` is a
+    stages.lib.vllm_engine.VllmModel; greedy only; vLLM sizes its own batches).
     """
     from tqdm.auto import tqdm
 
@@ -366,10 +374,15 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: lis
         raise ValueError("batch_size and num_beams must be >= 1")
     if any(limit < 1 for limit in max_new_tokens):
         raise ValueError("every max_new_tokens must be >= 1")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
     encoded = tokenizer(prompts)["input_ids"]
     eos_ids = _eos_ids(model, tokenizer)
+    if engine == "vllm":
+        return _vllm_generate(model, tokenizer, encoded, max_new_tokens, num_beams, eos_ids,
+                              progress)
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
-        if num_beams == 1 and continuous:
+        if num_beams == 1 and engine == "continuous":
             try:
                 return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
                                           batch_size, eos_ids, bar)
@@ -377,3 +390,16 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: lis
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
                             num_beams, eos_ids, bar)
+
+
+def _vllm_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
+                   num_beams: int, eos_ids: list[int], progress: bool) -> list[str]:
+    """vLLM decodes the same token ids within the same budgets; its raw new tokens are
+    decoded and cleaned here, as the other engines' are."""
+    from stages.lib.vllm_engine import generate_tokens
+
+    if num_beams != 1:
+        raise ValueError("the vllm engine decodes greedily only (num_beams 1)")
+    tokens = generate_tokens(model, encoded, limits, eos_ids, progress)
+    return [decode_output(tokenizer, row, limit, set(eos_ids))
+            for row, limit in zip(tokens, limits, strict=True)]

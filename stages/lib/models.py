@@ -1,4 +1,4 @@
-"""Loading the base model, an adapter on top of it, and choosing the dtype.
+"""Loading the base model, an adapter on top of it, and choosing the device and dtype.
 
 One home for model loading: training, prediction and the `edit` command all call
 these, so a system is loaded the same way everywhere.
@@ -27,11 +27,45 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_dtype(name: str) -> torch.dtype:
-    """Map a params.yaml dtype name to torch; `auto` = bf16 where the hardware has it."""
+def mps_available() -> bool:
+    """Apple-silicon GPU through torch's MPS backend (absent from older torch builds)."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(name: str) -> str:
+    """Map a device name to a torch device string; `auto` = cuda, then mps, then cpu.
+
+    An explicit device that this machine lacks is an error rather than a silent CPU
+    run: on a GPU machine with a CPU build of torch, predict would otherwise take hours.
+    """
     if name == "auto":
         if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if mps_available() else "cpu"
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device "
+                         f"(torch {torch.__version__}; a CPU build?)")
+    if kind == "mps" and not mps_available():
+        raise ValueError("device 'mps' asked for, but torch's MPS backend is not available")
+    return name
+
+
+def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
+    """Map a params.yaml dtype name to torch; `auto` = bf16 where the hardware has it.
+
+    `device` is where the model will run (None: CUDA when present, else the CPU).
+    """
+    if name == "auto":
+        kind = device.partition(":")[0] if device else ("cuda" if torch.cuda.is_available()
+                                                        else "cpu")
+        if kind == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if kind == "mps":  # untested: bf16 needs macOS 14 and fp16 overflows in some models
+            return torch.float32
         return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
     try:
         return DTYPES[name]
@@ -56,11 +90,15 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_system(base: str | Path, adapter: str | Path | None, dtype: torch.dtype,
-                device: str = "cpu") -> tuple[Any, Any]:
+                device: str = "cpu", merge: bool = False) -> tuple[Any, Any]:
     """Load (model, tokenizer) for inference: a base model, or base + PEFT adapter.
 
     `adapter` may be a PEFT adapter folder, a full model folder (e.g. a full
-    fine-tune, or the base model itself for the untuned row), or None.
+    fine-tune, or the base model itself for the untuned row), or None. merge=True
+    folds a LoRA adapter into the base weights in memory (PEFT merge_and_unload):
+    a plain model that skips the adapter's extra matmuls at every step (measured:
+    2.82 vs 2.48 items/s on a 2-core CPU, identical outputs); the adapter folder is
+    only read, never written.
     """
     from transformers import AutoModelForCausalLM
 
@@ -68,13 +106,15 @@ def load_system(base: str | Path, adapter: str | Path | None, dtype: torch.dtype
         model_dir, adapter = Path(adapter), None
     else:
         model_dir = Path(base)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     tokenizer_dir = adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() \
         else model_dir
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
-    model.to(device)
+    model.to(device)  # before merging: on a GPU the merge matmuls run there
+    if merge and adapter is not None:
+        model = model.merge_and_unload()
     model.eval()
     return model, load_tokenizer(tokenizer_dir)

@@ -1,0 +1,87 @@
+"""How a system generates: device, dtype, engine, and whether its LoRA is merged.
+
+predict (params `eval`), edit (its options) and bench/bench_generation.py choose and
+load through `choose` and `load`, so a system runs the same way in all three and the
+choice is printed the same way. Engines (stages.lib.generation.generate):
+
+    continuous  this project's continuous batching; any device (the CPU default)
+    hf          transformers' generate() on static length-sorted batches
+    vllm        vLLM, on CUDA where the optional `gpu` extra is installed
+    auto        vllm on a CUDA device when vllm is importable and decoding is greedy,
+                else continuous
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stages.lib import vllm_engine
+from stages.lib.generation import ENGINES
+from stages.lib.models import load_system, resolve_device, resolve_dtype
+
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A resolved choice: a torch device string, a torch dtype, a concrete engine."""
+
+    device: str
+    dtype: torch.dtype
+    engine: str
+    merge: bool
+
+    def describe(self, lora: bool) -> str:
+        """One line for the logs, e.g. `device cpu, dtype float32, engine continuous,
+        merged LoRA`."""
+        weights = ("merged LoRA" if self.merge else "unmerged LoRA") if lora else "no LoRA"
+        return (f"device {self.device}, dtype {str(self.dtype).removeprefix('torch.')}, "
+                f"engine {self.engine}, {weights}")
+
+
+def resolve_engine(name: str, device: str, num_beams: int = 1) -> str:
+    """The concrete engine for `name` on `device`; ValueError when it cannot run here."""
+    if name not in ENGINE_CHOICES:
+        raise ValueError(f"unknown engine {name!r}; use {', '.join(ENGINE_CHOICES)}")
+    if name == "auto":
+        greedy_on_cuda = device.startswith("cuda") and num_beams == 1
+        return "vllm" if greedy_on_cuda and vllm_engine.installed() else "continuous"
+    if name == "vllm":
+        vllm_engine.require(device)
+        if num_beams != 1:
+            raise ValueError("engine 'vllm' decodes greedily only: set num_beams 1")
+    return name
+
+
+class SettingError(ValueError):
+    """A device, dtype or engine setting that cannot be used here; `key` names it, so
+    each caller can point at its own source (a params.yaml key, a CLI option)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int) -> Inference:
+    """Resolve setting names to an Inference (SettingError naming the bad setting)."""
+    key = "device"  # the setting being resolved, for the error
+    try:
+        resolved_device = resolve_device(device)
+        key = "dtype"
+        resolved_dtype = resolve_dtype(dtype, resolved_device)
+        key = "engine"
+        resolved_engine = resolve_engine(engine, resolved_device, num_beams)
+    except ValueError as exc:
+        raise SettingError(key, str(exc)) from None
+    return Inference(resolved_device, resolved_dtype, resolved_engine, merge)
+
+
+def load(inference: Inference, base: str | Path, adapter: str | Path | None
+         ) -> tuple[Any, Any]:
+    """(model, tokenizer) for stages.lib.generation.generate(..., engine=inference.engine)."""
+    if inference.engine == "vllm":
+        return vllm_engine.load(base, adapter, inference.dtype, inference.merge)
+    return load_system(base, adapter, inference.dtype, inference.device, merge=inference.merge)
