@@ -6,7 +6,6 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
-
 from test_evaluate import GOLD_FIXES, write_predictions
 from test_predict import write_tiny_benchmark
 
