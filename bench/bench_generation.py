@@ -28,16 +28,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stages.lib.benchmark_info import read_index, read_items
 from stages.lib.engines import SettingError, choose, load
 from stages.lib.generation import generate, max_new_tokens_for
 from stages.lib.prompts import TASK_PROMPTS, format_prompt
-from stages.predict import read_benchmark, read_items
 
 
 def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:
     """(instruction, input) pairs: round-robin over the benchmark's datasets."""
     if (benchmark / "index.json").is_file():
-        per_dataset = [read_items(benchmark, d) for d in read_benchmark(benchmark)]
+        per_dataset = [read_items(benchmark, d) for d in read_index(benchmark)]
         pairs: list[tuple[str, str]] = []
         for i in range(max(len(items) for items in per_dataset)):
             for items in per_dataset:

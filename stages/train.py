@@ -47,16 +47,16 @@ class TrainParams:
     method: str = "lora"              # lora | full
     lora: LoraParams = field(default_factory=LoraParams)
     max_length: int = 256             # the paper's (alpaca-lora's) cutoff, in tokens
-    warmup_steps: int = 0
+    warmup_steps: int = 1
     lr_scheduler: str = "linear"
     weight_decay: float = 0.0
     dtype: str = "float32"            # float32 | bfloat16 | auto (compute precision)
-    packing: bool = False             # BFD packing of rows into max_length blocks
+    packing: bool = True              # BFD packing of rows into max_length blocks
     padding_free: bool = False        # flatten each batch (no pad tokens)
     gradient_checkpointing: bool = False
     seed: int = 0
     deterministic: bool = True        # torch deterministic algorithms (slower on GPUs)
-    save_steps: int = 25              # checkpoint interval (resumability)
+    save_steps: int = 4               # checkpoint interval (resumability)
     save_total_limit: int = 2
     logging_steps: int = 1
     launcher: str = "none"            # none | ddp | fsdp (accelerate launch)

@@ -18,7 +18,7 @@ from stages.lib import engines, models, vllm_engine
 from stages.lib.generation import generate, max_new_tokens_for
 from stages.lib.models import load_system, resolve_device, resolve_dtype
 from stages.lib.prompts import format_prompt
-from stages.predict import EvalParams, predict
+from stages.predict import PredictParams, predict
 
 TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
          "A", "She went", "The dog barked at the cat .", "Tea", "Go home now please .",
@@ -110,8 +110,8 @@ def test_defaults_agree_with_params_yaml() -> None:
     from stages.edit import edit
     from stages.lib.params import load_params
 
-    section = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["eval"]
-    defaults = EvalParams()
+    section = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["predict"]
+    defaults = PredictParams()
     assert (section["device"], section["engine"], section["merge_lora"]) == \
         (defaults.device, defaults.engine, defaults.merge_lora) == ("auto", "auto", True)
     options = {param.name: param for param in edit.params}
@@ -214,11 +214,11 @@ def test_predict_with_vllm_unavailable_exits_2_in_one_line(
     code, err, out = run_predict(tmp_path, tiny_model_dir, tiny_model_dir, "base",
                                  engine="vllm")
     assert code == 2 and "Traceback" not in err
-    assert "params.yaml: eval.engine: engine 'vllm' needs a CUDA device" in err
+    assert "params.yaml: predict.engine: engine 'vllm' needs a CUDA device" in err
     assert not out.exists()
     fake_hardware(monkeypatch, cuda=False, vllm=False)
     code, err, _ = run_predict(tmp_path, tiny_model_dir, tiny_model_dir, "base", engine="vllm")
-    assert code == 2 and "eval.engine" in err and "'.[gpu]'" in err
+    assert code == 2 and "predict.engine" in err and "'.[gpu]'" in err
 
 
 def test_edit_with_vllm_unavailable_exits_2(tiny_model_dir: Path,

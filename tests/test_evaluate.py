@@ -5,17 +5,17 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
-from test_predict import write_params, write_tiny_benchmark
+from test_predict import write_tiny_benchmark
 
-from stages.evaluate import evaluate, evaluate_system, gec_tokenize
+from stages.evaluate import EvaluateParams, evaluate, evaluate_system, gec_tokenize
 from stages.lib.gec_analysis import touches
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.metrics.errant_scorer import HypEdit
 from stages.lib.metrics.gleu import corpus_gleu
 from stages.lib.metrics.sari import corpus_sari
 from stages.lib.results import read_results
-from stages.predict import EvalParams
 
 GOLD_FIXES = {  # detokenized corrections, as a model would write them
     "conll-0000": "She went to school yesterday.",
@@ -43,7 +43,7 @@ def bench(tmp_path: Path) -> Path:
 
 def test_identity_predictions(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds")
-    result = evaluate_system(bench, preds, EvalParams())
+    result = evaluate_system(bench, preds, EvaluateParams())
     trk = read_jsonl(bench / "trk.jsonl")
     sari = corpus_sari([i["input"] for i in trk], [i["input"] for i in trk],
                        [i["references"] for i in trk])
@@ -65,7 +65,7 @@ def test_identity_predictions(bench: Path, tmp_path: Path) -> None:
 
 def test_gold_corrections_score_100_after_tokenization(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
-    result = evaluate_system(bench, preds, EvalParams())
+    result = evaluate_system(bench, preds, EvaluateParams())
     assert result["conll"] == pytest.approx(100.0)
     assert result["bea"] == pytest.approx(100.0)
     conll = result["details"]["datasets"]["conll"]
@@ -78,7 +78,7 @@ def test_wrong_gec_edit_counts_fp_and_named_entity(bench: Path, tmp_path: Path) 
     # the paper's hallucination case: an edit that changes a person's name
     fixes = dict(GOLD_FIXES, **{"conll-0002": "Kate Smith lives in London."})
     preds = write_predictions(bench, tmp_path / "preds", fixes)
-    conll = evaluate_system(bench, preds, EvalParams())["details"]["datasets"]["conll"]
+    conll = evaluate_system(bench, preds, EvaluateParams())["details"]["datasets"]["conll"]
     assert conll["components"]["fp"] >= 1
     ne = conll["named_entities"]
     assert ne["edits"] == 3 and ne["ne_edits"] == 1
@@ -101,19 +101,19 @@ def test_gec_tokenize_keeps_identity_and_splits_punctuation() -> None:
 
 def test_standin_excluded_from_avg_unless_asked(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
-    result = evaluate_system(bench, preds, EvalParams())
+    result = evaluate_system(bench, preds, EvaluateParams())
     real = ["conll", "bea", "jfl", "trk"]
     assert result["details"]["excluded_standins"] == ["sts"]
     assert result["details"]["datasets"]["sts"]["standin"] is True
     assert result["avg"] == pytest.approx(sum(result[d] for d in real) / 4, abs=1e-3)
-    with_standin = evaluate_system(bench, preds, EvalParams(standin_in_avg=True))
+    with_standin = evaluate_system(bench, preds, EvaluateParams(standin_in_avg=True))
     assert with_standin["avg"] == pytest.approx(
         sum(result[d] for d in [*real, "sts"]) / 5, abs=1e-3)
 
 
 def test_scores_only_predicted_items(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES, skip={"conll-0001"})
-    result = evaluate_system(bench, preds, EvalParams())
+    result = evaluate_system(bench, preds, EvaluateParams())
     assert result["details"]["datasets"]["conll"]["n"] == 2
     assert result["details"]["datasets"]["conll"]["size"] == 3
     assert result["conll"] == pytest.approx(100.0)
@@ -124,15 +124,16 @@ def test_bad_predictions_name_file_and_line(bench: Path, tmp_path: Path) -> None
     with open(preds / "trk.jsonl", "a") as handle:
         handle.write(json.dumps({"id": "nope", "input": "x", "output": "y"}) + "\n")
     with pytest.raises(InputError, match=r"trk.jsonl:5: id 'nope'"):
-        evaluate_system(bench, preds, EvalParams())
+        evaluate_system(bench, preds, EvaluateParams())
     (preds / "trk.jsonl").unlink()
     with pytest.raises(InputError, match=r"trk.jsonl: predictions missing"):
-        evaluate_system(bench, preds, EvalParams())
+        evaluate_system(bench, preds, EvaluateParams())
 
 
 def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
-    params = write_params(tmp_path / "params.yaml", max_items=10)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"evaluate": {"bootstrap": {"resamples": 200}}}))
     out = tmp_path / "metrics" / "base.json"
     result = CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),
                                            "--benchmark", str(bench), "--params", str(params),
@@ -144,7 +145,7 @@ def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
     # only the scores are DVC metrics; the breakdowns live in metrics/details/<system>.json
     assert "details" not in data
     details = json.loads((tmp_path / "metrics" / "details" / "base.json").read_text())
-    assert details["max_items"] == 10
+    assert details["datasets"]["conll"]["n"] == 3 and len(details["avg"]["ci95"]) == 2
     assert read_results(out)["details"] == details
     first = out.read_bytes()
     CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),

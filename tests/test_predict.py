@@ -9,11 +9,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from stages.lib.benchmark_info import select_items
 from stages.lib.generation import clean_output, cut_point, generate, max_new_tokens_for
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.models import load_system
 from stages.lib.prompts import format_prompt
-from stages.predict import EvalParams, predict, predict_all, select_items
+from stages.predict import PredictParams, predict, predict_all
 
 CONLL_BLOCKS = [
     ("S She go to school yesterday .\nA 1 2|||Vt|||went|||REQUIRED|||-NONE-|||0\n"
@@ -69,7 +70,7 @@ def write_tiny_benchmark(root: Path) -> Path:
 def write_params(path: Path, **eval_params: Any) -> Path:
     import yaml
 
-    path.write_text(yaml.safe_dump({"profile": "default", "eval": eval_params}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({"profile": "default", "predict": eval_params}), encoding="utf-8")
     return path
 
 
@@ -195,7 +196,7 @@ def test_predict_all_matches_direct_generation(lively_model_dir: Path) -> None:
     """Pooling datasets into one length-sorted run changes nothing per item."""
     model, tokenizer = load_system(lively_model_dir, None, torch.float32)
     items = [_item("trk", i, "simplify", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)]
-    params = EvalParams(batch_size=3, max_new_tokens_min=2, max_new_tokens_max=6)
+    params = PredictParams(batch_size=3, max_new_tokens_min=2, max_new_tokens_max=6)
     pooled = predict_all(model, tokenizer, {"a": items[:2], "b": items[2:]}, params, False)
     alone = [generate(model, tokenizer, [format_prompt(i["instruction"], i["input"])],
                       [max_new_tokens_for(i["input"], tokenizer, 1.5, 2, 6)], 1, progress=False)[0]
@@ -206,16 +207,16 @@ def test_predict_all_matches_direct_generation(lively_model_dir: Path) -> None:
 def test_predict_rejects_bad_params(tmp_path: Path, tiny_model_dir: Path) -> None:
     bench = write_tiny_benchmark(tmp_path / "benchmark")
     params = tmp_path / "params.yaml"
-    params.write_text("eval:\n  max_itemz: 3\n", encoding="utf-8")
+    params.write_text("predict:\n  max_itemz: 3\n", encoding="utf-8")
     result = CliRunner().invoke(predict, [
         "--system", "base", "--adapter", str(tiny_model_dir), "--base", str(tiny_model_dir),
         "--benchmark", str(bench), "--params", str(params), "--out", str(tmp_path / "p")])
-    assert result.exit_code == 2 and "eval.max_itemz" in result.output
+    assert result.exit_code == 2 and "predict.max_itemz" in result.output
     assert not (tmp_path / "p").exists()
 
 
 def test_read_items_names_file_and_line(tmp_path: Path) -> None:
-    from stages.predict import read_items
+    from stages.lib.benchmark_info import read_items
 
     (tmp_path / "trk.jsonl").write_text('{"id": "a", "instruction": "x", "input": "y"}\n{bad\n')
     with pytest.raises(InputError, match=r"trk.jsonl:2"):
@@ -245,3 +246,12 @@ def test_copy_baseline_writes_inputs_without_a_model(tmp_path: Path) -> None:
         "--benchmark", str(bench), "--params", str(params), "--out", str(tmp_path / "p2")])
     assert bad.exit_code == 2 and "unknown baseline kind 'oracle'" in bad.output
     assert not (tmp_path / "p2").exists()
+
+
+def test_old_eval_section_is_an_error_naming_its_successors(tmp_path: Path) -> None:
+    from stages.lib.params import load_params
+
+    params = tmp_path / "params.yaml"
+    params.write_text("eval:\n  max_items: 3\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown section 'eval' \(now predict"):
+        load_params(params)

@@ -10,11 +10,10 @@ from test_evaluate import GOLD_FIXES, write_predictions
 from test_predict import write_tiny_benchmark
 
 from stages.compare import compare
-from stages.evaluate import evaluate_system
+from stages.evaluate import EvaluateParams, evaluate_system
 from stages.lib.bootstrap import BootstrapParams
 from stages.lib.io import read_jsonl
 from stages.lib.results import write_results
-from stages.predict import EvalParams
 from stages.report import report
 
 SYSTEMS = ("copy", "tuned")
@@ -32,8 +31,8 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     for system, outputs in zip(SYSTEMS, ({}, fixes)):
         preds = write_predictions(bench, tmp_path / "preds" / system, outputs)
         write_results(metrics / f"{system}.json",
-                      evaluate_system(bench, preds, EvalParams(max_items=40),
-                                      BootstrapParams(resamples=200)))
+                      evaluate_system(bench, preds, EvaluateParams(
+                                          bootstrap=BootstrapParams(resamples=200))))
     loss = tmp_path / "loss"
     loss.mkdir()
     (loss / "tuned.csv").write_text("step,loss\n1,2.5\n2,2.1\n3,1.9\n")
@@ -42,6 +41,7 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
         "systems": {"copy": {"adapter": "adapters/copy"}, "tuned": {"adapter": "adapters/t"}},
         "report": {"reference_columns": ["conll", "trk", "avg"],
                    "reference_rows": {"LLaMA-7B": [19.21, 30.87, 30.64]},
+                   "reference_source": "Zhang et al. 2023, Table 4",
                    "baselines": ["copy", "alpaca"]}}))
     return metrics, loss, params
 
@@ -69,7 +69,7 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
     ref = next(line for line in lines if "LLaMA-7B" in line)
     assert "paper, reference" in ref and "19.21" in ref and "30.64" in ref
     assert ref.split("|")[4].strip() == "–"  # the paper has no number for our STS stand-in
-    assert "eval.max_items = 40" in table and "stand-in" in table
+    assert "CoNLL 3/3" in table and "predict.max_items" in table and "stand-in" in table
     assert "## Sample size" in table and "| CoNLL | 3 | ±" in table
     # tuned vs copy, paired; `alpaca` is not among the systems and is skipped
     assert "### tuned vs copy" in table and "vs alpaca" not in table

@@ -1,8 +1,25 @@
-"""The benchmark's datasets as the paper presents them: ids in the paper's order and
-their column labels (Table 4). One home for report, compare and the cards."""
+"""The benchmark: one home for what every stage knows about it.
+
+data/benchmark/ holds <dataset>.jsonl (items {id, instruction, input, references, m2,
+standin, ...}) and index.json (dataset -> {size, task, metric, standin, source}), written
+by the `benchmark` stage and read by predict, evaluate, the generation bench and the
+cards. The dataset ids follow the paper's abbreviations; PAPER_ORDER and LABELS are its
+Table 4 columns, PAPER_METRICS its Table 2 metrics.
+"""
 from __future__ import annotations
 
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from stages.lib.io import InputError, read_jsonl, write_json
+
+INDEX_FILE = "index.json"
+METRICS = ("m2", "errant", "gleu", "sari")
 PAPER_ORDER = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
+PAPER_METRICS = {"conll": "m2", "bea": "errant", "jfl": "gleu",
+                 **{d: "sari" for d in ("itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts")}}
 LABELS = {"conll": "CoNLL", "bea": "BEA", "jfl": "JFL", "itr-f": "ITR-F", "itr-l": "ITR-L",
           "itr-o": "ITR-O", "trk": "TRK", "ast": "AST", "wnc": "WNC", "sts": "STS",
           "avg": "Avg."}
@@ -17,3 +34,44 @@ def in_paper_order(datasets: set[str] | list[str]) -> list[str]:
     """The paper's datasets first, in its order, then any others sorted."""
     found = set(datasets)
     return [d for d in PAPER_ORDER if d in found] + sorted(found - set(PAPER_ORDER))
+
+
+def write_index(benchmark: Path, index: dict[str, dict[str, Any]]) -> None:
+    write_json(benchmark / INDEX_FILE, index)
+
+
+def read_index(benchmark: Path) -> dict[str, dict[str, Any]]:
+    """index.json: dataset -> {size, task, metric, standin, source}, in file order."""
+    index_path = benchmark / INDEX_FILE
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{index_path}: benchmark index not found") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{index_path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+    if not isinstance(index, dict) or not index:
+        raise InputError(f"{index_path}: expected a non-empty mapping dataset -> info")
+    return index
+
+
+def read_items(benchmark: Path, dataset: str) -> list[dict[str, Any]]:
+    """The items of one dataset; each must have an id, an instruction and an input."""
+    path = benchmark / f"{dataset}.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path}: benchmark file missing (listed in {INDEX_FILE})")
+    items = read_jsonl(path)
+    for number, item in enumerate(items, start=1):
+        missing = [k for k in ("id", "instruction", "input") if k not in item]
+        if missing:
+            raise InputError(f"{path}:{number}: missing key {missing[0]!r}")
+    return items
+
+
+def select_items(items: list[dict[str, Any]], dataset: str, max_items: int | None,
+                 seed: int) -> list[dict[str, Any]]:
+    """The evaluated subset: all items, or a seeded sample of `max_items` in original order
+    (random.Random(f"{seed}:{dataset}"): the same items for every system and run)."""
+    if max_items is None or len(items) <= max_items:
+        return list(items)
+    chosen = random.Random(f"{seed}:{dataset}").sample(range(len(items)), max_items)
+    return [items[i] for i in sorted(chosen)]

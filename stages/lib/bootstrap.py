@@ -20,33 +20,19 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from stages.lib.io import InputError
-from stages.lib.params import load_params, parse_section
 
 ALPHA = 0.05  # two-sided; intervals are 95%
 
 
 @dataclass
 class BootstrapParams:
-    """params.yaml `evaluate.bootstrap`."""
+    """params.yaml `evaluate.bootstrap` (stages/evaluate.py reads it)."""
 
     resamples: int = 1000
     seed: int = 0
-
-
-def read_bootstrap_params(path: str | Path) -> BootstrapParams:
-    """params.yaml `evaluate.bootstrap` (strict: unknown keys are errors)."""
-    section = load_params(path).get("evaluate") or {}
-    params = parse_section(BootstrapParams, section.get("bootstrap") or {}, "evaluate.bootstrap")
-    if params.resamples < 100:
-        raise InputError(f"params.yaml: evaluate.bootstrap.resamples must be >= 100, "
-                         f"got {params.resamples}")
-    return params
 
 
 def resample_indices(n: int, dataset: str, params: BootstrapParams) -> np.ndarray:

@@ -2,7 +2,7 @@
 with the 95% interval of Δ, a paired-bootstrap p-value and a verdict word.
 
 Used by `writing-alpaca compare` and by the report. Both systems must have been scored
-on the same items (same eval.max_items and seed), so that the bootstrap resamples the
+on the same items (same predict.max_items and seed), so that the bootstrap resamples the
 same items for both (stages/lib/bootstrap.py).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _check_same_items(a: SystemResults, b: SystemResults, datasets: list[str]) -
     for dataset in datasets:
         if a.items["datasets"][dataset]["ids"] != b.items["datasets"][dataset]["ids"]:
             raise InputError(f"{a.name} and {b.name} were scored on different {dataset} items "
-                             f"(different eval.max_items or eval.seed?): a paired comparison "
+                             f"(different predict.max_items or predict.seed?): a paired comparison "
                              f"needs the same items")
 
 

@@ -18,6 +18,13 @@ import yaml
 from stages.lib.io import InputError
 
 T = TypeVar("T")
+# The sections a profile may override; dvc.yaml tracks profiles.${profile}.<section> in
+# the stage that owns each, so every profile must define all of them (`{}` = none).
+PROFILE_SECTIONS = ("mixtures", "train", "predict", "evaluate")
+# Top-level sections of params.yaml (each owned by one stage; see the file's comments).
+SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "benchmark", "base_model",
+            "build", "mixtures", "train", "systems", "predict", "evaluate", "report")
+RENAMED = {"eval": "predict (generation) and evaluate (scoring)"}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -40,14 +47,27 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise InputError(f"{path}: params file not found") from exc
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping of sections")
+    unknown = [key for key in raw if key not in SECTIONS]
+    if unknown:
+        hint = f" (now {RENAMED[unknown[0]]})" if unknown[0] in RENAMED else ""
+        raise InputError(f"{path}: unknown section {unknown[0]!r}{hint}; "
+                         f"known: {', '.join(SECTIONS)}")
     profiles = raw.pop("profiles", {}) or {}
     profile = raw.get("profile", "default")
-    if profile == "default":
-        return raw
     if profile not in profiles:
+        if profile == "default":
+            return raw
         known = ", ".join(["default", *profiles])
         raise InputError(f"{path}: profile {profile!r} is not defined (known: {known})")
-    return deep_merge(raw, profiles[profile])
+    overrides = profiles[profile] or {}
+    missing = [s for s in PROFILE_SECTIONS if s not in overrides]
+    if missing:
+        raise InputError(f"{path}: profiles.{profile} must list {', '.join(missing)} "
+                         f"(`{{}}` for no override): dvc.yaml tracks "
+                         f"profiles.<profile>.<section> for each stage")
+    return deep_merge(raw, overrides)
 
 
 def parse_section(cls: type[T], data: Any, where: str) -> T:

@@ -1,0 +1,77 @@
+"""params.yaml is the one home of defaults: every stage's dataclass default that
+params.yaml also sets must be the same value, so code never silently falls back to
+something else; and each profile defines the sections dvc.yaml tracks for it."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stages.lib.io import InputError
+from stages.lib.params import PROFILE_SECTIONS, load_params
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def section_classes() -> dict[str, type]:
+    from stages.evaluate import EvaluateParams
+    from stages.predict import PredictParams
+    from stages.report import ReportParams
+    from stages.train import TrainParams
+
+    return {"train": TrainParams, "predict": PredictParams, "evaluate": EvaluateParams,
+            "report": ReportParams}
+
+
+def default_of(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return dataclasses.MISSING
+
+
+def disagreements(cls: type, values: dict[str, Any], where: str) -> list[str]:
+    out = []
+    for field in dataclasses.fields(cls):
+        if field.name not in values:
+            continue
+        default, value = default_of(field), values[field.name]
+        if default is dataclasses.MISSING:  # required: params.yaml is its only home
+            continue
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            out += disagreements(type(default), value, f"{where}.{field.name}")
+        elif default != value:
+            out.append(f"{where}.{field.name}: code {default!r}, params.yaml {value!r}")
+    return out
+
+
+def test_code_defaults_equal_params_yaml() -> None:
+    raw = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
+    problems = []
+    for section, cls in section_classes().items():
+        problems += disagreements(cls, raw[section], section)
+    assert problems == []
+
+
+def test_every_profile_defines_the_tracked_sections() -> None:
+    raw = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))
+    for name, overrides in raw["profiles"].items():
+        assert set(PROFILE_SECTIONS) <= set(overrides), name
+
+
+def test_profile_missing_a_section_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"profile": "tiny", "profiles": {"tiny": {"train": {}}}}))
+    with pytest.raises(InputError, match="profiles.tiny must list mixtures, predict, evaluate"):
+        load_params(path)
+
+
+def test_writing_only_is_writing_alpaca_without_generic_data() -> None:
+    mixtures = load_params(PARAMS)["mixtures"]
+    writing = mixtures["writing-alpaca"]["components"]
+    only = {k: v for k, v in mixtures["writing-only"]["components"].items() if v is not None}
+    assert only == {k: v for k, v in writing.items() if k != "generic"}
