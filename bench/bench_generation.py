@@ -11,7 +11,10 @@ and edit); and bf16 vs fp32 items/s plus how many bf16 outputs equal the fp32 on
 (--dtypes float32,bfloat16), on --device (auto: cuda, then mps, then cpu; printed with
 each dtype). Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
 before the benchmark stage has run, JFLEG/ASSET test sources from the corpus mirror.
-Uses models/base when present, else the tiny test model. Prints one JSON object.
+Uses models/base when present, else the tiny test model. With --adapter DIR (a LoRA
+adapter of --model), times float32 continuous batching with the adapter merged into the
+weights in memory (predict's default) and unmerged, and counts identical outputs.
+Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -61,6 +64,28 @@ def timed(model, tokenizer, prompts, budgets, batch_size,
     return outputs, len(prompts) / (time.perf_counter() - start)
 
 
+def merge_comparison(args: argparse.Namespace, model_dir: Path, prompts: list[str],
+                     pairs: list[tuple[str, str]]) -> dict[str, object]:
+    """items/s with the LoRA merged into the weights and kept apart, same prompts."""
+    report: dict[str, object] = {"adapter": str(args.adapter)}
+    outputs = {}
+    for merge in (True, False):
+        key = "merged" if merge else "unmerged"
+        inference = choose(args.device, "float32", "continuous", merge=merge, num_beams=1)
+        print(f"bench: {inference.describe(lora=True)}", file=sys.stderr, flush=True)
+        model, tokenizer = load(inference, model_dir, args.adapter)
+        budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
+                                      args.max_tokens) for _, text in pairs]
+        generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up
+        outputs[key], report[f"{key}_items_per_s"] = timed(
+            model, tokenizer, prompts, budgets, args.batch_size)
+        report["device"] = inference.device
+    report["merged_speedup"] = report["merged_items_per_s"] / report["unmerged_items_per_s"]
+    report["merged_vs_unmerged_identical"] = sum(
+        a == b for a, b in zip(outputs["merged"], outputs["unmerged"])) / len(prompts)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "base")
@@ -76,6 +101,9 @@ def main() -> None:
                         help="comma list; the batched-vs-single check runs in float32")
     parser.add_argument("--static", action="store_true",
                         help="also time transformers' generate() on static batches")
+    parser.add_argument("--adapter", type=Path, default=None,
+                        help="LoRA adapter: time merged vs unmerged generation with it "
+                             "(float32; skips the --dtypes runs)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,6 +117,10 @@ def main() -> None:
     prompts = [format_prompt(instruction, text) for instruction, text in pairs]
     report: dict[str, object] = {"model": str(model_dir), "items": len(prompts),
                                  "batch_size": args.batch_size, "threads": torch.get_num_threads()}
+    if args.adapter is not None:
+        report.update(merge_comparison(args, model_dir, prompts, pairs))
+        print(json.dumps(report, indent=2))
+        return
     results: dict[str, list[str]] = {}
     for name in args.dtypes.split(","):
         try:
