@@ -15,7 +15,7 @@ endif
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test lint bench-metrics clean-venv
+.PHONY: setup repro test lint deps-check bench-metrics clean-venv
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check stages tests bench
+
+# dvc.yaml code deps == the modules each stage's command imports (house rule 12)
+deps-check: setup
+	$(PYTHON) -m pytest tests/test_dvc_deps.py
 
 bench-metrics: setup
 	$(PYTHON) bench/bench_metrics.py

@@ -6,7 +6,8 @@ model loading and file reading are included, as in the official runtimes quoted 
 and warm (second run: source parses read from the DocBin cache).
 
 Outputs: (a) source copy, (b) a heavier one: the first reference / annotator 0's
-corrected sentences. Wall seconds and CPU seconds (user+sys of the child, robust to other
+corrected sentences, (c) for M2 on CoNLL-14 also every sentence's words reversed (the
+worst case: huge edit lattices; 87 s before m2_arrays.py). Wall seconds and CPU seconds (user+sys of the child, robust to other
 load on the machine) are reported.
 
 Optionally the official tools are timed on the same machine, from local copies that are
@@ -41,6 +42,7 @@ OFFICIAL = {
     "gleu": "1.65-1.75 (py2) / 1.8-2.0 (py3)",
     "m2 conll14": "6.6-11.6",
     "m2 bea19": "16-26",
+    "m2 conll14 reversed": "-",
     "errant bea19": "14-28 errant_parallel + 0.77-0.90 errant_compare",
 }
 
@@ -127,6 +129,10 @@ def jobs(m: Path, tmp: Path) -> list[tuple[str, str, str, list[str], bool]]:
         for label, mhyp in [("source copy", src), ("annotator 0 corrected", cor)]:
             out.append((key, name, label, ["m2", "--gold", str(gold), "--hypothesis", mhyp],
                         False))
+        if key == "m2 conll14":
+            rev = write(tmp / f"{key}.reversed", [" ".join(b.tokens[::-1]) for b in blocks])
+            out.append(("m2 conll14 reversed", name, "words reversed",
+                        ["m2", "--gold", str(gold), "--hypothesis", rev], False))
             if key == "m2 bea19":
                 out.append(("errant bea19", name, label,
                             ["errant", "--gold", str(gold), "--hypothesis", mhyp], True))

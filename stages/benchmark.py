@@ -14,11 +14,10 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, read_jsonl, write_json, write_jsonl
+from stages.lib.benchmark_info import METRICS, write_index
+from stages.lib.io import InputError, atomic_path, read_jsonl, write_jsonl
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import task_instruction
-
-METRICS = ("m2", "errant", "gleu", "sari")
 
 
 @dataclass
@@ -81,7 +80,7 @@ def benchmark(corpora_dir: str, params_path: str, out: str) -> None:
     with atomic_path(out, is_dir=True) as tmp:
         for name, items in built.items():
             write_jsonl(tmp / f"{name}.jsonl", items)
-        write_json(tmp / "index.json", index)
+        write_index(tmp, index)
 
 
 def task_instruction_or_error(task: str, name: str) -> str:

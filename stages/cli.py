@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "publish": "stages.publish:publish",
     "pull": "stages.pull:pull",
     "edit": "stages.edit:edit",
+    # maintainer tool: params.yaml's corpora section from the mirror's MANIFEST.json
+    "corpora-params": "stages.corpora_params:corpora_params",
 }
 
 
@@ -58,7 +60,8 @@ def main() -> None:
     """Build, train, evaluate and publish writing-assistant adapters.
 
     Each pipeline stage of dvc.yaml is one subcommand; `score`, `compare`,
-    `publish`, `pull` and `edit` are tools for users.
+    `publish`, `pull` and `edit` are tools for users; `corpora-params` writes
+    params.yaml's corpora section from the corpus mirror's MANIFEST.json.
     """
 
 

@@ -148,6 +148,9 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
     else:  # a full (e.g. merged) model folder: nothing to put on top
         base_dir, adapter_arg = adapter_dir, None
+    from stages.lib.model_dirs import check_model_dirs  # one line, not a traceback
+
+    check_model_dirs(base_dir, adapter_dir)
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
     try:
         inference = engines.choose(device, dtype, engine, merge_lora, num_beams=1)

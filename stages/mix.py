@@ -8,7 +8,6 @@ decontamination.json + a dataset card. Same params and inputs -> byte-identical 
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,10 +264,3 @@ def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: P
         card = render_mixture_card(name, mixture, stats, decontam, datacards)
         (tmp / "README.md").write_text(card, encoding="utf-8")
     click.echo(f"mix {name}: {len(rows)} rows -> {out}", err=True)
-
-
-def mixture_json(mixture: Mixture) -> str:
-    """The resolved declaration, for the card (stable key order)."""
-    import dataclasses
-
-    return json.dumps(dataclasses.asdict(mixture), indent=2, sort_keys=True)

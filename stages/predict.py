@@ -127,6 +127,9 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
+    from stages.lib.model_dirs import check_model_dirs  # one line, not a traceback
+
+    check_model_dirs(base, adapter)
     index = read_index(benchmark)
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,

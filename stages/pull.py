@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from stages.lib.hub import resolve_repo_or_path
+from stages.lib.model_dirs import check_adapter_or_model
 
 
 @click.command()
@@ -18,4 +19,7 @@ from stages.lib.hub import resolve_repo_or_path
               show_default=True)
 def pull(repo: str, revision: str | None, repo_type: str) -> None:
     """Download REPO (OWNER/NAME, or a local folder) and print its local folder."""
-    click.echo(str(resolve_repo_or_path(repo, revision=revision, repo_type=repo_type)))
+    folder = resolve_repo_or_path(repo, revision=revision, repo_type=repo_type)
+    if repo_type == "model":  # `edit` must be able to load what `pull` accepted
+        check_adapter_or_model(folder)
+    click.echo(str(folder))

@@ -27,7 +27,6 @@ from stages.lib.io import InputError, atomic_path, file_sha256, write_json
 from stages.lib.params import load_params, parse_section
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
-STEP_SLEEP_ENV = "WRITING_ALPACA_STEP_SLEEP"  # tests only: slow steps so a kill lands mid-run
 
 
 @dataclass
@@ -99,7 +98,7 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) ->
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     from stages.lib.models import resolve_dtype
@@ -137,16 +136,8 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) ->
                                  lora_dropout=cfg.lora.dropout,
                                  target_modules=list(cfg.lora.target_modules),
                                  task_type="CAUSAL_LM")
-    callbacks = []
-    if os.environ.get(STEP_SLEEP_ENV):
-        delay = float(os.environ[STEP_SLEEP_ENV])
-
-        class Slow(TrainerCallback):
-            def on_step_end(self, *args: Any, **kwargs: Any) -> None:
-                time.sleep(delay)
-        callbacks.append(Slow())
     return SFTTrainer(model=model, args=args, train_dataset=dataset,
-                      processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+                      processing_class=tokenizer, peft_config=peft_config)
 
 
 def stable_adapter_config(folder: Path) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,28 @@ from stages.lib.prompts import format_example
 from stages.train import parse_train, run_key, stable_adapter_config, train
 
 REPO = Path(__file__).resolve().parents[1]
+# `writing-alpaca train ARGS` whose steps each take a second, so that a kill lands mid-run:
+# the child wraps stages.train.build_trainer (a test seam, no hook in the stage itself).
+SLOW_TRAIN = """
+import sys, time
+from transformers import TrainerCallback
+import stages.train
+from stages.cli import main
+
+class Slow(TrainerCallback):
+    def on_step_end(self, *args, **kwargs):
+        time.sleep(1.0)
+
+build = stages.train.build_trainer
+
+def slow_build(*args, **kwargs):
+    trainer = build(*args, **kwargs)
+    trainer.add_callback(Slow())
+    return trainer
+
+stages.train.build_trainer = slow_build
+main(["train", *sys.argv[1:]], prog_name="writing-alpaca")
+"""
 
 
 @pytest.fixture()
@@ -100,11 +121,10 @@ def test_bad_train_params_name_the_key(tmp_path: Path, mixture: Path, tiny_model
 
 def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
     params = write_params(tmp_path, max_steps=8, save_steps=2)
-    command = [sys.executable, "-m", "stages.cli", "train",
-               *cli_args(tmp_path, mixture, tiny_model_dir, params)]
-    env = {**os.environ, "WRITING_ALPACA_STEP_SLEEP": "1.0"}
-    proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    args = cli_args(tmp_path, mixture, tiny_model_dir, params)
+    command = [sys.executable, "-m", "stages.cli", "train", *args]
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_TRAIN, *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     try:
         while not list((tmp_path / "ckpt").glob("*/checkpoint-2/trainer_state.json")):

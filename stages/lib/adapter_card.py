@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stages.lib.benchmark_info import PAPER_METRICS, PAPER_ORDER
 from stages.lib.io import read_json as parse_json_file
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
@@ -46,7 +47,6 @@ METRIC_CARD: dict[str, tuple[str, str]] = {
     "gleu": ("gleu", "GLEU"),
     "sari": ("sari", "SARI"),
 }
-DEFAULT_METRIC = {"conll": "m2", "bea": "errant", "jfl": "gleu"}  # the rest: sari
 TASK_TYPE = "text-generation"
 
 
@@ -69,12 +69,12 @@ def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> lis
     """
     rows = []
     details = (metrics.get("details") or {}).get("datasets") or {}
-    for dataset in BENCHMARK_CARD:
+    for dataset in PAPER_ORDER:
         if not isinstance(metrics.get(dataset), int | float):
             continue
         info = (index or {}).get(dataset, {})
         detail = details.get(dataset, {}) if isinstance(details.get(dataset), dict) else {}
-        metric = info.get("metric") or DEFAULT_METRIC.get(dataset, "sari")
+        metric = info.get("metric") or detail.get("metric") or PAPER_METRICS[dataset]
         if metric not in METRIC_CARD:
             raise ValueError(f"unknown metric {metric!r} for benchmark dataset {dataset!r}")
         rows.append(BenchmarkRow(

@@ -20,10 +20,6 @@ from stages.lib.params import parse_section
 
 Record = dict[str, Any]
 
-# What a file is to its reader: the source / a reference (line-aligned formats), a data
-# file (every other format), or an extra file that is fetched and verified but not read.
-FILE_USES = ("src", "ref", "data", "extra")
-
 
 @dataclass
 class CorpusSpec:
@@ -53,6 +49,9 @@ class FileSpec:
     sha256: str | None
     url: str
     member: str | None
+    # what the file is to its reader: "src" / "ref" (the source / a reference of a
+    # line-aligned corpus), "data" (every other format), or "extra" (fetched and verified,
+    # not read)
     use: str
     split: str
 

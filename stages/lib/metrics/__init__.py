@@ -6,7 +6,8 @@ Modules (import the one you need; ERRANT pulls in spaCy lazily):
     m2             corpus_m2 / sentence_m2 / parse_m2   (nusnlp m2scorer)
     errant_scorer  corpus_errant / errant_breakdown / extract_edits  (errant 3.0.2)
     m2format       the shared M2 parser (M2Block, M2Edit, M2FormatError)
-"""
-from stages.lib.metrics.m2format import M2Block, M2Edit, M2FormatError, parse_m2
 
-__all__ = ["M2Block", "M2Edit", "M2FormatError", "parse_m2"]
+Nothing is imported here: importing one metric must not run another's code (normalize
+uses m2format alone, and tests/test_dvc_deps.py counts a package __init__ with code as
+a dependency of every stage that imports a module below it).
+"""

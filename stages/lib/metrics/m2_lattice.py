@@ -17,10 +17,21 @@ order, same duplicates) but computes it much faster:
 * Bellman-Ford: replayed on the same arc list with the same float additions, but stopped
   at the first pass without any improvement (a fixed point: the official's remaining
   passes change nothing). A few passes instead of |V| - 1.
+
+Wide lattices (reordered or garbled outputs: up to millions of merged arcs per sentence)
+go to numpy arrays instead, with the same results: m2_closure.py builds the closure and
+m2_arrays.py weighs it and finds the path (CoNLL-14 with every sentence's words reversed:
+87 s here, 7 s there). Thin lattices, those of normal outputs, stay here, where the
+per-arc Python work is cheaper than numpy's per-call overhead.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stages.lib.metrics.m2_arrays import ArrayLattice
 
 INF = float("inf")
 EPSILON = 0.001  # weight added to arcs that match no gold edit (official value)
@@ -28,6 +39,13 @@ EPSILON = 0.001  # weight added to arcs that match no gold edit (official value)
 # An edit: (kind, start, end, original, correction, unchanged_words); kind in ins/del/sub/noop.
 Edit = tuple[str, int, int, str, str, int]
 Gold = tuple[int, int, str, tuple[str, ...]]  # (start, end, original, alternatives)
+# When m2_arrays is faster: lattices with at least 200 elementary arcs and 2.5 of them per
+# anti-diagonal on average (wide lattices, whose closure has many merged arcs). Measured
+# on CoNLL-14 with reversed, shuffled and noisy outputs: from there on the dict version
+# costs 1-10x more; normal corrections (thin lattices) stay on the dict version.
+ARRAY_MIN_ARCS = 200
+ARRAY_MIN_WIDTH = 2.5
+MAX_UNCHANGED = 30  # the most m2_closure packs; larger limits stay here
 
 
 def _banded_rows(src: list[str], hyp: list[str], sub_cost: int, t: int) -> list[list[float]]:
@@ -125,14 +143,26 @@ def _merge(e1: Edit, e2: Edit) -> Edit:
 
 
 class Lattice:
-    """The united, closed lattice of one (source, hypothesis) pair, annotator independent."""
+    """The united, closed lattice of one (source, hypothesis) pair, annotator independent.
 
-    def __init__(self, src: list[str], hyp: list[str], max_unchanged_words: int = 2) -> None:
+    `arrays`: None chooses by size; True / False force the numpy / dict implementation.
+    """
+
+    def __init__(self, src: list[str], hyp: list[str], max_unchanged_words: int = 2,
+                 arrays: bool | None = None) -> None:
         w = len(hyp) + 1
         self.size = size = (len(src) + 1) * w  # arc key = a * size + b
         self.final = size - 1
         e1 = _lattice_edges(src, hyp, 1)
         e2 = _lattice_edges(src, hyp, 2)
+        self.arrays: ArrayLattice | None = None
+        n_elem = len(e1 | e2)
+        wide = n_elem >= ARRAY_MIN_ARCS and n_elem >= ARRAY_MIN_WIDTH * (len(src) + len(hyp))
+        if arrays or (arrays is None and wide and max_unchanged_words <= MAX_UNCHANGED):
+            from stages.lib.metrics.m2_arrays import ArrayLattice  # numpy only when needed
+
+            self.arrays = ArrayLattice(src, hyp, e1, e2, max_unchanged_words)
+            return
         # merge_graph keeps the arcs of both lattices, duplicates included, sorted.
         order = sorted([a * size + b for a, b in e1] + [a * size + b for a, b in e2])
         arcs: dict[int, tuple[int, Edit]] = {}
@@ -194,8 +224,10 @@ class Lattice:
                 base_w[key] = base_w.get(key, d) + EPSILON
         self.base_weights = base_w
 
-    def weights(self, gold: list[Gold]) -> dict[int, float]:
-        """Arc weights for one annotator (the official `set_weights`)."""
+    def weights(self, gold: list[Gold]) -> Any:
+        """Arc weights for one annotator (the official `set_weights`), for best_edits."""
+        if self.arrays is not None:
+            return self.arrays.weights(gold)
         by_span: dict[tuple[int, int], list[Gold]] = defaultdict(list)
         for g in gold:
             by_span[(g[0], g[1])].append(g)
@@ -205,66 +237,11 @@ class Lattice:
         wts = dict(self.base_weights)
         neg = -len(self.order)
         for span in touched:
-            self._weigh_group(span, self.groups[span], by_span[span], wts, neg)
+            weigh_group(span, self.groups[span], by_span[span], self.arcs.__getitem__,
+                        self.size, wts, neg)
         return wts
 
-    def _weigh_group(self, span: tuple[int, int], keys: list[int], golds: list[Gold],
-                     wts: dict[int, float], neg: int) -> None:
-        arcs, size = self.arcs, self.size
-        for key in keys:  # recompute the whole group from the plain distances
-            wts[key] = arcs[key][0]
-
-        def matches(key: int, g: Gold) -> bool:
-            e = arcs[key][1]
-            return e[3] == g[2] and e[4] in g[3]
-
-        def bump(key: int) -> None:
-            if arcs[key][1][0] != "noop":
-                wts[key] += EPSILON
-
-        if span[0] != span[1]:  # deletion / substitution / noop arcs: order irrelevant
-            for key in keys:
-                if any(matches(key, g) for g in golds):
-                    wts[key] = neg
-                else:
-                    bump(key)
-            return
-        # Insertions at one position: the official two-ended scan, so that a run of gold
-        # insertions can be matched by a chain of arcs from either end. The skip loops add
-        # EPSILON unconditionally (the official compares an edit tuple with 'noop').
-        lptr, rptr, cur = 0, len(keys) - 1, 0
-        g_l, g_r = 0, len(golds) - 1
-        while lptr <= rptr:
-            key = keys[cur]
-            from_left = cur == lptr
-            cand = range(g_l, g_r + 1) if from_left else range(g_r, g_l - 1, -1)
-            hit = next((i for i in cand if matches(key, golds[i])), None)
-            if hit is None:
-                bump(key)
-                if from_left:
-                    lptr += 1
-                    cur = rptr
-                else:
-                    rptr -= 1
-                    cur = lptr
-                continue
-            wts[key] = neg
-            if from_left:
-                g_l = hit + 1
-                lptr += 1
-                while lptr < len(keys) and keys[lptr] // size != keys[cur] % size:
-                    wts[keys[lptr]] += EPSILON
-                    lptr += 1
-                cur = lptr
-            else:
-                g_r = hit - 1
-                rptr -= 1
-                while rptr >= 0 and keys[rptr] % size != keys[cur] // size:
-                    wts[keys[rptr]] += EPSILON
-                    rptr -= 1
-                cur = rptr
-
-    def best_edits(self, wts: dict[int, float]) -> list[tuple[int, int, str, str]]:
+    def best_edits(self, wts: Any) -> list[tuple[int, int, str, str]]:
         """Non-noop edits on the Bellman-Ford path, left to right.
 
         The official passes are replayed literally (same arc order, same float sums, strict
@@ -273,6 +250,8 @@ class Lattice:
         remaining passes are skipped: with the arc list mostly in source order this
         converges after a few passes instead of |V| - 1.
         """
+        if self.arrays is not None:
+            return self.arrays.best_edits(wts)
         size = self.size
         dist: list[float] = [INF] * size
         dist[0] = 0
@@ -298,6 +277,65 @@ class Lattice:
             v = a
         seq.reverse()
         return seq
+
+
+def weigh_group(span: tuple[int, int], keys: list[int], golds: list[Gold],
+                arc: Callable[[int], tuple[int, Edit]], size: int, wts: dict[int, float],
+                neg: int) -> None:
+    """Weights of the arcs of one gold span (`keys`: one per occurrence in the arc list,
+    sorted), as the official `set_weights`; `arc(key)` gives an arc's (distance, edit)."""
+    for key in keys:  # recompute the whole group from the plain distances
+        wts[key] = arc(key)[0]
+
+    def matches(key: int, g: Gold) -> bool:
+        e = arc(key)[1]
+        return e[3] == g[2] and e[4] in g[3]
+
+    def bump(key: int) -> None:
+        if arc(key)[1][0] != "noop":
+            wts[key] += EPSILON
+
+    if span[0] != span[1]:  # deletion / substitution / noop arcs: order irrelevant
+        for key in keys:
+            if any(matches(key, g) for g in golds):
+                wts[key] = neg
+            else:
+                bump(key)
+        return
+    # Insertions at one position: the official two-ended scan, so that a run of gold
+    # insertions can be matched by a chain of arcs from either end. The skip loops add
+    # EPSILON unconditionally (the official compares an edit tuple with 'noop').
+    lptr, rptr, cur = 0, len(keys) - 1, 0
+    g_l, g_r = 0, len(golds) - 1
+    while lptr <= rptr:
+        key = keys[cur]
+        from_left = cur == lptr
+        cand = range(g_l, g_r + 1) if from_left else range(g_r, g_l - 1, -1)
+        hit = next((i for i in cand if matches(key, golds[i])), None)
+        if hit is None:
+            bump(key)
+            if from_left:
+                lptr += 1
+                cur = rptr
+            else:
+                rptr -= 1
+                cur = lptr
+            continue
+        wts[key] = neg
+        if from_left:
+            g_l = hit + 1
+            lptr += 1
+            while lptr < len(keys) and keys[lptr] // size != keys[cur] % size:
+                wts[keys[lptr]] += EPSILON
+                lptr += 1
+            cur = lptr
+        else:
+            g_r = hit - 1
+            rptr -= 1
+            while rptr >= 0 and keys[rptr] % size != keys[cur] // size:
+                wts[keys[rptr]] += EPSILON
+                rptr -= 1
+            cur = rptr
 
 
 def count_correct(edits: list[tuple[int, int, str, str]], gold: list[Gold]) -> int:
