@@ -121,22 +121,23 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
             out: Path) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     from stages.lib import engines
+    from stages.lib.model_dirs import check_model_dirs
     from stages.lib.models import is_adapter_dir
 
     params = read_predict_params(params_path)
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
-    from stages.lib.model_dirs import check_model_dirs  # one line, not a traceback
-
-    check_model_dirs(base, adapter)
+    copy = is_copy_baseline(adapter)  # needs no model
+    if not copy:
+        check_model_dirs(base, adapter)  # one line, not a traceback
     index = read_index(benchmark)
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,
                               params.seed)
         for dataset in index
     }
-    if is_copy_baseline(adapter):
+    if copy:
         write_predictions(out, copy_predictions(selections))
         click.echo(f"predict@{system}: copy baseline, output = input for "
                    f"{sum(map(len, selections.values()))} items", err=True)
