@@ -21,7 +21,7 @@ import numpy as np
 
 from stages.lib.metrics import m2_closure
 from stages.lib.metrics.m2_closure import NOOP, U_MASK, U_SHIFT
-from stages.lib.metrics.m2_lattice import EPSILON, INF, Edit, Gold, weigh_group
+from stages.lib.metrics.m2_lattice import EPSILON, INF, Edit, Gold, bellman_ford, weigh_group
 
 KIND_NAMES = {NOOP: "noop", m2_closure.INS: "ins", m2_closure.DEL: "del",
               m2_closure.SUB: "sub"}
@@ -117,20 +117,7 @@ class ArrayLattice:
         # come near TOL (never seen), replay all arcs instead of the tight ones
         arcs = self._occurrences(self._deciding(m, wts, len(self.c.levels) * scale * 2.0 ** -52
                                                 <= TOL / 2), wts)
-        dist: list[float] = [INF] * self.nv
-        dist[0] = 0.0
-        pred: dict[int, int] = {}
-        for _ in range(self.nv - 1):
-            changed = False
-            for a, b, c in arcs:
-                val = dist[a] + c
-                if val < dist[b]:
-                    dist[b] = val
-                    pred[b] = a
-                    changed = True
-            if not changed:
-                break
-        return self._path(pred)
+        return self._path(bellman_ford(arcs, self.nv, self.nv - 1))
 
     def _deciding(self, m: np.ndarray, wts: np.ndarray, tight_only: bool) -> np.ndarray:
         """Entries whose relaxations decide the predecessors on the final vertex's path:

@@ -252,26 +252,13 @@ class Lattice:
         """
         if self.arrays is not None:
             return self.arrays.best_edits(wts)
-        size = self.size
-        dist: list[float] = [INF] * size
-        dist[0] = 0
-        pred: dict[int, int] = {}
         arcs = list(zip(self.sources, self.targets, [wts[k] for k in self.order]))
-        for _ in range(len(self.vertices) - 1):
-            changed = False
-            for a, b, c in arcs:
-                val = dist[a] + c
-                if val < dist[b]:
-                    dist[b] = val
-                    pred[b] = a
-                    changed = True
-            if not changed:
-                break
+        pred = bellman_ford(arcs, self.size, len(self.vertices) - 1)
         seq = []
         v = self.final
         while v in pred:
             a = pred[v]
-            e = self.arcs[a * size + v][1]
+            e = self.arcs[a * self.size + v][1]
             if e[0] != "noop":
                 seq.append((e[1], e[2], e[3], e[4]))
             v = a
@@ -349,3 +336,24 @@ def count_correct(edits: list[tuple[int, int, str, str]], gold: list[Gold]) -> i
                 correct += 1
                 last = i + 1
     return correct
+
+
+def bellman_ford(arcs: list[tuple[int, int, float]], size: int, passes: int
+                 ) -> dict[int, int]:
+    """Predecessors of the shortest paths from vertex 0: up to `passes` passes over the
+    arcs in order, strict improvement only (so ties keep the first path found, as the
+    official scorer does), stopping early when a pass changes nothing."""
+    dist: list[float] = [INF] * size
+    dist[0] = 0.0
+    pred: dict[int, int] = {}
+    for _ in range(passes):
+        changed = False
+        for a, b, c in arcs:
+            val = dist[a] + c
+            if val < dist[b]:
+                dist[b] = val
+                pred[b] = a
+                changed = True
+        if not changed:
+            break
+    return pred
