@@ -1,10 +1,10 @@
-"""`writing-alpaca corpora-params`: params.yaml's `corpora:` section from MANIFEST.json.
+"""`writing-alpaca corpora-params`: corpora.yaml's `corpora:` section from MANIFEST.json.
 
 The mirror's manifest says what each corpus is: its files with their sha256, split, role,
 upstream and the repository commit the files come from. READERS below says how the
 pipeline gets and reads them: reader format, download URL and archive member templates,
 which file is the source and which are only fetched. The section is printed (or written
-into params.yaml with --update) in the file's own layout; tests/test_corpora_params.py
+into corpora.yaml with --update) in the file's own layout; tests/test_corpora_params.py
 checks that the committed section is exactly what this gives for the shared mirror.
 """
 from __future__ import annotations
@@ -153,10 +153,10 @@ def corpora_section(manifest: list[dict[str, Any]]) -> str:
 
 
 def replace_section(params_text: str, section: str) -> str:
-    """params.yaml with its `corpora:` section (up to the next blank line) replaced."""
+    """corpora.yaml with its `corpora:` section (up to the next blank line) replaced."""
     start = params_text.find("\ncorpora:\n")
     if start < 0:
-        raise InputError("params.yaml: no top-level `corpora:` section")
+        raise InputError("corpora.yaml: no top-level `corpora:` section")
     end = params_text.find("\n\n", start + 1)
     return params_text[:start + 1] + section + params_text[end + 1:]
 
@@ -166,9 +166,9 @@ def replace_section(params_text: str, section: str) -> str:
               help="Default: $WRITING_ALPACA_MIRROR/MANIFEST.json, else "
                    "../shared/corpora/MANIFEST.json.")
 @click.option("--update", "params_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="Write the section into this params.yaml instead of printing.")
+              default=None, help="Write the section into this corpora.yaml instead of printing.")
 def corpora_params(manifest: Path | None, params_path: Path | None) -> None:
-    """Print params.yaml's `corpora:` section generated from a mirror's MANIFEST.json."""
+    """Print corpora.yaml's `corpora:` section generated from a mirror's MANIFEST.json."""
     if manifest is None:
         mirror = os.environ.get("WRITING_ALPACA_MIRROR") or "../shared/corpora"
         manifest = Path(mirror) / "MANIFEST.json"

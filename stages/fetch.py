@@ -30,8 +30,8 @@ CHUNK = 1 << 20
 
 
 @click.command()
-@click.option("--corpus", required=True, help="Key of params.yaml corpora.<corpus>.")
-@click.option("--params", "params_path", default="params.yaml", show_default=True,
+@click.option("--corpus", required=True, help="Key of corpora.yaml corpora.<corpus>.")
+@click.option("--params", "params_path", default="corpora.yaml", show_default=True,
               type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output folder (data/raw/<corpus>); files keep their mirror-relative paths.")
@@ -134,7 +134,7 @@ def verify(files: list[FileSpec], dest: Path, mirror: Path | None) -> str:
         if f.sha256 is None:
             # Trust on first use: corpora we could never download ourselves (official
             # WNC, GPT-4 Alpaca) have no pinned hash; say which one to pin.
-            click.echo(f"WARNING {f.path}: no sha256 pinned in params.yaml; downloaded file has "
+            click.echo(f"WARNING {f.path}: no sha256 pinned in corpora.yaml; downloaded file has "
                        f"sha256 {actual} — pin it to make later fetches verifiable", err=True)
         elif actual != f.sha256.lower():
             raise InputError(f"sha256 mismatch for {f.path} (from {origin}): "

@@ -15,10 +15,10 @@ from stages.lib.params import load_params
 
 
 @click.command()
-@click.option("--corpus", required=True, help="Key of params.yaml corpora.<corpus>.")
+@click.option("--corpus", required=True, help="Key of corpora.yaml corpora.<corpus>.")
 @click.option("--raw", "raw_dir", required=True, type=click.Path(file_okay=False),
               help="The fetched raw folder (data/raw/<corpus>).")
-@click.option("--params", "params_path", default="params.yaml", show_default=True,
+@click.option("--params", "params_path", default="corpora.yaml", show_default=True,
               type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output folder (data/corpora/<corpus>), one <split>.jsonl per split.")

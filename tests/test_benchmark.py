@@ -29,8 +29,9 @@ def test_benchmark_from_the_real_mirror(mirror, tmp_path):
     corpora = tmp_path / "corpora"
     needed = {d["corpus"] for d in params["benchmark"]["datasets"].values()}
     needed |= {"wnc-derived-sample"}
-    for key in needed & set(params["corpora"]):
-        for split, records in read_corpus(corpus_spec(params, key), key, mirror).items():
+    declared = load_params(REPO_ROOT / "corpora.yaml")
+    for key in needed & set(declared["corpora"]):
+        for split, records in read_corpus(corpus_spec(declared, key), key, mirror).items():
             write_jsonl(corpora / key / f"{split}.jsonl", records)
     out = tmp_path / "benchmark"
     result = run(corpora, REPO_ROOT / "params.yaml", out)

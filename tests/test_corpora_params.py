@@ -1,4 +1,4 @@
-"""params.yaml's `corpora:` section is exactly what `writing-alpaca corpora-params` makes."""
+"""corpora.yaml's `corpora:` section is exactly what `writing-alpaca corpora-params` makes."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _committed_params() -> str:
-    return (REPO_ROOT / "params.yaml").read_text(encoding="utf-8")
+    return (REPO_ROOT / "corpora.yaml").read_text(encoding="utf-8")
 
 
 def test_committed_section_is_generated(mirror: Path) -> None:
@@ -29,7 +29,7 @@ def test_update_rewrites_only_the_section(mirror: Path, tmp_path: Path) -> None:
     old_sha = manifest[0]["files"][0]["sha256"]
     manifest[0]["files"][0]["sha256"] = "0" * 64  # the mirror's file changed
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest), encoding="utf-8")
-    params = tmp_path / "params.yaml"
+    params = tmp_path / "corpora.yaml"
     params.write_text(_committed_params(), encoding="utf-8")
     result = CliRunner().invoke(main, ["corpora-params", "--manifest",
                                        str(tmp_path / "MANIFEST.json"), "--update", str(params)])

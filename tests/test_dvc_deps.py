@@ -201,7 +201,8 @@ def _copy_pipeline(tmp_path: Path, edit: tuple[str, str]) -> Path:
     old, new = edit
     assert text.count(old) == 1, old
     (tmp_path / "dvc.yaml").write_text(text.replace(old, new), encoding="utf-8")
-    shutil.copy(REPO_ROOT / "params.yaml", tmp_path / "params.yaml")
+    for name in ("params.yaml", "corpora.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc" / "config").write_text("[core]\n    no_scm = true\n", encoding="utf-8")
     return tmp_path

@@ -183,6 +183,6 @@ def test_bad_sha256_in_params_is_rejected(tmp_path):
 
 def test_fetch_real_corpus_from_mirror(mirror, tmp_path):
     out = tmp_path / "raw" / "jfleg-test"
-    result = run_fetch(REPO_ROOT / "params.yaml", "jfleg-test", out, {MIRROR_ENV: str(mirror)})
+    result = run_fetch(REPO_ROOT / "corpora.yaml", "jfleg-test", out, {MIRROR_ENV: str(mirror)})
     assert result.exit_code == 0, result.output
     assert len((out / "SHA256SUMS").read_text().splitlines()) == 5

@@ -12,7 +12,7 @@ from stages.lib.io import InputError
 from stages.lib.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PARAMS = load_params(REPO_ROOT / "params.yaml")
+PARAMS = load_params(REPO_ROOT / "corpora.yaml")
 
 
 def manifest(mirror: Path) -> dict[str, dict]:

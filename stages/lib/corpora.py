@@ -1,4 +1,4 @@
-"""Corpus declarations (params.yaml `corpora:`) and ALL raw-format readers.
+"""Corpus declarations (corpora.yaml `corpora:`) and ALL raw-format readers.
 
 Every reader turns the verified raw files of one corpus into normalized records
 `{id, src, refs: [...], meta: {...}}`, grouped by split. Readers are pure functions of
@@ -23,7 +23,7 @@ Record = dict[str, Any]
 
 @dataclass
 class CorpusSpec:
-    """One `corpora.<key>` entry of params.yaml (validated strictly)."""
+    """One `corpora.<key>` entry of corpora.yaml (validated strictly)."""
 
     format: str  # which reader (READERS)
     split: str  # split name of the normalized output (see `splits` for per-file splits)
@@ -67,24 +67,24 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
     if key not in corpora:
         if key in (params.get("optional_corpora") or {}):
             raise InputError(
-                f"params.yaml: {key!r} is declared under optional_corpora; move its entry "
+                f"corpora.yaml: {key!r} is declared under optional_corpora; move its entry "
                 "into corpora: to fetch it (it needs internet access, see README)")
-        raise InputError(f"params.yaml: no corpora.{key} (known: {', '.join(sorted(corpora))})")
+        raise InputError(f"corpora.yaml: no corpora.{key} (known: {', '.join(sorted(corpora))})")
     where = f"corpora.{key}"
     spec = parse_section(CorpusSpec, corpora[key], where)
     if spec.format not in READERS:
-        raise InputError(f"params.yaml: {where}.format {spec.format!r} is unknown "
+        raise InputError(f"corpora.yaml: {where}.format {spec.format!r} is unknown "
                          f"(known: {', '.join(sorted(READERS))})")
     if not isinstance(spec.files, dict) or not spec.files:
-        raise InputError(f"params.yaml: {where}.files must be a non-empty mapping path -> sha256")
+        raise InputError(f"corpora.yaml: {where}.files must be a non-empty mapping path -> sha256")
     for path, sha in spec.files.items():
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
-            raise InputError(f"params.yaml: {where}.files.{path}: {sha!r} is not a sha256 "
+            raise InputError(f"corpora.yaml: {where}.files.{path}: {sha!r} is not a sha256 "
                              "(64 hex digits) or null")
     named = [spec.source] if spec.source else []
     for path in named + spec.extra + list(spec.splits):
         if path not in spec.files:
-            raise InputError(f"params.yaml: {where}: {path!r} is not one of its files")
+            raise InputError(f"corpora.yaml: {where}: {path!r} is not one of its files")
     return spec
 
 
@@ -186,7 +186,7 @@ def read_lines(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
     sources = _files(spec, raw, "src")
     refs = _files(spec, raw, "ref")
     if len(sources) != 1 or not refs:
-        raise InputError(f"params.yaml: a `lines` corpus needs exactly one `use: src` file and "
+        raise InputError(f"corpora.yaml: a `lines` corpus needs exactly one `use: src` file and "
                          f"at least one `use: ref` file (got {len(sources)} and {len(refs)})")
     clean: Callable[[str], str] = str.strip if spec.strip else (lambda s: s)
     src_lines = [clean(s) for s in split_lines(_read_text(sources[0][1]))]
