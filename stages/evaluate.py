@@ -5,9 +5,11 @@ F0.5 on the gold blocks of the predicted items, bea -> ERRANT F0.5, jfl -> GLEU,
 the others -> SARI; all 0-100 (paper Table 2). metrics/<system>.json holds one flat
 numeric key per dataset plus `avg` (what `dvc metrics diff` shows);
 metrics/details/<system>.json (stages/lib/results.py) holds the details: item counts,
-the metric's components, stand-in flags and, for the GEC sets, the edit analysis of
-the paper's sec. 4.2 (ERRANT operation breakdown and the share of the system's
-corrections that touch a named entity).
+95% bootstrap intervals per dataset and for `avg`, the metric's components, stand-in
+flags and, for the GEC sets, the edit analysis of the paper's sec. 4.2 (ERRANT operation
+breakdown and the share of the system's corrections that touch a named entity);
+metrics/items/<system>.json the per-item sufficient statistics the intervals and
+`writing-alpaca compare` resample (stages/lib/bootstrap.py).
 
 Only the items present in the predictions are scored (predict.max_items
 selection); each must exist in the benchmark. Stand-in datasets (a substitute corpus,
