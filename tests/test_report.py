@@ -145,6 +145,21 @@ def test_compare_a_system_with_itself_is_inconclusive(tmp_path: Path) -> None:
         assert cells[2:] == ["+0.00", "[+0.00, +0.00]", "1.000", "inconclusive"]
 
 
+def test_compare_one_system_across_two_metrics_folders(tmp_path: Path) -> None:
+    import shutil
+
+    metrics, _, _ = _setup(tmp_path)
+    after = tmp_path / "after"
+    shutil.copytree(metrics, after)
+    result = CliRunner().invoke(compare, ["tuned", "tuned", "--metrics-dir", str(metrics),
+                                          "--b-metrics-dir", str(after)])
+    assert result.exit_code == 0, result.output
+    assert all(cells[-1] == "inconclusive" for cells in _rows(result.output).values())
+    result = CliRunner().invoke(compare, ["copy", "tuned", "--metrics-dir", str(metrics),
+                                          "--b-metrics-dir", str(after), "--json"])
+    assert json.loads(result.output)["b"] == "tuned"
+
+
 def test_compare_refuses_systems_scored_on_different_items(tmp_path: Path) -> None:
     metrics, _, _ = _setup(tmp_path)
     items = metrics / "items" / "tuned.json"
