@@ -126,7 +126,7 @@ def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
         from stages.lib.metrics import sari
 
         stats = [sari.item_stats(s, o, r) for s, o, r in zip(sources, outputs, references)]
-        result = sari.score_stats(np.sum(np.asarray(stats, dtype=np.int64), axis=0).tolist())
+        result = sari.score_items(stats)
         return result["sari"], {"components": result}, stats
     raise InputError(f"{where}: unknown metric {metric!r} (m2, errant, gleu, sari)")
 

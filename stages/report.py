@@ -21,7 +21,6 @@ from stages.lib.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.io import InputError, atomic_path
 from stages.lib.params import load_params
-from stages.lib.results import read_results
 
 
 @dataclass
@@ -50,12 +49,9 @@ def read_params(path: Path) -> tuple[list[str], ReportParams]:
     return systems, params
 
 
-def read_metrics(metrics_dir: Path, systems: list[str]) -> dict[str, dict[str, Any]]:
-    """system -> its scores with `details` (stages/lib/results.py)."""
-    result = {}
-    for system in systems:
-        result[system] = read_results(metrics_dir / f"{system}.json", f" (system {system})")
-    return result
+def read_systems(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResults]:
+    """system -> its scores, details and per-item statistics, each file read once."""
+    return {system: SystemResults(metrics_dir, system) for system in systems}
 
 
 def dataset_columns(metrics: dict[str, dict[str, Any]]) -> list[str]:
@@ -70,11 +66,15 @@ def _cell(value: Any, half_width: Any = None) -> str:
     return f"{value:.2f}" + (f" ± {half_width:.1f}" if isinstance(half_width, int | float) else "")
 
 
-def _half_width(m: dict[str, Any], dataset: str) -> Any:
+def _interval_info(m: dict[str, Any], key: str) -> dict[str, Any]:
+    """The details entry holding `key`'s interval (a dataset id, or "avg")."""
     details = m.get("details", {})
-    info = details.get("avg") if dataset == "avg" else \
-        (details.get("datasets") or {}).get(dataset)
-    return (info or {}).get("half_width")
+    info = details.get("avg") if key == "avg" else (details.get("datasets") or {}).get(key)
+    return info or {}
+
+
+def _half_width(m: dict[str, Any], key: str) -> Any:
+    return _interval_info(m, key).get("half_width")
 
 
 def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> str:
@@ -138,12 +138,10 @@ def _error_bars(m: dict[str, Any], keys: list[str], values: list[float]) -> Any:
     """(2, len(keys)) distances from each value down/up to its 95% interval (0 if none)."""
     import numpy as np
 
-    details = m.get("details", {})
     bars = np.zeros((2, len(keys)))
     for k, (key, value) in enumerate(zip(keys, values)):
-        info = details.get("avg") if key == "avg" else (details.get("datasets") or {}).get(key)
-        if info and info.get("ci95"):
-            low, high = info["ci95"]
+        if ci95 := _interval_info(m, key).get("ci95"):
+            low, high = ci95
             bars[:, k] = [max(0.0, value - low), max(0.0, high - value)]
     return bars
 
@@ -170,13 +168,13 @@ def render_sample_size(metrics: dict[str, dict[str, Any]]) -> list[str]:
              "two systems see the paired intervals below (pairing usually narrows them).")]
 
 
-def render_comparisons(metrics_dir: Path, systems: list[str], params: ReportParams,
+def render_comparisons(loaded: dict[str, SystemResults], params: ReportParams,
                        standins: set[str]) -> list[str]:
     """Each system vs each baseline (params report.baselines) with paired intervals."""
+    systems = list(loaded)
     baselines = [b for b in params.baselines if b in systems]
     if not baselines:
         return []
-    loaded = {name: SystemResults(metrics_dir, name) for name in systems}
     lines = ["", "## Differences with 95% intervals (paired bootstrap)"]
     for baseline in baselines:
         for system in systems:
@@ -283,12 +281,12 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
 def report(metrics_dir: Path, loss_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
-    metrics = read_metrics(metrics_dir, systems)
+    loaded = read_systems(metrics_dir, systems)
+    metrics = {name: results.scores for name, results in loaded.items()}
     standins = {d for m in metrics.values()
                 for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
     table = render_table(metrics, params) + "\n".join(
-        render_sample_size(metrics) + render_comparisons(metrics_dir, systems, params, standins)
-    ) + "\n"
+        render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
     curves = read_loss_curves(loss_dir)
     with atomic_path(out / "charts", is_dir=True) as tmp:
         written = draw_charts(metrics, curves, tmp, params.dpi)

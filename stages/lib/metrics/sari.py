@@ -100,6 +100,17 @@ def score_stats(stats: Sequence[Sequence[int]], use_f1_for_deletion: bool = True
     return _scores([list(row) for row in stats], use_f1_for_deletion)
 
 
+def score_items(items: Sequence[Sequence[Sequence[int]]], use_f1_for_deletion: bool = True
+                ) -> dict[str, float]:
+    """Corpus SARI from per-item `item_stats`: their counters summed, then scored."""
+    total = [[0] * 9 for _ in range(NGRAM_ORDER)]
+    for stats in items:
+        for row, item_row in zip(total, stats):
+            for k, value in enumerate(item_row):
+                row[k] += value
+    return _scores(total, use_f1_for_deletion)
+
+
 def corpus_sari(sources: Sequence[str], hypotheses: Sequence[str],
                 references: Sequence[Sequence[str]],
                 use_f1_for_deletion: bool = True) -> dict[str, float]:
@@ -110,12 +121,9 @@ def corpus_sari(sources: Sequence[str], hypotheses: Sequence[str],
     if not len(sources) == len(hypotheses) == len(references):
         raise ValueError(f"length mismatch: {len(sources)} sources, {len(hypotheses)} "
                          f"hypotheses, {len(references)} reference lists")
-    total = [[0] * 9 for _ in range(NGRAM_ORDER)]
-    for src, hyp, refs in zip(sources, hypotheses, references):
-        for row, item_row in zip(total, item_stats(src, hyp, refs)):
-            for k, value in enumerate(item_row):
-                row[k] += value
-    return _scores(total, use_f1_for_deletion)
+    return score_items([item_stats(src, hyp, refs)
+                        for src, hyp, refs in zip(sources, hypotheses, references)],
+                       use_f1_for_deletion)
 
 
 def sentence_sari(source: str, hypothesis: str, references: Sequence[str],
