@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "predict": "stages.predict:predict",
     "evaluate": "stages.evaluate:evaluate",
     "report": "stages.report:report",
+    "findings": "stages.findings:findings",
     # user tools
     "score": "stages.score:score",
     "compare": "stages.compare:compare",

@@ -29,7 +29,7 @@ from typing import Any
 import click
 import numpy as np
 
-from stages.lib.benchmark_info import read_index, read_items
+from stages.lib.benchmark_info import chosen_datasets, read_index, read_items
 from stages.lib.bootstrap import (
     BootstrapParams,
     interval,
@@ -162,8 +162,8 @@ def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list
     return result["f0.5"], details, stats
 
 
-def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams
-                    ) -> dict[str, Any]:
+def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
+                    datasets: str | None = None) -> dict[str, Any]:
     """The flat scores, `avg`, nested `details` (with 95% bootstrap intervals) and
     `items`, the per-item statistics (stages/lib/results.py writes each to its file)."""
     bootstrap = params.bootstrap
@@ -172,7 +172,8 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams
     details: dict[str, Any] = {}
     item_stats: dict[str, Any] = {}
     resampled: dict[str, np.ndarray] = {}
-    for dataset, info in index.items():
+    for dataset in chosen_datasets(index, datasets, "--datasets"):
+        info = index[dataset]
         items, outputs = align_predictions(benchmark, predictions, dataset)
         metric = str(info.get("metric"))
         score, extra, stats = score_dataset(metric, items, outputs, params,
@@ -215,10 +216,13 @@ def _interval_details(resampled: np.ndarray) -> dict[str, Any]:
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Metrics file metrics/<system>.json (details go to "
                    "metrics/details/<system>.json).")
+@click.option("--datasets", default=None,
+              help="Comma-separated subset of the benchmark (predicted with the same subset).")
 def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
-             out: Path) -> None:
+             out: Path, datasets: str | None) -> None:
     """Score a system's predictions per dataset (paper metrics, 0-100) -> OUT json."""
-    result = evaluate_system(benchmark, predictions, read_evaluate_params(params_path))
+    result = evaluate_system(benchmark, predictions, read_evaluate_params(params_path),
+                             datasets)
     write_results(out, result)
     shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
     avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"

@@ -25,8 +25,8 @@ from typing import Any
 
 import click
 
-from stages.lib.benchmark_info import read_index, read_items, select_items
-from stages.lib.io import InputError, atomic_path, read_json, write_jsonl
+from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
+from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import format_prompt
 
@@ -117,14 +117,28 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
               type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output folder predictions/<system>/.")
+@click.option("--datasets", default=None, help="Comma-separated subset of the benchmark.")
+@click.option("--num-beams", type=click.IntRange(min=1), default=None,
+              help="Overrides predict.num_beams.")
+@click.option("--max-items", type=click.IntRange(min=1), default=None,
+              help="Overrides predict.max_items.")
+@click.option("--timing", type=click.Path(path_type=Path), default=None,
+              help="Write generation speed (items/s and settings) to this JSON file.")
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
-            out: Path) -> None:
+            out: Path, datasets: str | None, num_beams: int | None, max_items: int | None,
+            timing: Path | None) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
+    import torch
+
     from stages.lib import engines
     from stages.lib.model_dirs import check_model_dirs
     from stages.lib.models import is_adapter_dir
 
     params = read_predict_params(params_path)
+    if num_beams is not None:
+        params.num_beams = num_beams
+    if max_items is not None:
+        params.max_items = max_items
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
@@ -135,7 +149,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,
                               params.seed)
-        for dataset in index
+        for dataset in chosen_datasets(index, datasets, "--datasets")
     }
     if copy:
         write_predictions(out, copy_predictions(selections))
@@ -158,6 +172,14 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
     write_predictions(out, predictions)
+    if timing is not None:
+        # wall time of generation only (model loading excluded); machine-dependent
+        write_json(timing, {"system": system, "datasets": list(selections), "items": total,
+                            "seconds": round(elapsed, 2),
+                            "items_per_s": round(total / max(elapsed, 1e-9), 3),
+                            "num_beams": params.num_beams, "batch_size": params.batch_size,
+                            "inference": inference.describe(lora=is_adapter_dir(adapter)),
+                            "torch_threads": torch.get_num_threads()})
 
 
 def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from stages.lib.io import InputError, atomic_path, file_sha256, write_json
-from stages.lib.params import load_params, parse_section
+from stages.lib.params import deep_merge, load_params, parse_section
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
 
@@ -66,8 +66,25 @@ class TrainParams:
 _NOT_IN_KEY = {"save_steps", "save_total_limit", "logging_steps", "launcher"}
 
 
-def parse_train(params: dict[str, Any]) -> TrainParams:
-    cfg = parse_section(TrainParams, params.get("train"), "train")
+def overridden_train(params: dict[str, Any], overrides: str | None) -> dict[str, Any]:
+    """The `train` section, with the mapping at dotted key OVERRIDES merged on top
+    (e.g. grid.runs.writing-alpaca-full.train: one run's method and learning rate)."""
+    section = params.get("train")
+    if not overrides:
+        return section
+    node: Any = params
+    for part in overrides.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise InputError(f"params.yaml: {overrides} is not defined")
+        node = node[part]
+    if not isinstance(node, dict):
+        raise InputError(f"params.yaml: {overrides} must be a mapping of train settings")
+    return deep_merge(section or {}, node)
+
+
+def parse_train(params: dict[str, Any], overrides: str | None = None) -> TrainParams:
+    cfg = parse_section(TrainParams, overridden_train(params, overrides),
+                        overrides or "train")
     if cfg.method not in ("lora", "full"):
         raise InputError(f"params.yaml: train.method must be lora or full, got {cfg.method!r}")
     if cfg.launcher not in ("none", "ddp", "fsdp"):
@@ -193,14 +210,18 @@ def relaunch(cfg: TrainParams, argv: list[str]) -> None:
 @click.option("--checkpoints", required=True, type=click.Path(path_type=Path),
               help="Persistent folder; a rerun resumes from its last checkpoint.")
 @click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
+@click.option("--overrides", default=None,
+              help="Dotted params key of a mapping merged over `train` "
+                   "(e.g. grid.runs.writing-alpaca-full.train).")
 def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkpoints: Path,
-          loss_csv: Path) -> None:
+          loss_csv: Path, overrides: str | None) -> None:
     """Fine-tune the base model on mixture NAME; write the adapter (or full model) to OUT."""
-    cfg = parse_train(load_params(params_path))
+    cfg = parse_train(load_params(params_path), overrides)
     if cfg.launcher != "none" and cfg.num_processes > 1 and not os.environ.get(LAUNCHED_ENV):
         relaunch(cfg, ["--mixture", name, "--data", str(data), "--base", str(base),
                        "--params", params_path, "--out", str(out),
-                       "--checkpoints", str(checkpoints), "--loss", str(loss_csv)])
+                       "--checkpoints", str(checkpoints), "--loss", str(loss_csv),
+                       *(["--overrides", overrides] if overrides else [])])
         return
     mixture_hash = file_sha256(data / "train.parquet")
     key = run_key(cfg, mixture_hash, base)

@@ -125,24 +125,30 @@ def import_closure(root: Path, module: str) -> dict[Path, list[str]]:
 
 # --- dvc.yaml -> stages ---------------------------------------------------------------
 
-def load_stages(repo_dir: Path) -> list[tuple[str, str, list[str]]]:
-    """(stage name, cmd, deps) of every stage of repo_dir/dvc.yaml, foreach expanded."""
+def load_stages(repo_dir: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(stage name, commands, deps) of every stage of every dvc.yaml under repo_dir
+    (the top-level pipeline and grid/dvc.yaml), foreach expanded."""
     from dvc.repo import Repo
 
     with Repo(str(repo_dir)) as repo:
-        return [(stage.name, stage.cmd if isinstance(stage.cmd, str) else " ".join(stage.cmd),
+        return [(stage.name, [stage.cmd] if isinstance(stage.cmd, str) else list(stage.cmd),
                  [dep.def_path for dep in stage.deps])
                 for stage in repo.index.stages]
 
 
-def check_stage(root: Path, cmd: str, deps: list[str]) -> list[str]:
-    """Problems of one stage's code deps (paths under stages/), each one line."""
+def check_stage(root: Path, commands: list[str], deps: list[str]) -> list[str]:
+    """Problems of one stage's code deps (paths under stages/), each one line. A stage
+    of several commands depends on the union of what they import."""
     code_deps = [d.rstrip("/") for d in deps if Path(d).parts[:1] == (PACKAGE,)]
-    words = cmd.split()
-    if len(words) < 2 or words[0] != "writing-alpaca" or words[1] not in COMMANDS:
-        return [f"cmd {cmd!r} is not a `writing-alpaca <subcommand>` of stages/cli.py"]
-    module = COMMANDS[words[1]].split(":")[0]
-    closure = import_closure(root, module)
+    closure: dict[Path, list[str]] = {}
+    modules = []
+    for cmd in commands:
+        words = cmd.split()
+        if len(words) < 2 or words[0] != "writing-alpaca" or words[1] not in COMMANDS:
+            return [f"cmd {cmd!r} is not a `writing-alpaca <subcommand>` of stages/cli.py"]
+        modules.append(COMMANDS[words[1]].split(":")[0])
+        closure = {**import_closure(root, modules[-1]), **closure}
+    module = " + ".join(modules)
     problems = []
     for path, chain in sorted(closure.items()):
         if not any(path == Path(d) or Path(d) in path.parents for d in code_deps):
@@ -169,10 +175,10 @@ def check_dvc_yaml(repo_dir: Path, root: Path = REPO_ROOT) -> list[str]:
     stages = load_stages(repo_dir)
     instances: dict[str, int] = defaultdict(int)
     by_problem: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name, cmd, deps in stages:
+    for name, commands, deps in stages:
         group = name.split("@")[0]
         instances[group] += 1
-        for problem in check_stage(root, cmd, deps):
+        for problem in check_stage(root, commands, deps):
             by_problem[(group, problem)].append(name)
     lines = []
     for (group, problem), names in by_problem.items():

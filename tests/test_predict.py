@@ -255,3 +255,38 @@ def test_old_eval_section_is_an_error_naming_its_successors(tmp_path: Path) -> N
     params.write_text("eval:\n  max_items: 3\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"unknown section 'eval' \(now predict"):
         load_params(params)
+
+
+def test_predict_subset_beams_and_timing(lively_model_dir: Path, tmp_path: Path) -> None:
+    """The grid's speed stage: a dataset subset, beams and cap from the command line, and
+    a timing file; evaluate scores the same subset."""
+    from stages.evaluate import evaluate
+
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    params = write_params(tmp_path / "params.yaml", max_items=3, batch_size=4,
+                          max_new_tokens_min=2, max_new_tokens_max=6)
+    out, timing = tmp_path / "predictions" / "b2", tmp_path / "speed" / "timing.json"
+    result = CliRunner().invoke(predict, [
+        "--system", "b2", "--adapter", str(lively_model_dir), "--base", str(lively_model_dir),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(out),
+        "--datasets", "conll,jfl", "--num-beams", "2", "--max-items", "2",
+        "--timing", str(timing)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["conll.jsonl", "jfl.jsonl"]
+    assert len(read_jsonl(out / "jfl.jsonl")) == 2  # --max-items over params' 3
+    record = json.loads(timing.read_text())
+    assert record["items"] == len(read_jsonl(out / "conll.jsonl")) + 2
+    assert record["num_beams"] == 2 and record["items_per_s"] > 0
+    assert record["datasets"] == ["conll", "jfl"]
+    metrics = tmp_path / "scores.json"
+    scored = CliRunner().invoke(evaluate, [
+        "--system", "b2", "--predictions", str(out), "--benchmark", str(bench),
+        "--params", str(params), "--out", str(metrics), "--datasets", "conll,jfl"])
+    assert scored.exit_code == 0, scored.output
+    assert set(json.loads(metrics.read_text())) == {"conll", "jfl", "avg"}
+    bad = CliRunner().invoke(predict, [
+        "--system", "b2", "--adapter", str(lively_model_dir), "--base", str(lively_model_dir),
+        "--benchmark", str(bench), "--params", str(params), "--out", str(tmp_path / "p3"),
+        "--datasets", "conll,nope"])
+    assert bad.exit_code == 2 and "unknown dataset(s) nope" in bad.output
+    assert not (tmp_path / "p3").exists()

@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from stages.lib.io import InputError
 from stages.lib.prompts import format_example
 from stages.train import parse_train, run_key, stable_adapter_config, train
 
@@ -182,3 +183,19 @@ def test_two_trainings_give_byte_identical_adapters(tmp_path: Path, mixture: Pat
         weights.append((folder / "adapter" / "adapter_model.safetensors").read_bytes())
     assert weights[0] == weights[1]
     assert parse_train({"train": yaml.safe_load(params.read_text())["train"]}).deterministic
+
+
+def test_overrides_merge_one_runs_settings_over_train() -> None:
+    """grid.runs.<run>.train: the grid's full fine-tuning run changes method and lr only."""
+    params = {"train": {"max_steps": 3, "per_device_batch_size": 1,
+                        "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
+                        "lora": {"r": 8, "alpha": 16}},
+              "grid": {"runs": {"full": {"train": {"method": "full", "learning_rate": 1e-4}},
+                                "bad": {"train": {"learning_rat": 1.0}}}}}
+    cfg = parse_train(params, "grid.runs.full.train")
+    assert (cfg.method, cfg.learning_rate, cfg.max_steps, cfg.lora.r) == ("full", 1e-4, 3, 8)
+    assert parse_train(params).method == "lora"
+    with pytest.raises(InputError, match="grid.runs.nope.train is not defined"):
+        parse_train(params, "grid.runs.nope.train")
+    with pytest.raises(InputError, match="learning_rat"):
+        parse_train(params, "grid.runs.bad.train")

@@ -75,3 +75,17 @@ def select_items(items: list[dict[str, Any]], dataset: str, max_items: int | Non
         return list(items)
     chosen = random.Random(f"{seed}:{dataset}").sample(range(len(items)), max_items)
     return [items[i] for i in sorted(chosen)]
+
+
+def chosen_datasets(index: dict[str, Any], names: str | None, where: str) -> list[str]:
+    """The index's datasets, or the comma-separated NAMES among them (unknown ones are
+    an error naming WHERE)."""
+    if not names:
+        return list(index)
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in index]
+    if unknown:
+        raise InputError(f"{where}: unknown dataset(s) {', '.join(unknown)} "
+                         f"(benchmark has {', '.join(index)})")
+    return wanted
+

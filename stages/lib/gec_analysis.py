@@ -42,19 +42,28 @@ def touches(edit: HypEdit, spans: list[tuple[int, int]]) -> bool:
     return any(edit.start < end and start < edit.end for start, end in spans)
 
 
-def ne_touch_share(sources: Sequence[str], hyp_edits: Sequence[list[HypEdit]],
-                   model: str) -> dict[str, Any]:
-    """Count of system edits and of those touching a named entity of the (tokenized) source."""
+def ne_touch_counts(sources: Sequence[str], edit_lists: Sequence[Sequence[Any]],
+                    model: str) -> list[tuple[int, int]]:
+    """Per item: (edits, edits touching a named entity of the tokenized source). An edit
+    is anything with token offsets .start/.end: a system's HypEdit or a gold M2Edit."""
     from spacy.tokens import Doc
 
-    todo = [i for i, edits in enumerate(hyp_edits) if edits]
-    total = sum(len(hyp_edits[i]) for i in todo)
-    touched = 0
+    counts = [(len(edits), 0) for edits in edit_lists]
+    todo = [i for i, edits in enumerate(edit_lists) if edits]
     if todo:
         nlp = _ner_pipeline(model)
         docs = [Doc(nlp.vocab, words=sources[i].split()) for i in todo]
         for i, doc in zip(todo, nlp.pipe(docs, batch_size=256)):
             spans = [(ent.start, ent.end) for ent in doc.ents]
-            touched += sum(touches(edit, spans) for edit in hyp_edits[i])
+            counts[i] = (len(edit_lists[i]), sum(touches(edit, spans) for edit in edit_lists[i]))
+    return counts
+
+
+def ne_touch_share(sources: Sequence[str], hyp_edits: Sequence[list[HypEdit]],
+                   model: str) -> dict[str, Any]:
+    """Count of system edits and of those touching a named entity of the (tokenized) source."""
+    counts = ne_touch_counts(sources, hyp_edits, model)
+    total = sum(edits for edits, _ in counts)
+    touched = sum(ne for _, ne in counts)
     return {"edits": total, "ne_edits": touched,
             "ne_share": round(100.0 * touched / total, 4) if total else 0.0}
