@@ -15,7 +15,7 @@ endif
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro test lint deps-check bench-metrics clean-venv
+.PHONY: setup repro grid recipe-dev test lint deps-check bench-metrics clean-venv
 
 setup: $(STAMP)
 
@@ -27,6 +27,17 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 repro: setup
 	dvc repro
+
+# The paper's ablations and findings (grid/dvc.yaml): the default run, then the grid
+# systems, the greedy vs beam-16 timing and reports/findings.md
+grid: setup
+	dvc repro
+	dvc repro grid/dvc.yaml
+
+# Recipe variants trained and scored on dev splits (recipe_dev.yaml -> reports/recipe-dev.md)
+recipe-dev: setup
+	dvc repro benchmark base_model
+	$(VENV)/bin/writing-alpaca recipe-dev
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
