@@ -155,9 +155,8 @@ def recipe_dev(config_path: Path, params_path: Path, only: str, out: Path,
     if not (out / "benchmark" / "index.json").is_file():
         cli("benchmark", "--corpora", paths["corpora"], "--params", bench_params,
             "--out", out / "benchmark")
-    for name in [config["reference"], *[v for v in wanted if v != config["reference"]]]:
-        if name not in wanted and (out / "metrics" / f"{name}.json").is_file():
-            continue
+    # the reference first: every other variant's Δ is against it
+    for name in dict.fromkeys([config["reference"], *wanted]):
         if (out / "metrics" / f"{name}.json").is_file():
             click.echo(f"recipe-dev: {name} done, skipping", err=True)
             continue
