@@ -199,3 +199,20 @@ def test_overrides_merge_one_runs_settings_over_train() -> None:
         parse_train(params, "grid.runs.nope.train")
     with pytest.raises(InputError, match="learning_rat"):
         parse_train(params, "grid.runs.bad.train")
+
+
+def test_loss_covers_the_responses_only_when_packed(tmp_path: Path, mixture: Path,
+                                                    tiny_model_dir: Path) -> None:
+    """With packing, the labels of a training batch are the completions' tokens (and the
+    end-of-sequence token) only: no prompt token is learned, so the model is not trained
+    to reproduce the input text of the prompt."""
+    from stages.train import build_trainer
+
+    cfg = parse_train(yaml.safe_load(write_params(tmp_path, max_length=1024).read_text()))
+    trainer = build_trainer(cfg, mixture, tiny_model_dir, tmp_path / "run")
+    batch = next(iter(trainer.get_train_dataloader()))
+    tokenizer = trainer.processing_class
+    learned = batch["labels"][batch["labels"] != -100]
+    assert 0 < len(learned) < (batch["input_ids"] != tokenizer.pad_token_id).sum()
+    text = tokenizer.decode(learned)
+    assert "went to school" in text and "Fix grammatical" not in text and "go to" not in text
