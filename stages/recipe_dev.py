@@ -106,12 +106,14 @@ def report(config: dict[str, Any], out: Path, datasets: list[str]) -> str:
     head = ["Variant", *datasets, "Avg.", f"Δ Avg. vs {config['reference']} [95% CI], p",
             "copies input", "train s", "edit"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    copies: list[str] = []
     for name in config["variants"]:
         if not (out / "metrics" / f"{name}.json").is_file():
             continue
         system = SystemResults(out / "metrics", name)
         details = system.scores["details"]
-        cells = [f"{system.scores[d]:.2f} ± {details[d]['half_width']:.1f}" for d in datasets]
+        cells = [f"{system.scores[d]:.2f} ± {details['datasets'][d]['half_width']:.1f}"
+                 for d in datasets]
         cells.append(f"{system.scores['avg']:.2f} ± {details['avg']['half_width']:.1f}")
         avg = compare_systems(reference, system)["avg"]
         low, high = avg["ci95"]
@@ -122,7 +124,10 @@ def report(config: dict[str, Any], out: Path, datasets: list[str]) -> str:
         cells.append(f"{run['train_s']:.0f}" if "adapter" not in config["variants"][name] else "-")
         cells.append(f"`{run['edit']}`" if run["edit"] else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        copies.append(f"| {name} | " + " | ".join(f"{rates[d]:.0%}" for d in datasets) + " |")
+    return "\n".join(lines + ["", "Share of outputs identical to their input:", "",
+                              "| Variant | " + " | ".join(datasets) + " |",
+                              "|" + "---|" * (len(datasets) + 1), *copies]) + "\n"
 
 
 @click.command("recipe-dev")
