@@ -75,3 +75,22 @@ def test_writing_only_is_writing_alpaca_without_generic_data() -> None:
     writing = mixtures["writing-alpaca"]["components"]
     only = {k: v for k, v in mixtures["writing-only"]["components"].items() if v is not None}
     assert only == {k: v for k, v in writing.items() if k != "generic"}
+
+
+def test_grid_runs_are_trainable_and_their_mixtures_declared() -> None:
+    """Every grid run (grid/dvc.yaml) names a declared mixture and overrides `train` into a
+    valid config; the speed stage times one of the runs."""
+    from stages.mix import parse_mixture
+    from stages.train import parse_train
+
+    params = load_params(PARAMS)
+    grid = params["grid"]
+    for mixture in grid["mixtures"]:
+        parse_mixture(params, mixture)
+    for run, spec in grid["runs"].items():
+        parse_mixture(params, spec["mixture"])
+        cfg = parse_train(params, f"grid.runs.{run}.train")
+        assert cfg.max_steps == params["train"]["max_steps"], run  # same steps for every run
+    assert grid["runs"]["writing-alpaca-full"]["train"]["method"] == "full"
+    assert grid["speed"]["system"] in grid["runs"]
+    assert set(grid["speed"]["datasets"].split(",")) <= set(params["benchmark"]["datasets"])
