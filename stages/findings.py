@@ -21,7 +21,7 @@ from typing import Any
 import click
 import numpy as np
 
-from stages.lib.benchmark_info import label, read_index
+from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.bootstrap import BootstrapParams, mean_over, p_value, paired, resample_indices
 from stages.lib.comparison import SystemResults
 from stages.lib.io import InputError, atomic_path, read_json
@@ -202,6 +202,23 @@ def speed_table(speed: Path) -> str:
     return "\n".join(lines)
 
 
+def copy_share_table(predictions: Path, systems: list[str], datasets: list[str]) -> str:
+    """Per system and dataset, the share of outputs identical to their input."""
+    from stages.lib.copy_share import copy_share
+
+    lines = ["| System | " + " | ".join(label(d) for d in datasets) + " | mean |",
+             "|---|" + "---:|" * (len(datasets) + 1)]
+    for system in systems:
+        shares = copy_share(predictions / system)
+        values = [shares[d] for d in datasets if d in shares]
+        if not values:
+            continue
+        cells = [f"{shares[d]:.0%}" if d in shares else "-" for d in datasets]
+        lines.append(f"| {system} | " + " | ".join(cells)
+                     + f" | {sum(values) / len(values):.0%} |")
+    return "\n".join(lines)
+
+
 def load_systems(metrics_dirs: list[Path]) -> dict[str, SystemResults]:
     systems = {}
     for folder in metrics_dirs:
@@ -269,6 +286,10 @@ def findings(metrics_dir: Path, grid_metrics: Path, speed: Path, predictions: Pa
         "3.3% (T5); we have no small GEC model, so the gold edits are the comparison "
         "(verdict: reproduced = the system's share is higher at p < 0.05).",
         ne_table(ne_system, ne, bootstrap) if ne else "(no GEC predictions)",
+        "## How often each system leaves its input unchanged",
+        "Share of outputs identical to the input (whitespace-trimmed), on the scored items.",
+        copy_share_table(predictions, [s for s in systems if s != "copy"],
+                         [d for d in PAPER_ORDER if d in index]),
         "## Inference speed (Table 7, last column)",
         ("Items/s of generation only (model loading excluded) on this machine; the paper "
         "reports 2.1 items/s for Writing-Alpaca-7B and LLaMA-7B-GEC at beam 16 on V100s."),

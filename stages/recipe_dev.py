@@ -22,7 +22,8 @@ import yaml
 
 from stages.lib.benchmark_info import read_index
 from stages.lib.comparison import SystemResults, compare_systems
-from stages.lib.io import InputError, atomic_path, read_json, read_jsonl, write_json
+from stages.lib.copy_share import copy_share
+from stages.lib.io import InputError, atomic_path, read_json, write_json
 from stages.lib.params import deep_merge
 
 
@@ -59,16 +60,6 @@ def variant_params(params_path: Path, overrides: dict[str, Any], out: Path) -> P
     return out
 
 
-def copy_rate(predictions: Path) -> dict[str, float]:
-    """Per dataset: the share of outputs identical to their input (whitespace-trimmed)."""
-    rates = {}
-    for path in sorted(predictions.glob("*.jsonl")):
-        rows = read_jsonl(path)
-        same = sum(r["output"].strip() == r["input"].strip() for r in rows)
-        rates[path.stem] = round(same / len(rows), 4) if rows else 0.0
-    return rates
-
-
 def run_variant(name: str, spec: dict[str, Any], config: dict[str, Any], paths: dict[str, Path],
                 out: Path) -> None:
     """Build, train, predict and score one variant; metrics/<name>.json is written last."""
@@ -95,7 +86,7 @@ def run_variant(name: str, spec: dict[str, Any], config: dict[str, Any], paths: 
         "edit", "--adapter", adapter, "--base", paths["base"], "--task", "grammar",
         stdin=config["edit_example"] + "\n").strip()
     write_json(work / "run.json", {"train_s": round(trained - started, 1),
-                                   "copy_rate": copy_rate(work / "predictions"), "edit": edit})
+                                   "copy_rate": copy_share(work / "predictions"), "edit": edit})
     cli("evaluate", "--system", name, "--predictions", work / "predictions", "--benchmark",
         out / "benchmark", "--params", params, "--out", out / "metrics" / f"{name}.json")
 

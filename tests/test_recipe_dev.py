@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.lib.copy_share import copy_share
 from stages.lib.io import InputError
 from stages.lib.params import load_params
-from stages.recipe_dev import copy_rate, read_config, variant_params
+from stages.recipe_dev import read_config, variant_params
 from stages.train import parse_train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def test_shipped_variants_are_valid_params(tmp_path: Path) -> None:
 def test_copy_rate_counts_outputs_equal_to_inputs(tmp_path: Path) -> None:
     rows = [{"id": "a", "input": "x y", "output": "x y "}, {"id": "b", "input": "x", "output": "z"}]
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert copy_rate(tmp_path) == {"d": 0.5}
+    assert copy_share(tmp_path) == {"d": 0.5}
 
 
 def test_config_errors_name_the_file(tmp_path: Path) -> None:
