@@ -23,7 +23,7 @@ import numpy as np
 
 from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.bootstrap import BootstrapParams, mean_over, p_value, paired, resample_indices
-from stages.lib.comparison import SystemResults
+from stages.lib.comparison import SystemResults, check_same_items
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
 
@@ -87,9 +87,7 @@ def measure_row(a: SystemResults, b: SystemResults, measure: str) -> dict[str, A
         over = list(TASK_GROUPS.get(measure, (measure,)))
     if not over or not all(d in a.scores and d in b.scores for d in over):
         return None
-    for dataset in over:
-        if a.items["datasets"][dataset]["ids"] != b.items["datasets"][dataset]["ids"]:
-            raise InputError(f"{a.name} and {b.name} were scored on different {dataset} items")
+    check_same_items(a, b, over)
     score_a = float(np.mean([a.scores[d] for d in over]))
     score_b = float(np.mean([b.scores[d] for d in over]))
     row = paired(mean_over(a.resamples(over), over), mean_over(b.resamples(over), over),

@@ -38,7 +38,7 @@ class SystemResults:
         return {d: self._resamples[d] for d in datasets}
 
 
-def _check_same_items(a: SystemResults, b: SystemResults, datasets: list[str]) -> None:
+def check_same_items(a: SystemResults, b: SystemResults, datasets: list[str]) -> None:
     if a.items["bootstrap"] != b.items["bootstrap"]:
         raise InputError(f"{a.name} and {b.name} were evaluated with different bootstrap "
                          f"settings ({a.items['bootstrap']} vs {b.items['bootstrap']})")
@@ -55,7 +55,7 @@ def compare_systems(a: SystemResults, b: SystemResults) -> dict[str, Any]:
     datasets = in_paper_order(set(a.datasets) & set(b.datasets))
     if not datasets:
         raise InputError(f"{a.name} and {b.name} have no dataset in common")
-    _check_same_items(a, b, datasets)
+    check_same_items(a, b, datasets)
     res_a, res_b = a.resamples(datasets), b.resamples(datasets)
     rows: dict[str, Any] = {}
     for dataset in datasets:
