@@ -22,12 +22,19 @@ import click
 import numpy as np
 
 from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
-from stages.lib.bootstrap import BootstrapParams, mean_over, p_value, paired, resample_indices
+from stages.lib.bootstrap import (
+    ALPHA,
+    BootstrapParams,
+    interval,
+    mean_over,
+    p_value,
+    paired,
+    resample_indices,
+)
 from stages.lib.comparison import SystemResults, check_same_items
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
 
-ALPHA = 0.05
 GEC_SETS = ["conll", "bea"]
 
 
@@ -177,7 +184,7 @@ def ne_table(system: str, counts: dict[str, np.ndarray], bootstrap: BootstrapPar
                          f"| n/a | | | inconclusive |")
             continue
         delta = 100 * (total[1] / total[0] - total[3] / total[2])
-        low, high = np.percentile(deltas, [2.5, 97.5])
+        low, high = interval(deltas)
         lines.append(f"| {label(dataset)} | {total[1]} / {total[0]} ({100 * total[1] / total[0]:.1f}%) "
                      f"| {total[3]} / {total[2]} ({100 * total[3] / total[2]:.1f}%) | {delta:+.1f} "
                      f"| [{low:+.1f}, {high:+.1f}] | {p_value(deltas):.3f} "
