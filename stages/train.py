@@ -22,21 +22,24 @@ from typing import Any
 
 import click
 
-from stages.lib.io import atomic_path, file_sha256, write_json
+from stages.lib.io import InputError, atomic_path, file_sha256, write_json
 from stages.lib.params import load_params
-from stages.lib.train_config import TrainParams, parse_train
+from stages.lib.train_config import TrainParams, accumulation_steps, parse_train, world_size
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
 
 # Fields that do not change the trained weights: excluded from the checkpoint key.
-_NOT_IN_KEY = {"save_steps", "save_total_limit", "logging_steps", "launcher"}
+_NOT_IN_KEY = {"save_steps", "save_total_limit", "logging_steps"}
 
 
-def run_key(cfg: TrainParams, mixture_hash: str, base: Path) -> str:
-    """Hash of everything that shapes the weights: a changed config never resumes a stale run."""
+def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int) -> str:
+    """Hash of everything that shapes the weights: a changed config never resumes a stale
+    run. The world size and launcher are in it: a checkpoint of a 1-GPU run holds a
+    different data order and optimizer state than one of an 8-GPU run."""
     relevant = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_KEY}
     base_hash = file_sha256(base / "config.json") if (base / "config.json").is_file() else ""
-    blob = json.dumps([relevant, mixture_hash, base_hash], sort_keys=True)
+    blob = json.dumps([relevant, mixture_hash, base_hash, {"world_size": world}],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -45,19 +48,82 @@ def last_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
 
 
-def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) -> Any:
-    """The SFTTrainer for this config (shared with bench/bench_train.py)."""
+def train_device(cfg: TrainParams) -> str:
+    """cpu or cuda; a GPU that torch cannot use is an error, never a silent CPU run."""
+    from stages.lib.models import resolve_device
+
+    try:
+        return resolve_device(cfg.device).partition(":")[0]
+    except ValueError as exc:
+        raise InputError(f"params.yaml: train.device: {exc}") from None
+
+
+def checkpointing_option(sft_config: type, enabled: bool) -> dict[str, bool]:
+    """The activation-checkpointing argument under the name this transformers knows:
+    `activation_checkpointing` from 5.24 (where `gradient_checkpointing` is a deprecated
+    alias), `gradient_checkpointing` before it (5.17-5.23 have no other)."""
+    fields = getattr(sft_config, "__dataclass_fields__", {})
+    name = "activation_checkpointing" if "activation_checkpointing" in fields \
+        else "gradient_checkpointing"
+    return {name: enabled}
+
+
+def precision_flags(cfg: TrainParams, device: str) -> dict[str, bool | None]:
+    """SFTConfig's bf16 / fp16 / tf32 for the resolved compute dtype on `device`."""
+    import torch
+
+    from stages.lib.models import cuda_native_bf16, resolve_dtype
+
+    compute = resolve_dtype(cfg.dtype, device)
+    return {"bf16": compute == torch.bfloat16, "fp16": compute == torch.float16,
+            # TF32 matmuls for the fp32 parts on Ampere+, unless bit-exact runs are asked for
+            "tf32": True if device == "cuda" and not cfg.deterministic
+            and cuda_native_bf16() else None}
+
+
+def training_arguments(cfg: TrainParams, output_dir: Path, device: str, world: int) -> Any:
+    """SFTConfig for this config on `device` (cpu | cuda) with `world` processes."""
+    from trl import SFTConfig
+
+    on_cuda = device == "cuda"
+    args = SFTConfig(
+        output_dir=str(output_dir), max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=accumulation_steps(cfg, world),
+        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay,
+        **precision_flags(cfg, device),
+        max_length=cfg.max_length, packing=cfg.packing, padding_free=cfg.padding_free,
+        completion_only_loss=True,
+        **checkpointing_option(SFTConfig, cfg.gradient_checkpointing),
+        seed=cfg.seed, data_seed=cfg.seed, full_determinism=cfg.deterministic,
+        save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
+        report_to="none", include_num_input_tokens_seen="non_padding",
+        ddp_backend="gloo" if world > 1 and not on_cuda else None,
+        dataloader_num_workers=0, disable_tqdm=False, use_cpu=not on_cuda,
+    )
+    if cfg.launcher == "none" and args.n_gpu > 1:
+        # The Trainer would wrap the model in nn.DataParallel over every visible GPU and
+        # multiply the batch by their number; launcher none means one device.
+        args._n_gpu = 1
+    return args
+
+
+def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
+                  device: str = "cpu", world: int = 1) -> Any:
+    """The SFTTrainer for this config (shared with bench/)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from stages.lib.models import resolve_dtype
 
-    compute = resolve_dtype(cfg.dtype)
-    bf16 = compute == torch.bfloat16
-    # LoRA: the frozen base may live in bf16 (PEFT keeps adapter weights in fp32);
+    args = training_arguments(cfg, output_dir, device, world)
+    compute = resolve_dtype(cfg.dtype, device)
+    # LoRA: the frozen base may live in bf16/fp16 (PEFT keeps adapter weights in fp32);
     # full fine-tuning keeps fp32 master weights and autocasts.
     load_dtype = compute if cfg.method == "lora" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base, dtype=load_dtype)
@@ -66,22 +132,6 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path) ->
         tokenizer.pad_token = tokenizer.eos_token
     dataset = Dataset.from_parquet(str(data / "train.parquet")).select_columns(
         ["prompt", "completion"])
-    args = SFTConfig(
-        output_dir=str(output_dir), max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, bf16=bf16,
-        max_length=cfg.max_length, packing=cfg.packing, padding_free=cfg.padding_free,
-        completion_only_loss=True, activation_checkpointing=cfg.gradient_checkpointing,
-        seed=cfg.seed, data_seed=cfg.seed, full_determinism=cfg.deterministic,
-        save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
-        report_to="none", include_num_input_tokens_seen="non_padding",
-        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1
-        and not torch.cuda.is_available() else None,
-        dataloader_num_workers=0, disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
-    )
     peft_config = None
     if cfg.method == "lora":
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
@@ -119,21 +169,61 @@ def write_loss_csv(log_history: list[dict], path: Path) -> int:
     return len(rows)
 
 
-def relaunch(cfg: TrainParams, argv: list[str]) -> None:
-    """Run this same command in `cfg.num_processes` processes under `accelerate launch`."""
+def launch_command(cfg: TrainParams, device: str, argv: list[str]) -> list[str]:
+    """`accelerate launch` of this same command in cfg.num_processes processes."""
     import torch
 
+    from stages.lib.models import resolve_dtype
+
+    if device == "cuda" and cfg.num_processes > torch.cuda.device_count():
+        raise InputError(f"params.yaml: train.num_processes {cfg.num_processes} > the "
+                         f"{torch.cuda.device_count()} GPU(s) visible here")
+    precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
+        resolve_dtype(cfg.dtype, device), "no")
     command = [sys.executable, "-m", "accelerate.commands.launch",
                "--num_processes", str(cfg.num_processes), "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--use_fsdp" if cfg.launcher == "fsdp" else "--multi_gpu"]
-    if not torch.cuda.is_available():
+               "--mixed_precision", precision, "--dynamo_backend", "no"]
+    if cfg.launcher == "fsdp":
+        # FSDP2 (torch fully_shard); the full state dict is gathered for the final save,
+        # which writes the adapter as a single-process run would.
+        command += ["--use_fsdp", "--fsdp_version", "2",
+                    "--fsdp_state_dict_type", "FULL_STATE_DICT",
+                    "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP",
+                    "--fsdp_cpu_ram_efficient_loading", "false",
+                    "--fsdp_activation_checkpointing", str(cfg.gradient_checkpointing).lower()]
+    else:
+        command += ["--multi_gpu"]
+    if device == "cpu":
         command += ["--main_process_port", "0"]
-    command += ["-m", "stages.cli", "train", *argv]
+    return command + ["-m", "stages.cli", "train", *argv]
+
+
+def relaunch(command: list[str]) -> None:
     click.echo(f"train: {' '.join(command)}", err=True)
     done = subprocess.run(command, env={**os.environ, LAUNCHED_ENV: "1"}, check=False)
     if done.returncode != 0:
         raise click.ClickException(f"accelerate launch exited with {done.returncode}")
+
+
+def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) -> None:
+    """Write the adapter (or full model) to OUT atomically. Every process calls this:
+    under FSDP, gathering the full state dict for the save is a collective, so a rank
+    that skipped it would leave rank 0 waiting forever. Rank 0 alone writes OUT."""
+    if trainer.is_world_process_zero():
+        shutil.rmtree(staging, ignore_errors=True)  # a save killed midway left it
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))  # all ranks; only the main process writes files
+    trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        return
+    with atomic_path(out, is_dir=True) as tmp:
+        for item in staging.iterdir():  # a rename: a 7B full model is not copied
+            shutil.move(str(item), str(tmp / item.name))
+        stable_adapter_config(tmp)
+        trainer.processing_class.save_pretrained(str(tmp))
+        (tmp / "mixture_hash.txt").write_text(extra["mixture_hash"] + "\n", encoding="utf-8")
+        write_json(tmp / "training_args.json", extra["training_args"])
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 @click.command("train")
@@ -152,42 +242,51 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
           loss_csv: Path, overrides: str | None) -> None:
     """Fine-tune the base model on mixture NAME; write the adapter (or full model) to OUT."""
     cfg = parse_train(load_params(params_path), overrides)
-    if cfg.launcher != "none" and cfg.num_processes > 1 and not os.environ.get(LAUNCHED_ENV):
-        relaunch(cfg, ["--mixture", name, "--data", str(data), "--base", str(base),
-                       "--params", params_path, "--out", str(out),
-                       "--checkpoints", str(checkpoints), "--loss", str(loss_csv),
-                       *(["--overrides", overrides] if overrides else [])])
+    device = train_device(cfg)
+    world = world_size(cfg)
+    if cfg.launcher != "none" and not os.environ.get(LAUNCHED_ENV):
+        relaunch(launch_command(cfg, device, [
+            "--mixture", name, "--data", str(data), "--base", str(base),
+            "--params", params_path, "--out", str(out), "--checkpoints", str(checkpoints),
+            "--loss", str(loss_csv), *(["--overrides", overrides] if overrides else [])]))
         return
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != world:
+        raise click.ClickException(f"train: {launched} processes running, but the config "
+                                   f"asks for {world} (train.launcher, train.num_processes)")
     mixture_hash = file_sha256(data / "train.parquet")
-    key = run_key(cfg, mixture_hash, base)
+    key = run_key(cfg, mixture_hash, base, world)
     run_dir = checkpoints / key
     resume = last_checkpoint(run_dir)
-    trainer = build_trainer(cfg, data, base, run_dir)
+    trainer = build_trainer(cfg, data, base, run_dir, device, world)
     main = trainer.is_world_process_zero()
     if main:
         # Stale runs of other configs only take disk space; this run cannot use them.
         for stale in checkpoints.glob("*"):
             if stale.is_dir() and stale.name != key:
                 shutil.rmtree(stale, ignore_errors=True)
-        click.echo(f"train {name}: run {key}, "
+        if device == "cuda" and cfg.deterministic:
+            click.echo("train: deterministic on CUDA (CUDA_LAUNCH_BLOCKING, deterministic "
+                       "kernels) is several times slower; set train.deterministic false "
+                       "for speed", err=True)
+        click.echo(f"train {name}: run {key}, {world} process(es) on {device}, "
+                   f"{cfg.global_batch_size} rows a step "
+                   f"({cfg.per_device_batch_size} x {world} x "
+                   f"{accumulation_steps(cfg, world)} accumulation), "
                    + (f"resuming from {resume.name}" if resume else "starting"), err=True)
     started = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    trainer.accelerator.wait_for_everyone()
-    if not main:
-        return
-    with atomic_path(out, is_dir=True) as tmp:
-        trainer.save_model(str(tmp))
-        stable_adapter_config(tmp)
-        trainer.processing_class.save_pretrained(str(tmp))
-        (tmp / "mixture_hash.txt").write_text(mixture_hash + "\n", encoding="utf-8")
-        write_json(tmp / "training_args.json", {
+    save_trained(trainer, run_dir / "final", out, {
+        "mixture_hash": mixture_hash,
+        "training_args": {
             "mixture": name, "params": dataclasses.asdict(cfg), "run_key": key,
             "global_step": trainer.state.global_step,
             "num_input_tokens_seen": trainer.state.num_input_tokens_seen,
             "resumed_from": resume.name if resume else None,
             "world_size": trainer.args.world_size, "base": str(base),
-        })
+        }})
+    if not main:
+        return
     rows = write_loss_csv(trainer.state.log_history, loss_csv)
     click.echo(f"train {name}: {trainer.state.global_step} steps, "
                f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "

@@ -28,6 +28,8 @@ TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog 
 def fake_hardware(monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool = False,
                   vllm: bool = False) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2 if cuda else 0)
+    monkeypatch.setattr(models, "nvidia_gpu_present", lambda: cuda)
     monkeypatch.setattr(models, "mps_available", lambda: mps)
     monkeypatch.setattr(vllm_engine, "installed", lambda: vllm)
 
@@ -57,13 +59,14 @@ def test_explicit_device_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_dtype_follows_the_chosen_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    # capability, not torch.cuda.is_bf16_supported (which counts emulation: V100, T4)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: (8, 0))
     monkeypatch.setattr(models, "cpu_has_fast_bf16", lambda: False)
     assert resolve_dtype("auto", "cuda:0") == torch.bfloat16
     assert resolve_dtype("auto", "cpu") == torch.float32
     assert resolve_dtype("auto", "mps") == torch.float32
     assert resolve_dtype("float16", "cpu") == torch.float16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: (7, 0))
     assert resolve_dtype("auto", "cuda") == torch.float16
 
 

@@ -1,7 +1,9 @@
 """train stage on the tiny model: LoRA learns, base stays frozen, kill+resume, DDP on CPU."""
 from __future__ import annotations
 
+import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -43,8 +45,7 @@ main(["train", *sys.argv[1:]], prog_name="writing-alpaca")
 """
 
 
-@pytest.fixture()
-def mixture(tmp_path: Path) -> Path:
+def make_mixture(tmp_path: Path) -> Path:
     from datasets import Dataset
 
     rows = [{"id": f"r{i}", "corpus": "c", "task": "grammar",
@@ -57,8 +58,13 @@ def mixture(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture()
+def mixture(tmp_path: Path) -> Path:
+    return make_mixture(tmp_path)
+
+
 def write_params(tmp_path: Path, **overrides) -> Path:
-    train_params = {"max_steps": 2, "per_device_batch_size": 4, "gradient_accumulation_steps": 1,
+    train_params = {"max_steps": 2, "per_device_batch_size": 4, "global_batch_size": 4,
                     "learning_rate": 1e-2, "dtype": "float32", "save_steps": 1,
                     "logging_steps": 1, **overrides}
     path = tmp_path / "params.yaml"
@@ -108,10 +114,14 @@ def test_config_change_changes_checkpoint_key(tmp_path: Path, mixture: Path,
     a = parse_train(yaml.safe_load(write_params(tmp_path).read_text()))
     b = parse_train(yaml.safe_load(write_params(tmp_path, learning_rate=1e-3).read_text()))
     c = parse_train(yaml.safe_load(write_params(tmp_path, save_steps=7).read_text()))
-    key = run_key(a, "m", tiny_model_dir)
-    assert key != run_key(b, "m", tiny_model_dir)
-    assert key == run_key(c, "m", tiny_model_dir)  # checkpoint interval: same run
-    assert key != run_key(a, "other-mixture", tiny_model_dir)
+    key = run_key(a, "m", tiny_model_dir, 1)
+    assert key != run_key(b, "m", tiny_model_dir, 1)
+    assert key == run_key(c, "m", tiny_model_dir, 1)  # checkpoint interval: same run
+    assert key != run_key(a, "other-mixture", tiny_model_dir, 1)
+    # another world size or launcher is another run: its checkpoints hold another data order
+    assert key != run_key(a, "m", tiny_model_dir, 2)
+    ddp = parse_train(yaml.safe_load(write_params(tmp_path, launcher="ddp").read_text()))
+    assert key != run_key(ddp, "m", tiny_model_dir, 1)
 
 
 def test_bad_train_params_name_the_key(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
@@ -145,18 +155,92 @@ def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path)
     assert steps == [str(i) for i in range(1, 9)]  # full curve across the kill
 
 
-def test_ddp_two_cpu_processes(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
-    params = write_params(tmp_path, launcher="ddp", num_processes=2, max_steps=2)
+# Pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process run would ask for
+# cuda:1 (and the relaunch must see no GPU to use gloo).
+CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+
+
+def run_train_process(folder: Path, mixture: Path, base: Path, **overrides) -> dict:
+    """`writing-alpaca train` in a subprocess with a global batch of 8 rows (unpacked, no
+    dropout, so that every world size sees the same rows and noise); returns the loss rows
+    and the training record."""
+    folder.mkdir()
+    params = write_params(folder, per_device_batch_size=2, global_batch_size=8, packing=False,
+                          device="cpu", lora={"dropout": 0.0}, **overrides)
     done = subprocess.run([sys.executable, "-m", "stages.cli", "train",
-                           *cli_args(tmp_path, mixture, tiny_model_dir, params)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+                           *cli_args(folder, mixture, base, params)],
+                          cwd=REPO, env=CPU_ONLY, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
-    assert state["world_size"] == 2 and state["global_step"] == 2
-    # written once, by the main process only: exactly one adapter, no temporaries left
-    siblings = [p.name for p in tmp_path.iterdir() if p.name.startswith(".adapter")]
-    assert siblings == []
-    assert done.stderr.count("adapter ->") == 1
+    assert done.stderr.count("adapter ->") == 1  # written once, by the main process only
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".adapter")] == []
+    with open(folder / "loss.csv", encoding="utf-8") as rows:
+        losses = list(csv.DictReader(rows))
+    return {"losses": losses, "stderr": done.stderr, "adapter": folder / "adapter",
+            "record": json.loads((folder / "adapter" / "training_args.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict:
+    tmp = tmp_path_factory.mktemp("one-process")
+    return run_train_process(tmp / "run", make_mixture(tmp), tiny_model_dir)
+
+
+def assert_same_steps(run: dict, reference: dict) -> None:
+    """Same rows per step (tokens seen, gathered over processes) and the same losses."""
+    assert len(run["losses"]) == len(reference["losses"]) == 2
+    for got, want in zip(run["losses"], reference["losses"]):
+        assert got["num_input_tokens_seen"] == want["num_input_tokens_seen"]
+        assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=1e-5)
+
+
+def test_ddp_two_cpu_processes_match_one_process(tmp_path: Path, mixture: Path,
+                                                 tiny_model_dir: Path,
+                                                 one_process_run: dict) -> None:
+    """The global batch fixes the run: 2 processes x 2 rows x 2 accumulation trains the
+    same 8 rows a step, with the same losses, as 1 process x 2 rows x 4 accumulation."""
+    ddp = run_train_process(tmp_path / "ddp", mixture, tiny_model_dir,
+                            launcher="ddp", num_processes=2)
+    assert "8 rows a step (2 x 2 x 2 accumulation)" in ddp["stderr"]
+    assert "8 rows a step (2 x 1 x 4 accumulation)" in one_process_run["stderr"]
+    assert ddp["record"]["world_size"] == 2 and ddp["record"]["global_step"] == 2
+    assert ddp["record"]["run_key"] != one_process_run["record"]["run_key"]
+    assert_same_steps(ddp, one_process_run)
+
+
+def test_fsdp_two_cpu_processes_train_and_save(tmp_path: Path, mixture: Path,
+                                               tiny_model_dir: Path,
+                                               one_process_run: dict) -> None:
+    """FSDP2 (accelerate, gloo) trains 2 steps and every rank joins the save's state-dict
+    gather: the run ends (no hang) with an adapter that PEFT loads, equal to the
+    1-process adapter up to float rounding."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    fsdp = run_train_process(tmp_path / "fsdp", mixture, tiny_model_dir,
+                             launcher="fsdp", num_processes=2)
+    assert "--use_fsdp" in fsdp["stderr"] and fsdp["record"]["world_size"] == 2
+    assert_same_steps(fsdp, one_process_run)
+    adapter = tmp_path / "fsdp" / "adapter"
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                      adapter)
+    assert model.peft_config["default"].r == 8
+    sharded = load_file(adapter / "adapter_model.safetensors")
+    single = load_file(one_process_run["adapter"] / "adapter_model.safetensors")
+    assert sorted(sharded) == sorted(single)  # full (gathered) tensors, not shards
+    for name, weight in single.items():
+        torch.testing.assert_close(sharded[name], weight, rtol=1e-4, atol=1e-6)
+
+
+def test_global_batch_must_divide(tmp_path: Path) -> None:
+    params = yaml.safe_load(write_params(tmp_path, global_batch_size=10, launcher="ddp",
+                                         num_processes=2).read_text())
+    with pytest.raises(InputError, match=r"global_batch_size 10 is not a multiple of "
+                                         r"per_device_batch_size 4 x 2 process\(es\) = 8"):
+        parse_train(params)
+    params["train"].update(launcher="none")
+    with pytest.raises(InputError, match="launcher none runs one process"):
+        parse_train(params)
 
 
 def test_adapter_config_target_modules_are_sorted(tmp_path: Path) -> None:
@@ -188,7 +272,7 @@ def test_two_trainings_give_byte_identical_adapters(tmp_path: Path, mixture: Pat
 def test_overrides_merge_one_runs_settings_over_train() -> None:
     """grid.runs.<run>.train: the grid's full fine-tuning run changes method and lr only."""
     params = {"train": {"max_steps": 3, "per_device_batch_size": 1,
-                        "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
+                        "global_batch_size": 1, "learning_rate": 1e-3,
                         "lora": {"r": 8, "alpha": 16}},
               "grid": {"runs": {"full": {"train": {"method": "full", "learning_rate": 1e-4}},
                                 "bad": {"train": {"learning_rat": 1.0}}}}}

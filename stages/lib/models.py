@@ -33,37 +33,77 @@ def mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def nvidia_gpu_present() -> bool:
+    """The NVIDIA driver lists a GPU (read from the kernel, not through torch)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
+
+
+def cuda_unusable_reason() -> str | None:
+    """Why this machine's GPU cannot be used by this torch, when it has one torch can't use.
+
+    A CUDA build of torch on a driver older than its CUDA version (or a CPU build on a GPU
+    machine) reports no CUDA device; `auto` would then train and predict on the CPU for
+    hours without a word, so it is an error that names the cause and the way out.
+    """
+    if torch.cuda.is_available() or not nvidia_gpu_present():
+        return None
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA (a CPU build)"
+    return (f"this machine has an NVIDIA GPU, but torch {torch.__version__} (built with "
+            f"{build}) cannot use it: a driver older than torch's CUDA, or a CPU build; "
+            f"install a torch that matches the driver (`nvidia-smi` shows its CUDA version), "
+            f"or set the device to cpu to run on the CPU on purpose")
+
+
 def resolve_device(name: str) -> str:
     """Map a device name to a torch device string; `auto` = cuda, then mps, then cpu.
 
     An explicit device that this machine lacks is an error rather than a silent CPU
     run: on a GPU machine with a CPU build of torch, predict would otherwise take hours.
+    `auto` is an error too when a GPU is there but torch cannot use it.
     """
     if name == "auto":
         if torch.cuda.is_available():
             return "cuda"
-        return "mps" if mps_available() else "cpu"
+        if mps_available():
+            return "mps"
+        if (reason := cuda_unusable_reason()) is not None:
+            raise ValueError(reason)
+        return "cpu"
     kind, _, index = name.partition(":")
     if kind not in ("cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA device "
-                         f"(torch {torch.__version__}; a CPU build?)")
+        raise ValueError(cuda_unusable_reason()
+                         or f"device {name!r} asked for, but torch sees no CUDA device "
+                            f"(torch {torch.__version__}; a CPU build?)")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} asked for, but torch sees "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
     if kind == "mps" and not mps_available():
         raise ValueError("device 'mps' asked for, but torch's MPS backend is not available")
     return name
 
 
-def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
-    """Map a params.yaml dtype name to torch; `auto` = bf16 where the hardware has it.
+def cuda_native_bf16(device: str = "cuda") -> bool:
+    """bf16 in hardware: compute capability 8.0 (Ampere) and newer. torch's
+    `is_bf16_supported()` also counts emulation (V100, T4), where bf16 is slow and
+    vLLM refuses it."""
+    index = int(device.partition(":")[2] or 0)
+    return torch.cuda.get_device_capability(index) >= (8, 0)
 
-    `device` is where the model will run (None: CUDA when present, else the CPU).
+
+def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
+    """Map a params.yaml dtype name to torch; `auto` = the fastest precision the hardware
+    runs natively: bf16 on Ampere+ GPUs, fp16 on older GPUs, bf16 on CPUs with AMX or
+    AVX512-BF16, else fp32. `device` is where the model will run (None: CUDA when
+    present, else the CPU).
     """
     if name == "auto":
         kind = device.partition(":")[0] if device else ("cuda" if torch.cuda.is_available()
                                                         else "cpu")
         if kind == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if cuda_native_bf16(device or "cuda") else torch.float16
         if kind == "mps":  # untested: bf16 needs macOS 14 and fp16 overflows in some models
             return torch.float32
         return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32

@@ -24,7 +24,9 @@ class LoraParams:
 class TrainParams:
     max_steps: int
     per_device_batch_size: int
-    gradient_accumulation_steps: int
+    # Rows per optimizer step over all processes (packed blocks when packing): the run's
+    # meaning does not depend on the machine; accumulation = global / (per-device x world).
+    global_batch_size: int
     learning_rate: float
     method: str = "lora"              # lora | full
     lora: LoraParams = field(default_factory=LoraParams)
@@ -32,7 +34,10 @@ class TrainParams:
     warmup_steps: int = 1
     lr_scheduler: str = "linear"
     weight_decay: float = 0.0
-    dtype: str = "float32"            # float32 | bfloat16 | auto (compute precision)
+    # compute precision: auto = bf16 on GPUs with native bf16 (compute capability >= 8.0),
+    # fp16 on older GPUs (V100, T4), bf16 on CPUs with AMX/AVX512-BF16, else fp32
+    dtype: str = "float32"            # float32 | bfloat16 | float16 | auto
+    device: str = "auto"              # auto (cuda when usable, else cpu) | cpu | cuda
     packing: bool = True              # BFD packing of rows into max_length blocks
     padding_free: bool = False        # flatten each batch (no pad tokens)
     gradient_checkpointing: bool = False
@@ -41,8 +46,8 @@ class TrainParams:
     save_steps: int = 4               # checkpoint interval (resumability)
     save_total_limit: int = 2
     logging_steps: int = 1
-    launcher: str = "none"            # none | ddp | fsdp (accelerate launch)
-    num_processes: int = 1
+    launcher: str = "none"            # none (one device) | ddp | fsdp (accelerate launch)
+    num_processes: int = 1            # processes (GPUs) under ddp / fsdp
 
 
 def overridden_train(params: dict[str, Any], overrides: str | None) -> dict[str, Any]:
@@ -62,14 +67,37 @@ def overridden_train(params: dict[str, Any], overrides: str | None) -> dict[str,
 
 
 def parse_train(params: dict[str, Any], overrides: str | None = None) -> TrainParams:
-    cfg = parse_section(TrainParams, overridden_train(params, overrides),
-                        overrides or "train")
-    if cfg.method not in ("lora", "full"):
-        raise InputError(f"params.yaml: train.method must be lora or full, got {cfg.method!r}")
-    if cfg.launcher not in ("none", "ddp", "fsdp"):
-        raise InputError(f"params.yaml: train.launcher must be none, ddp or fsdp, "
-                         f"got {cfg.launcher!r}")
-    if cfg.dtype not in ("auto", "bfloat16", "float32"):
-        raise InputError(f"params.yaml: train.dtype must be auto, bfloat16 or float32, "
-                         f"got {cfg.dtype!r}")
+    where = overrides or "train"
+    cfg = parse_section(TrainParams, overridden_train(params, overrides), where)
+    choices = {"method": ("lora", "full"), "launcher": ("none", "ddp", "fsdp"),
+               "dtype": ("auto", "bfloat16", "float16", "float32"),
+               "device": ("auto", "cpu", "cuda")}
+    for key, allowed in choices.items():
+        value = getattr(cfg, key)
+        if value not in allowed:
+            raise InputError(f"params.yaml: {where}.{key} must be {' | '.join(allowed)}, "
+                             f"got {value!r}")
+    if cfg.launcher == "none" and cfg.num_processes != 1:
+        raise InputError(f"params.yaml: {where}.num_processes is {cfg.num_processes}, but "
+                         f"launcher none runs one process: set launcher ddp or fsdp")
+    for key in ("max_steps", "per_device_batch_size", "global_batch_size", "num_processes"):
+        if getattr(cfg, key) < 1:
+            raise InputError(f"params.yaml: {where}.{key} must be >= 1")
+    accumulation_steps(cfg, world_size(cfg), where)  # fails early on a batch that won't divide
     return cfg
+
+
+def world_size(cfg: TrainParams) -> int:
+    """Processes that train together: one without a launcher (one device, never
+    nn.DataParallel over every visible GPU), num_processes under ddp / fsdp."""
+    return 1 if cfg.launcher == "none" else cfg.num_processes
+
+
+def accumulation_steps(cfg: TrainParams, world: int, where: str = "train") -> int:
+    """Gradient accumulation that makes a step global_batch_size rows at this world size."""
+    per_pass = cfg.per_device_batch_size * world
+    if cfg.global_batch_size % per_pass:
+        raise InputError(f"params.yaml: {where}.global_batch_size {cfg.global_batch_size} is not "
+                         f"a multiple of per_device_batch_size {cfg.per_device_batch_size} x "
+                         f"{world} process(es) = {per_pass}")
+    return cfg.global_batch_size // per_pass
