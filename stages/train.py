@@ -4,7 +4,10 @@ TRL's SFTTrainer on the mixture's prompt/completion rows (loss on the completion
 PEFT LoRA (or full fine-tuning with `method: full`), a fixed number of optimizer steps
 for every mixture as in the paper (sec. 3.5). Checkpoints go to
 <checkpoints>/<config-hash>/ so a killed run resumes and a changed config starts afresh.
-Multi-process runs re-launch this command under `accelerate launch` (train.launcher).
+Multi-process runs re-launch this command under `accelerate launch` (train.launcher:
+ddp, or fsdp = FSDP2). A step is always train.global_batch_size rows: accumulation is
+derived from the world size. Works with transformers 5.17 to 5.24 (compat: the gradient
+checkpointing argument changed its name in 5.24; see checkpointing_option).
 """
 from __future__ import annotations
 
