@@ -117,7 +117,7 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
               help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
 @click.option("--engine", type=click.Choice(["auto", "continuous", "hf", "vllm"]),
               default="auto", show_default=True,
-              help="auto = vllm on CUDA when installed, else continuous batching.")
+              help="auto = vllm on CUDA when installed and 500+ lines, else continuous.")
 @click.option("--merge-lora/--no-merge-lora", default=True, show_default=True,
               help="Fold the LoRA adapter into the weights in memory (faster; same outputs).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -137,7 +137,8 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     The base model is --base, else the adapter's adapter_config.json
     base_model_name_or_path when it resolves, else models/base. With --merge and no
     TEXT, only the merged model is written. The device, dtype and engine used are
-    printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM.
+    printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM
+    for large batches (stdin of 500 lines or more).
     """
     from stages.lib import engines
     from stages.lib.hub import resolve_repo_or_path
@@ -153,7 +154,9 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     check_model_dirs(base_dir, adapter_dir)
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
     try:
-        inference = engines.choose(device, dtype, engine, merge_lora, num_beams=1)
+        # items: `auto` starts vLLM only for a batch large enough to repay its start-up
+        inference = engines.choose(device, dtype, engine, merge_lora, num_beams=1,
+                                   items=len(lines))
     except engines.SettingError as exc:
         raise click.BadParameter(str(exc), param_hint=f"--{exc.key}") from None
     model, tokenizer = None, None

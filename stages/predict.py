@@ -124,9 +124,11 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
               help="Overrides predict.max_items.")
 @click.option("--timing", type=click.Path(path_type=Path), default=None,
               help="Write generation speed (items/s and settings) to this JSON file.")
+@click.option("--engine", type=click.Choice(["auto", "continuous", "hf", "vllm"]), default=None,
+              help="Overrides predict.engine (a timing compares engines only when it is fixed).")
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
             out: Path, datasets: str | None, num_beams: int | None, max_items: int | None,
-            timing: Path | None) -> None:
+            timing: Path | None, engine: str | None) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
@@ -139,6 +141,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         params.num_beams = num_beams
     if max_items is not None:
         params.max_items = max_items
+    if engine is not None:
+        params.engine = engine
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
@@ -158,7 +162,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         return
     try:
         inference = engines.choose(params.device, params.dtype, params.engine,
-                                   params.merge_lora, params.num_beams)
+                                   params.merge_lora, params.num_beams,
+                                   items=sum(map(len, selections.values())))
     except engines.SettingError as exc:
         raise InputError(f"params.yaml: predict.{exc.key}: {exc}") from None
     model, tokenizer = engines.load(inference, base, adapter)

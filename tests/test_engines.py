@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,11 @@ def test_auto_engine_is_vllm_only_on_cuda_with_vllm_and_greedy(
         monkeypatch: pytest.MonkeyPatch) -> None:
     fake_hardware(monkeypatch, cuda=True, vllm=True)
     assert engines.resolve_engine("auto", "cuda") == "vllm"
+    assert engines.resolve_engine("auto", "cuda", items=engines.VLLM_MIN_ITEMS) == "vllm"
+    # one `edit` sentence: not worth vLLM's start-up and CUDA-graph capture
+    assert engines.resolve_engine("auto", "cuda", items=1) == "continuous"
+    # float32: vLLM's LoRA kernels refuse it, so auto keeps the torch engine
+    assert engines.resolve_engine("auto", "cuda", dtype=torch.float32) == "continuous"
     assert engines.resolve_engine("auto", "cuda", num_beams=4) == "continuous"
     assert engines.resolve_engine("auto", "cpu") == "continuous"
     assert engines.resolve_engine("hf", "cuda") == "hf"
@@ -92,6 +98,41 @@ def test_vllm_that_cannot_run_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
         engines.resolve_engine("vllm", "cpu")
     with pytest.raises(ValueError, match="greedily only"):
         engines.resolve_engine("vllm", "cuda", num_beams=2)
+
+
+def test_vllm_float32_lora_fails_before_vllm_starts(lora_dir: Path,
+                                                    lively_model_dir: Path) -> None:
+    # raised before `import vllm`, which this machine does not have
+    with pytest.raises(ValueError, match="LoRA adapters in float16 or bfloat16 only"):
+        vllm_engine.load(lively_model_dir, lora_dir, torch.float32)
+    vllm_engine.check_lora_dtype(lora_dir, torch.bfloat16)
+    vllm_engine.check_lora_dtype(lively_model_dir, torch.float32)  # a full model: fine
+
+
+def test_vllm_device_index_goes_to_cuda_visible_devices(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    vllm_engine.pin_device("cuda")
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+    vllm_engine.pin_device("cuda:1")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # cuda:1 = the second visible GPU
+    vllm_engine.pin_device("cuda:1")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    with pytest.raises(ValueError, match="only 1 GPU"):
+        vllm_engine.pin_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.raises(ValueError, match="CUDA is already initialised"):
+        vllm_engine.pin_device("cuda:1")
+
+
+def test_vllm_serves_the_lora_unmerged(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_hardware(monkeypatch, cuda=True, vllm=True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: (9, 0))
+    assert engines.choose("cuda", "auto", "vllm", merge=True, num_beams=1).merge is False
+    assert engines.choose("cuda", "auto", "hf", merge=True, num_beams=1).merge is True
 
 
 def test_choose_names_the_bad_setting_and_describes_the_choice(
@@ -130,7 +171,7 @@ def test_lora_rank_bound_rounds_up_to_a_rank_vllm_accepts(tmp_path: Path) -> Non
     assert bound({"r": 8}) == 8
     assert bound({"r": 12}) == 16
     assert bound({"r": 8, "rank_pattern": {"q_proj": 40}}) == 64
-    with pytest.raises(ValueError, match="merge the adapter"):
+    with pytest.raises(ValueError, match="use engine continuous or hf"):
         bound({"r": 1024})
 
 

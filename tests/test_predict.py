@@ -270,7 +270,7 @@ def test_predict_subset_beams_and_timing(lively_model_dir: Path, tmp_path: Path)
         "--system", "b2", "--adapter", str(lively_model_dir), "--base", str(lively_model_dir),
         "--benchmark", str(bench), "--params", str(params), "--out", str(out),
         "--datasets", "conll,jfl", "--num-beams", "2", "--max-items", "2",
-        "--timing", str(timing)])
+        "--timing", str(timing), "--engine", "hf"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["conll.jsonl", "jfl.jsonl"]
     assert len(read_jsonl(out / "jfl.jsonl")) == 2  # --max-items over params' 3
@@ -278,6 +278,7 @@ def test_predict_subset_beams_and_timing(lively_model_dir: Path, tmp_path: Path)
     assert record["items"] == len(read_jsonl(out / "conll.jsonl")) + 2
     assert record["num_beams"] == 2 and record["items_per_s"] > 0
     assert record["datasets"] == ["conll", "jfl"]
+    assert "engine hf" in record["inference"]  # --engine over params' auto
     metrics = tmp_path / "scores.json"
     scored = CliRunner().invoke(evaluate, [
         "--system", "b2", "--predictions", str(out), "--benchmark", str(bench),

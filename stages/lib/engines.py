@@ -7,8 +7,9 @@ choice is printed the same way. Engines (stages.lib.generation.generate):
     continuous  this project's continuous batching; any device (the CPU default)
     hf          transformers' generate() on static length-sorted batches
     vllm        vLLM, on CUDA where the optional `gpu` extra is installed
-    auto        vllm on a CUDA device when vllm is importable and decoding is greedy,
-                else continuous
+    auto        vllm on a CUDA device when vllm is importable, decoding is greedy, the
+                dtype is 16-bit and there are enough items to repay vLLM's start-up
+                (VLLM_MIN_ITEMS), else continuous
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from stages.lib.generation import ENGINES
 from stages.lib.models import load_system, resolve_device, resolve_dtype
 
 ENGINE_CHOICES = ("auto", *ENGINES)
+# vLLM's start-up (weights, KV-cache profiling, CUDA-graph capture) takes tens of seconds,
+# in which the continuous engine on the same GPU generates a few hundred items: `auto`
+# starts vLLM only for a workload at least this large (a predict stage, not an `edit`).
+VLLM_MIN_ITEMS = 500
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,17 @@ class Inference:
                 f"engine {self.engine}, {weights}")
 
 
-def resolve_engine(name: str, device: str, num_beams: int = 1) -> str:
-    """The concrete engine for `name` on `device`; ValueError when it cannot run here."""
+def resolve_engine(name: str, device: str, num_beams: int = 1,
+                   dtype: torch.dtype = torch.bfloat16, items: int | None = None) -> str:
+    """The concrete engine for `name` on `device`; ValueError when it cannot run here.
+    `items`: how many prompts will be generated (None: unknown, assumed large)."""
     if name not in ENGINE_CHOICES:
         raise ValueError(f"unknown engine {name!r}; use {', '.join(ENGINE_CHOICES)}")
     if name == "auto":
-        greedy_on_cuda = device.startswith("cuda") and num_beams == 1
-        return "vllm" if greedy_on_cuda and vllm_engine.installed() else "continuous"
+        worth_it = (device.startswith("cuda") and num_beams == 1
+                    and dtype in vllm_engine.LORA_DTYPES
+                    and (items is None or items >= VLLM_MIN_ITEMS))
+        return "vllm" if worth_it and vllm_engine.installed() else "continuous"
     if name == "vllm":
         vllm_engine.require(device)
         if num_beams != 1:
@@ -65,7 +74,8 @@ class SettingError(ValueError):
         self.key = key
 
 
-def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int) -> Inference:
+def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int,
+           items: int | None = None) -> Inference:
     """Resolve setting names to an Inference (SettingError naming the bad setting)."""
     key = "device"  # the setting being resolved, for the error
     try:
@@ -73,15 +83,18 @@ def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int) ->
         key = "dtype"
         resolved_dtype = resolve_dtype(dtype, resolved_device)
         key = "engine"
-        resolved_engine = resolve_engine(engine, resolved_device, num_beams)
+        resolved_engine = resolve_engine(engine, resolved_device, num_beams, resolved_dtype,
+                                         items)
     except ValueError as exc:
         raise SettingError(key, str(exc)) from None
-    return Inference(resolved_device, resolved_dtype, resolved_engine, merge)
+    # vLLM serves a LoRA adapter with its own kernels: nothing is merged or written
+    return Inference(resolved_device, resolved_dtype, resolved_engine,
+                     merge and resolved_engine != "vllm")
 
 
 def load(inference: Inference, base: str | Path, adapter: str | Path | None
          ) -> tuple[Any, Any]:
     """(model, tokenizer) for stages.lib.generation.generate(..., engine=inference.engine)."""
     if inference.engine == "vllm":
-        return vllm_engine.load(base, adapter, inference.dtype, inference.merge)
+        return vllm_engine.load(base, adapter, inference.dtype, inference.device)
     return load_system(base, adapter, inference.dtype, inference.device, merge=inference.merge)

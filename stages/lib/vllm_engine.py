@@ -6,9 +6,11 @@ token ids, per-item budgets and EOS ids stages.lib.generation computes for every
 engine, decodes greedily (temperature 0) and returns the raw new tokens, which
 generation decodes and cleans exactly as it does the other engines' tokens.
 
-A LoRA adapter is merged into the base weights and the merged model saved to a
-temporary folder for vLLM to load (the default, merge=True: works for any adapter
-whose merged model vLLM supports), or served by vLLM's own LoRA support (merge=False).
+A LoRA adapter is served by vLLM's own LoRA support (its kernels run in fp16/bf16
+only), so nothing is merged or written to disk: merging would save the whole merged
+model (13.5 GB for a 7B base in bf16) once per predict stage. A full model folder
+(a full fine-tune, the base itself) is loaded as it is. vLLM takes its GPU from
+CUDA_VISIBLE_DEVICES, so `cuda:N` is applied there before vLLM starts (pin_device).
 
 Written against vLLM 0.33's API (LLM, SamplingParams, TokensPrompt, LoRARequest) and
 not run by the test suite, which has neither a GPU nor vllm: only `require` and the
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import tempfile
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ import torch
 
 # The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks in 0.33).
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+# What vLLM's LoRA kernels (punica / triton) accept.
+LORA_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def installed() -> bool:
@@ -50,10 +54,8 @@ class VllmModel:
     """A vLLM engine with what generation needs beside it."""
 
     llm: Any
-    lora: Any  # vllm LoRARequest for an unmerged adapter, else None
+    lora: Any  # vllm LoRARequest for an adapter, else None
     generation_config: Any  # transformers GenerationConfig: EOS ids as the other engines
-    # The merged weights vLLM reads; the folder is removed when the model is dropped.
-    workdir: tempfile.TemporaryDirectory[str] | None = None
 
 
 def lora_rank_bound(adapter: Path) -> int:
@@ -64,7 +66,7 @@ def lora_rank_bound(adapter: Path) -> int:
         if bound >= rank:
             return bound
     raise ValueError(f"{adapter}: LoRA rank {rank} is above vLLM's maximum {LORA_RANKS[-1]}; "
-                     "merge the adapter instead (merge_lora true)")
+                     "use engine continuous or hf, which merge it in memory")
 
 
 def _generation_config(model_dir: Path) -> Any:
@@ -76,13 +78,42 @@ def _generation_config(model_dir: Path) -> Any:
         return GenerationConfig.from_model_config(AutoConfig.from_pretrained(model_dir))
 
 
+def pin_device(device: str) -> None:
+    """Make `cuda:N` the GPU vLLM uses: vLLM has no device argument and runs on the first
+    GPU that CUDA_VISIBLE_DEVICES shows, in engine processes that read it when they start.
+    N counts the GPUs visible now, as torch's `cuda:N` does."""
+    index = device.partition(":")[2]
+    if not index:
+        return
+    if torch.cuda.is_initialized():
+        raise ValueError(f"engine 'vllm' on {device}: CUDA is already initialised in this "
+                         f"process; set CUDA_VISIBLE_DEVICES={index} and device cuda instead")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
+    if int(index) >= len(ids):
+        raise ValueError(f"engine 'vllm' on {device}: only {len(ids)} GPU(s) visible")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ids[int(index)]
+
+
+def check_lora_dtype(adapter: str | Path | None, dtype: torch.dtype) -> None:
+    """vLLM's LoRA kernels fail inside the engine in float32: say so before it starts."""
+    from stages.lib.models import is_adapter_dir
+
+    if adapter is not None and is_adapter_dir(adapter) and dtype not in LORA_DTYPES:
+        raise ValueError(f"engine 'vllm' serves LoRA adapters in float16 or bfloat16 only, "
+                         f"not {str(dtype).removeprefix('torch.')}: set dtype auto (or "
+                         f"bfloat16 / float16), or use engine continuous")
+
+
 def load(base: str | Path, adapter: str | Path | None, dtype: torch.dtype,
-         merge: bool = True) -> tuple[VllmModel, Any]:
+         device: str = "cuda") -> tuple[VllmModel, Any]:
     """(VllmModel, tokenizer) for base (+ adapter), as stages.lib.models.load_system
     reads them: `adapter` is a PEFT adapter folder, a full model folder, or None."""
-    from vllm import LLM
+    from stages.lib.models import is_adapter_dir, load_tokenizer
 
-    from stages.lib.models import is_adapter_dir, load_system, load_tokenizer
+    check_lora_dtype(adapter, dtype)
+    pin_device(device)
+    from vllm import LLM
 
     if adapter is not None and not is_adapter_dir(adapter):
         model_dir, adapter = Path(adapter), None
@@ -90,24 +121,15 @@ def load(base: str | Path, adapter: str | Path | None, dtype: torch.dtype,
         model_dir = Path(base)
     has_tokenizer = adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file()
     tokenizer_dir = Path(adapter) if adapter is not None and has_tokenizer else model_dir
-    workdir, lora, options = None, None, {}
-    if adapter is not None and merge:
-        # Merged on the CPU, so the GPU is free for vLLM, which claims most of its memory.
-        workdir = tempfile.TemporaryDirectory(prefix="writing-alpaca-merged-")
-        merged, tokenizer = load_system(base, adapter, dtype, device="cpu", merge=True)
-        merged.save_pretrained(workdir.name)
-        tokenizer.save_pretrained(workdir.name)
-        del merged
-        model_dir = tokenizer_dir = Path(workdir.name)
-    elif adapter is not None:
+    lora, options = None, {}
+    if adapter is not None:
         from vllm.lora.request import LoRARequest
 
         options = {"enable_lora": True, "max_lora_rank": lora_rank_bound(Path(adapter))}
         lora = LoRARequest("adapter", 1, str(adapter))
     llm = LLM(model=str(model_dir), tokenizer=str(tokenizer_dir),
               dtype=str(dtype).removeprefix("torch."), seed=0, **options)
-    model = VllmModel(llm, lora, _generation_config(model_dir), workdir)
-    return model, load_tokenizer(tokenizer_dir)
+    return VllmModel(llm, lora, _generation_config(model_dir)), load_tokenizer(tokenizer_dir)
 
 
 def generate_tokens(model: VllmModel, encoded: list[list[int]], limits: list[int],
