@@ -9,7 +9,6 @@ decontamination.json + a dataset card. Same params and inputs -> byte-identical 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,74 +16,9 @@ import click
 
 from stages.lib.decontam import BenchmarkIndex, build_index
 from stages.lib.io import InputError, atomic_path, file_sha256, read_jsonl, write_json
-from stages.lib.params import load_params, parse_section
+from stages.lib.mixture_config import GENERIC, Component, keep, parse_mixture, sample_size
+from stages.lib.params import load_params
 from stages.lib.prompts import TASK_PROMPTS, format_example
-
-GENERIC = "generic"  # task of instruction-following data that carries its own instruction
-
-
-@dataclass
-class Filters:
-    intent: list[str] | None = None   # keep only records whose meta.intent is listed (ITERATER)
-    min_words: int = 0                # of the input; 0 = no bound
-    max_words: int = 0
-    drop_empty_output: bool = True
-    drop_unchanged: bool = False      # output identical to input (e.g. GEC no-op sentences)
-
-
-@dataclass
-class Component:
-    corpus: str                       # a data/corpora/<corpus> folder (manifest id)
-    task: str                         # generic or a stages/lib/prompts.TASK_PROMPTS key
-    split: str = "train"
-    n: int | None = None              # exactly one of n / fraction
-    fraction: float | None = None
-    seed: int = 0
-    replace: bool = False             # sample with replacement (allows n > available)
-    standin_for: str = ""             # the paper's corpus this one replaces, if any
-    missing_hint: str = ""            # where to get the corpus when it is absent
-    filters: Filters = field(default_factory=Filters)
-
-
-@dataclass
-class Decontamination:
-    enabled: bool = True
-    ngram: int = 13                   # shared n-gram length; 0 = exact matches only
-
-
-@dataclass
-class Mixture:
-    components: dict[str, Component]  # a mapping, so a profile can override one component
-    description: str = ""
-    seed: int = 0                     # final shuffle
-    decontamination: Decontamination = field(default_factory=Decontamination)
-
-
-def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
-    mixtures = params.get("mixtures") or {}
-    if name not in mixtures:
-        raise InputError(f"params.yaml: mixtures.{name} is not defined "
-                         f"(defined: {', '.join(sorted(mixtures)) or 'none'})")
-    spec = mixtures[name]
-    if isinstance(spec, dict) and isinstance(spec.get("components"), dict):
-        # `components.<key>: null` removes a component (e.g. in a profile or `dvc exp run -S`)
-        spec = {**spec, "components": {k: v for k, v in spec["components"].items()
-                                       if v is not None}}
-    mixture = parse_section(Mixture, spec, f"mixtures.{name}")
-    if not mixture.components:
-        raise InputError(f"params.yaml: mixtures.{name}.components is empty")
-    for key, comp in mixture.components.items():
-        where = f"params.yaml: mixtures.{name}.components.{key}"
-        if comp.task != GENERIC and comp.task not in TASK_PROMPTS:
-            raise InputError(f"{where}.task: unknown task {comp.task!r} "
-                             f"(known: {GENERIC}, {', '.join(TASK_PROMPTS)})")
-        if (comp.n is None) == (comp.fraction is None):
-            raise InputError(f"{where}: give exactly one of n or fraction")
-        if comp.fraction is not None and not 0 < comp.fraction <= 1:
-            raise InputError(f"{where}.fraction must be in (0, 1], got {comp.fraction}")
-        if comp.n is not None and comp.n < 1:
-            raise InputError(f"{where}.n must be positive, got {comp.n}")
-    return mixture
 
 
 def load_split(corpora: Path, name: str, key: str, comp: Component) -> tuple[Path, list[dict]]:
@@ -101,18 +35,6 @@ def load_split(corpora: Path, name: str, key: str, comp: Component) -> tuple[Pat
         raise InputError(f"params.yaml: {where}.split: {path} does not exist "
                          f"(splits of {comp.corpus}: {', '.join(splits)})")
     return path, read_jsonl(path)
-
-
-def keep(record: dict, f: Filters) -> bool:
-    src, refs = record.get("src", ""), record.get("refs") or [""]
-    if f.intent is not None and record.get("meta", {}).get("intent") not in f.intent:
-        return False
-    words = len(src.split())
-    if words < f.min_words or (f.max_words and words > f.max_words):
-        return False
-    if f.drop_empty_output and not refs[0].strip():
-        return False
-    return not (f.drop_unchanged and refs[0].strip() == src.strip())
 
 
 def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]:
@@ -140,7 +62,7 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
             else:
                 clean.append(record)
         pool = clean
-    n = comp.n if comp.n is not None else max(1, round(comp.fraction * len(pool)))
+    n = sample_size(comp, len(pool))
     if n > len(pool) and not comp.replace:
         raise InputError(
             f"params.yaml: mixtures.{name}.components.{key}.n = {n} but only {len(pool)} "

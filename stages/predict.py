@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +26,15 @@ import click
 
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
 from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
-from stages.lib.params import load_params, parse_section
+from stages.lib.params import load_params
+from stages.lib.predict_config import PredictParams, parse_predict
 from stages.lib.prompts import format_prompt
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PredictParams:
-    """params.yaml `predict`: which items, and how outputs are generated. The defaults
-    are params.yaml's (tests/test_params.py checks that they agree)."""
-
-    max_items: int | None = 80  # per dataset; None = the full benchmark
-    seed: int = 0  # item selection under max_items
-    dtype: str = "float32"  # auto | bfloat16 | float32 | float16
-    batch_size: int = 32
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
-    engine: str = "auto"  # auto | continuous | hf | vllm (stages/lib/engines.py)
-    merge_lora: bool = True  # fold a LoRA adapter into the weights in memory (faster)
-    num_beams: int = 1  # 1 = greedy
-    max_new_tokens_factor: float = 1.5  # x input tokens
-    max_new_tokens_min: int = 16
-    max_new_tokens_max: int = 128
-
-
 def read_predict_params(path: str | Path) -> PredictParams:
-    params = parse_section(PredictParams, load_params(path).get("predict") or {}, "predict")
-    if params.max_items is not None and params.max_items < 1:
-        raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
-                         f"got {params.max_items}")
-    return params
+    return parse_predict(load_params(path))
 
 
 COPY_BASELINE_FILE = "baseline.json"
