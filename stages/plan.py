@@ -1,0 +1,163 @@
+"""plan: what a profile will run on a given machine, before a GPU-hour is spent.
+
+Not a pipeline stage: it reads params.yaml (the chosen profile applied), whatever of
+data/ is already built, and the base model's config.json, and prints per training run
+the mixture's rows, the optimizer steps, rows per step (per-device x processes x
+accumulation), epochs, the compute dtype on that machine, launcher and world size, and
+a per-device memory estimate (stages/lib/memory_estimate.py); then per system the
+benchmark items it will generate and its dtype and engine. A WARNING line says what
+would waste the machine or not fit; an ERROR line what would stop the run (and the
+command then exits 1 after printing the plan).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from stages.lib.io import InputError
+from stages.lib.mixture_config import parse_mixture
+from stages.lib.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
+from stages.lib.params import load_params
+from stages.lib.plan_model import Machine, Problem, RunPlan, SystemPlan, plan_run, plan_systems
+from stages.lib.plan_render import render
+from stages.lib.train_config import parse_train
+
+MIRROR_ENV = "WRITING_ALPACA_MIRROR"
+DEFAULT_MIRROR = Path("../shared/corpora")  # the Makefile's offline default
+
+
+def load_profile(path: Path, profile: str | None) -> tuple[dict[str, Any], str]:
+    """Params with PROFILE applied (None: the file's own `profile`) and its name.
+
+    The file is re-read through load_params with only `profile` changed - what
+    `dvc exp run -S profile=<name>` does - so a profile means the same here as in a run.
+    """
+    params = load_params(path)  # errors in the file itself name the file
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    selected = raw.get("profile", "default")
+    if profile is None or profile == selected:
+        return params, selected
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(yaml.safe_dump({**raw, "profile": profile}, sort_keys=False),
+                        encoding="utf-8")
+        try:
+            return load_params(copy), profile
+        except InputError as exc:
+            raise InputError(exc.message.replace(str(copy), str(path))) from None
+
+
+def runs_to_plan(params: dict[str, Any], grid: bool) -> list[tuple[str, str, str | None]]:
+    """(run name, mixture, dotted key of train overrides) of every training run."""
+    build = (params.get("build") or {}).get("mixtures") or []
+    runs: list[tuple[str, str, str | None]] = [(name, name, None) for name in build]
+    if grid:
+        for key, run in ((params.get("grid") or {}).get("runs") or {}).items():
+            if not isinstance(run, dict) or "mixture" not in run:
+                raise InputError(f"params.yaml: grid.runs.{key} needs a mixture")
+            runs.append((key, run["mixture"], f"grid.runs.{key}.train"))
+    return runs
+
+
+def mixtures_to_size(params: dict[str, Any], runs: list[tuple[str, str, str | None]],
+                     grid: bool) -> list[str]:
+    """build.mixtures, then the grid's mixtures, then any other mixture a run trains on."""
+    names = list((params.get("build") or {}).get("mixtures") or [])
+    if grid:
+        names += (params.get("grid") or {}).get("mixtures") or []
+    return list(dict.fromkeys(names + [mixture for _, mixture, _ in runs]))
+
+
+def size_mixtures(params: dict[str, Any], names: list[str], mixtures_dir: Path,
+                  counts: CorpusCounts) -> dict[str, MixtureSize]:
+    sizes: dict[str, MixtureSize] = {}
+    for name in names:
+        mixture = parse_mixture(params, name)
+        built, why_not = built_size(mixtures_dir / name, name, mixture)
+        size = built or estimate_size(name, mixture, counts)
+        if why_not and (mixtures_dir / name).is_dir():
+            size.problems.append(("WARNING", f"{why_not}: rows estimated instead"))
+        sizes[name] = size
+    return sizes
+
+
+def default_mirror() -> Path | None:
+    path = Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else DEFAULT_MIRROR
+    return path if path.is_dir() else None
+
+
+def read_corpora_params(path: Path) -> dict[str, Any] | None:
+    return load_params(path) if path.is_file() else None
+
+
+@click.command("plan")
+@click.option("--profile", default=None, help="Profile to plan (default: params.yaml's).")
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              type=click.Path(path_type=Path))
+@click.option("--gpus", type=click.IntRange(min=0), default=1, show_default=True,
+              help="GPUs of the machine; 0 = CPU only.")
+@click.option("--gpu-memory", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="GiB per GPU; a run whose estimate exceeds it gets a WARNING.")
+@click.option("--gpu-capability", type=click.FloatRange(min=1.0), default=9.0,
+              show_default=True, help="CUDA compute capability; below 8.0 no native bf16 "
+              "(V100 7.0, T4 7.5), so `auto` means fp16.")
+@click.option("--base-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Base model config.json (default: models/base/config.json when built).")
+@click.option("--mixtures-dir", type=click.Path(path_type=Path), default=Path("data/mixtures"),
+              show_default=True)
+@click.option("--corpora-dir", type=click.Path(path_type=Path), default=Path("data/corpora"),
+              show_default=True)
+@click.option("--benchmark", type=click.Path(path_type=Path), default=Path("data/benchmark"),
+              show_default=True, help="Built benchmark (index.json sizes), when there is one.")
+@click.option("--corpora-params", type=click.Path(path_type=Path), default=Path("corpora.yaml"),
+              show_default=True)
+@click.option("--mirror", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Corpus mirror (default: ${MIRROR_ENV}, else {DEFAULT_MIRROR}).")
+@click.option("--grid/--no-grid", default=True, show_default=True,
+              help="Also plan the grid's runs and systems (params `grid`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | None,
+         gpu_capability: float, base_config: Path | None, mixtures_dir: Path,
+         corpora_dir: Path, benchmark: Path, corpora_params: Path, mirror: Path | None,
+         grid: bool, as_json: bool) -> None:
+    """Show what a profile will train and predict on a machine, with a memory estimate."""
+    from stages.lib.memory_estimate import read_model_shape
+
+    params, profile_name = load_profile(params_path, profile)
+    machine = Machine(gpus, gpu_memory, gpu_capability)
+    if base_config is None and Path("models/base/config.json").is_file():
+        base_config = Path("models/base/config.json")
+    shape = read_model_shape(base_config) if base_config is not None else None
+    runs = runs_to_plan(params, grid)
+    names = mixtures_to_size(params, runs, grid)
+    counts = CorpusCounts(corpora_dir, mirror or default_mirror(),
+                          read_corpora_params(corpora_params))
+    sizes = size_mixtures(params, names, mixtures_dir, counts)
+    problems = [Problem(level, text, [f"mixture {name}"])
+                for name, size in sizes.items() for level, text in size.problems]
+    run_plans: list[RunPlan] = [
+        plan_run(name, mixture, parse_train(params, overrides), sizes[mixture], machine,
+                 shape, problems, "grid" if overrides else "build")
+        for name, mixture, overrides in runs]
+    systems: list[SystemPlan] = plan_systems(params, grid, machine, benchmark,
+                                             counts.declared, problems)
+    result = {"profile": profile_name, "params": str(params_path),
+              "machine": dataclasses.asdict(machine),
+              "base_model": None if shape is None else {
+                  "config": shape.source, "model_type": shape.model_type,
+                  "params": shape.params},
+              "mixtures": [dataclasses.asdict(s) for s in sizes.values()],
+              "runs": [dataclasses.asdict(r) for r in run_plans],
+              "systems": [dataclasses.asdict(s) for s in systems],
+              "problems": [dataclasses.asdict(p) for p in problems]}
+    click.echo(json.dumps(result, indent=2) if as_json else render(result))
+    errors = sum(p.level == "ERROR" for p in problems)
+    if errors:
+        raise click.ClickException(f"plan: {errors} ERROR line(s): this run would stop")
