@@ -47,6 +47,13 @@ class Inference:
                 f"engine {self.engine}, {weights}")
 
 
+def vllm_worth_it(device: str, num_beams: int, dtype: torch.dtype, items: int | None) -> bool:
+    """`auto`'s rule for vLLM (where installed): CUDA, greedy, 16-bit (its LoRA kernels),
+    and enough items to repay its start-up (None: unknown, assumed large)."""
+    return (device.startswith("cuda") and num_beams == 1 and dtype in vllm_engine.LORA_DTYPES
+            and (items is None or items >= VLLM_MIN_ITEMS))
+
+
 def resolve_engine(name: str, device: str, num_beams: int = 1,
                    dtype: torch.dtype = torch.bfloat16, items: int | None = None) -> str:
     """The concrete engine for `name` on `device`; ValueError when it cannot run here.
@@ -54,9 +61,7 @@ def resolve_engine(name: str, device: str, num_beams: int = 1,
     if name not in ENGINE_CHOICES:
         raise ValueError(f"unknown engine {name!r}; use {', '.join(ENGINE_CHOICES)}")
     if name == "auto":
-        worth_it = (device.startswith("cuda") and num_beams == 1
-                    and dtype in vllm_engine.LORA_DTYPES
-                    and (items is None or items >= VLLM_MIN_ITEMS))
+        worth_it = vllm_worth_it(device, num_beams, dtype, items)
         return "vllm" if worth_it and vllm_engine.installed() else "continuous"
     if name == "vllm":
         vllm_engine.require(device)

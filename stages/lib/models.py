@@ -93,6 +93,15 @@ def cuda_native_bf16(device: str = "cuda") -> bool:
     return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
+def auto_dtype(kind: str, gpu_native_bf16: bool, cpu_fast_bf16: bool) -> torch.dtype:
+    """`auto` on a device of `kind` (cuda | mps | cpu), given what its hardware does."""
+    if kind == "cuda":
+        return torch.bfloat16 if gpu_native_bf16 else torch.float16
+    if kind == "mps":  # untested: bf16 needs macOS 14 and fp16 overflows in some models
+        return torch.float32
+    return torch.bfloat16 if cpu_fast_bf16 else torch.float32
+
+
 def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
     """Map a params.yaml dtype name to torch; `auto` = the fastest precision the hardware
     runs natively: bf16 on Ampere+ GPUs, fp16 on older GPUs, bf16 on CPUs with AMX or
@@ -102,11 +111,8 @@ def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
     if name == "auto":
         kind = device.partition(":")[0] if device else ("cuda" if torch.cuda.is_available()
                                                         else "cpu")
-        if kind == "cuda":
-            return torch.bfloat16 if cuda_native_bf16(device or "cuda") else torch.float16
-        if kind == "mps":  # untested: bf16 needs macOS 14 and fp16 overflows in some models
-            return torch.float32
-        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+        native = kind == "cuda" and cuda_native_bf16(device or "cuda")
+        return auto_dtype(kind, native, kind == "cpu" and cpu_has_fast_bf16())
     try:
         return DTYPES[name]
     except KeyError:
