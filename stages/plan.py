@@ -14,12 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from stages.lib.io import InputError
 from stages.lib.mixture_config import parse_mixture
@@ -34,24 +32,9 @@ DEFAULT_MIRROR = Path("../shared/corpora")  # the Makefile's offline default
 
 
 def load_profile(path: Path, profile: str | None) -> tuple[dict[str, Any], str]:
-    """Params with PROFILE applied (None: the file's own `profile`) and its name.
-
-    The file is re-read through load_params with only `profile` changed - what
-    `dvc exp run -S profile=<name>` does - so a profile means the same here as in a run.
-    """
-    params = load_params(path)  # errors in the file itself name the file
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    selected = raw.get("profile", "default")
-    if profile is None or profile == selected:
-        return params, selected
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / path.name
-        copy.write_text(yaml.safe_dump({**raw, "profile": profile}, sort_keys=False),
-                        encoding="utf-8")
-        try:
-            return load_params(copy), profile
-        except InputError as exc:
-            raise InputError(exc.message.replace(str(copy), str(path))) from None
+    """Params with PROFILE applied (None: the file's own `profile`) and its name."""
+    params = load_params(path, profile)
+    return params, params.get("profile", "default")
 
 
 def runs_to_plan(params: dict[str, Any], grid: bool) -> list[tuple[str, str, str | None]]:

@@ -94,3 +94,13 @@ def test_grid_runs_are_trainable_and_their_mixtures_declared() -> None:
     assert grid["runs"]["writing-alpaca-full"]["train"]["method"] == "full"
     assert grid["speed"]["system"] in grid["runs"]
     assert set(grid["speed"]["datasets"].split(",")) <= set(params["benchmark"]["datasets"])
+
+
+def test_unknown_profile_lists_each_known_one_once(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"profile": "default", "profiles": {
+        "default": {s: {} for s in PROFILE_SECTIONS}, "paper": {s: {} for s in PROFILE_SECTIONS}}}))
+    with pytest.raises(InputError, match=r"profile 'gpu' is not defined \(known: default, paper\)$"):
+        load_params(path, "gpu")
+    assert load_params(path, "paper")["profile"] == "paper"  # another profile, file untouched
+    assert yaml.safe_load(path.read_text())["profile"] == "default"

@@ -38,8 +38,9 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Load params.yaml and apply the selected profile's overrides."""
+def load_params(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
+    """Load params.yaml and apply the selected profile's overrides (`profile`: another
+    than the file's own, as `dvc exp run -S profile=<name>` would select)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -55,11 +56,13 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise InputError(f"{path}: unknown section {unknown[0]!r}{hint}; "
                          f"known: {', '.join(SECTIONS)}")
     profiles = raw.pop("profiles", {}) or {}
+    if profile is not None:
+        raw["profile"] = profile
     profile = raw.get("profile", "default")
     if profile not in profiles:
         if profile == "default":
             return raw
-        known = ", ".join(["default", *profiles])
+        known = ", ".join(dict.fromkeys(["default", *profiles]))
         raise InputError(f"{path}: profile {profile!r} is not defined (known: {known})")
     overrides = profiles[profile] or {}
     missing = [s for s in PROFILE_SECTIONS if s not in overrides]

@@ -85,14 +85,15 @@ def add_problem(problems: list[Problem], level: str, message: str, subject: str)
 
 
 def planned_dtype(setting: str, device: str, machine: Machine) -> str:
-    """The dtype name `setting` resolves to on MACHINE's `device` (cpu | cuda...)."""
+    """The dtype name `setting` resolves to on MACHINE's `device` (cpu | cuda...), by the
+    rule the stages use (stages.lib.models.auto_dtype)."""
     if setting != "auto":
         return setting
-    if device.startswith("cuda"):
-        return "bfloat16" if machine.gpu_capability >= 8.0 else "float16"
-    from stages.lib.models import cpu_has_fast_bf16
+    from stages.lib.models import auto_dtype, cpu_has_fast_bf16
 
-    return "bfloat16" if cpu_has_fast_bf16() else "float32"
+    kind = device.partition(":")[0]
+    dtype = auto_dtype(kind, machine.gpu_capability >= 8.0, kind == "cpu" and cpu_has_fast_bf16())
+    return str(dtype).removeprefix("torch.")
 
 
 def check_dtype(dtype: str, device: str, machine: Machine, key: str,
@@ -230,11 +231,12 @@ def predict_device(setting: str, machine: Machine, problems: list[Problem]) -> s
 def planned_engine(setting: str, device: str, beams: int, dtype: str, items: int,
                    problems: list[Problem]) -> str:
     """The engine `setting` resolves to (stages.lib.engines.resolve_engine's rule)."""
-    from stages.lib.engines import VLLM_MIN_ITEMS
+    from stages.lib.engines import vllm_worth_it
+    from stages.lib.models import DTYPES
 
     on_cuda = device.startswith("cuda")
     if setting == "auto":
-        worth_it = on_cuda and beams == 1 and dtype in SIXTEEN_BIT and items >= VLLM_MIN_ITEMS
+        worth_it = vllm_worth_it(device, beams, DTYPES[dtype], items)
         return "vllm (if installed there, else continuous)" if worth_it else "continuous"
     if setting == "vllm" and (not on_cuda or beams != 1):
         add_problem(problems, "ERROR", "predict.engine vllm needs a CUDA device and "
