@@ -105,7 +105,9 @@ class _StopRows(StoppingCriteria):
                             device=input_ids.device)
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The token ids that end a generation (the model's generation config's, plus the
+    tokenizer's EOS): every engine stops on these, bench/gpu_parts.py too."""
     ids = model.generation_config.eos_token_id
     ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
@@ -377,19 +379,19 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: lis
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
     encoded = tokenizer(prompts)["input_ids"]
-    eos_ids = _eos_ids(model, tokenizer)
+    stop_ids = eos_ids(model, tokenizer)
     if engine == "vllm":
-        return _vllm_generate(model, tokenizer, encoded, max_new_tokens, num_beams, eos_ids,
+        return _vllm_generate(model, tokenizer, encoded, max_new_tokens, num_beams, stop_ids,
                               progress)
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
         if num_beams == 1 and engine == "continuous":
             try:
                 return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
-                                          batch_size, eos_ids, bar)
+                                          batch_size, stop_ids, bar)
             except _UnsupportedCache:
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
-                            num_beams, eos_ids, bar)
+                            num_beams, stop_ids, bar)
 
 
 def _vllm_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
