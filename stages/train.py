@@ -98,7 +98,9 @@ def training_arguments(cfg: TrainParams, output_dir: Path, device: str, world: i
         **precision_flags(cfg, device),
         max_length=cfg.max_length, packing=cfg.packing, padding_free=cfg.padding_free,
         completion_only_loss=True,
-        **checkpointing_option(SFTConfig, cfg.gradient_checkpointing),
+        # under FSDP, checkpointing is FSDP's own (launch_command): not both at once
+        **checkpointing_option(SFTConfig, cfg.gradient_checkpointing
+                               and cfg.launcher != "fsdp"),
         seed=cfg.seed, data_seed=cfg.seed, full_determinism=cfg.deterministic,
         save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
