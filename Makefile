@@ -15,7 +15,8 @@ endif
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro grid recipe-dev test lint deps-check bench-metrics clean-venv
+.PHONY: setup repro grid recipe-dev test lint deps-check bench-metrics clean-venv \
+	setup-compat test-compat setup-gpu
 
 setup: $(STAMP)
 
@@ -51,6 +52,46 @@ deps-check: setup
 
 bench-metrics: setup
 	$(PYTHON) bench/bench_metrics.py
+
+# The lowest supported versions (pyproject.toml's ranges, house rule 15; docs/versions.md):
+# a second venv, .venv-compat from constraints-compat.txt, runs the tests that use them.
+# COMPAT=<name> takes .venv-<name> from constraints-<name>.txt instead: COMPAT=compat-520
+# is transformers 5.20.2 (the vLLM set's) on the CPU stack, COMPAT=gpu the vLLM set itself
+# (setup-gpu). torch is 2.13.0 in the compat venvs although the range starts at 2.11:
+# 2.13.0 is the only CPU build of torch on the project machines (any other version is a
+# multi-GB CUDA download); 2.11 is what the GPU test machine runs.
+COMPAT ?= compat
+COMPAT_TORCH_SPEC ?= torch==2.13.0
+# Every test file that runs the ranged libraries: training, devices, generation engines,
+# planning and the GPU check, plus the Hub (publish, cards), datasets (mix) and the GGUF
+# load (base_model); $(wildcard) drops a file that does not exist (yet).
+COMPAT_TESTS ?= $(wildcard tests/test_train.py tests/test_devices.py tests/test_engines.py \
+	tests/test_predict.py tests/test_edit.py tests/test_smoke_tiny_model.py \
+	tests/test_plan.py tests/test_gpu_check.py tests/test_publish.py tests/test_cards.py \
+	tests/test_mix.py tests/test_base_model.py)
+
+# One venv per constraints file: .venv-<name> from constraints-<name>.txt
+VENV_EXTRAS = dev
+.venv-gpu/.installed: COMPAT_TORCH_SPEC = torch==2.14.0
+.venv-gpu/.installed: VENV_EXTRAS = gpu,dev
+.venv-%/.installed: constraints-%.txt pyproject.toml
+	test -x .venv-$*/bin/python || python3 -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet "$(COMPAT_TORCH_SPEC)"
+	.venv-$*/bin/python -m pip install --quiet -c $< -e '.[$(VENV_EXTRAS)]'
+	touch $@
+
+setup-compat: .venv-$(COMPAT)/.installed
+
+# The venv's bin/ goes first on PATH: tests that run `writing-alpaca` or `accelerate
+# launch` as subprocesses must get the same versions.
+test-compat: setup-compat
+	.venv-$(COMPAT)/bin/python -c 'import torch, transformers, huggingface_hub as h, trl, peft, accelerate, datasets as d; print(*(f"{m.__name__} {m.__version__}" for m in (torch, transformers, h, trl, peft, accelerate, d)))'
+	PATH="$(CURDIR)/.venv-$(COMPAT)/bin:$$PATH" .venv-$(COMPAT)/bin/python -m pytest $(PYTEST_ARGS) $(COMPAT_TESTS)
+
+# The vllm engine's venv (README "GPU", docs/versions.md): vLLM 0.33 pins torch 2.14.0 (a
+# CUDA build, ~GBs) and transformers < 5.21, so it gets its own venv and constraints-gpu.txt
+# rather than .venv. `make test-compat COMPAT=gpu` runs the compat tests in it (on the CPU).
+setup-gpu: .venv-gpu/.installed
 
 clean-venv:
 	rm -rf $(VENV)
