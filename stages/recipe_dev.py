@@ -78,7 +78,7 @@ def run_variant(name: str, spec: dict[str, Any], config: dict[str, Any], paths: 
         adapter = work / "adapter"
         cli("train", "--mixture", mixture, "--data", work / "mixture", "--base", paths["base"],
             "--params", params, "--out", adapter, "--checkpoints", work / "checkpoints",
-            "--loss", work / "loss.csv")
+            "--live", work / "live")
     trained = time.perf_counter()
     cli("predict", "--system", name, "--adapter", adapter, "--base", paths["base"],
         "--benchmark", out / "benchmark", "--params", params, "--out", work / "predictions")

@@ -6,11 +6,10 @@ per dataset in the paper's order plus the average; the paper's published rows
 reference rows. Notes under the table say which datasets are stand-ins and how many
 items each score is based on (predict.max_items caps). Charts (matplotlib, Agg backend):
 per-dataset grouped bars across systems, the GEC edit actions per system (paper
-Figure 1), and the training loss curves from reports/loss/<mixture>.csv (step,loss).
+Figure 1), and the training loss curves from the DVCLive folders dvclive/<system>/.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from stages.lib.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.io import InputError, atomic_path
 from stages.lib.params import load_params
+from stages.lib.training_log import LOSS_CURVE, read_loss_curve
 
 
 @dataclass
@@ -185,22 +185,11 @@ def render_comparisons(loaded: dict[str, SystemResults], params: ReportParams,
     return lines
 
 
-def read_loss_curves(loss_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
-    curves = {}
-    for path in sorted(loss_dir.glob("*.csv")) if loss_dir.is_dir() else []:
-        steps, losses = [], []
-        with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or not {"step", "loss"} <= set(reader.fieldnames):
-                raise InputError(f"{path}:1: expected columns step,loss")
-            for number, row in enumerate(reader, start=2):
-                try:
-                    steps.append(float(row["step"]))
-                    losses.append(float(row["loss"]))
-                except (TypeError, ValueError) as exc:
-                    raise InputError(f"{path}:{number}: step and loss must be numbers") from exc
-        curves[path.stem] = (steps, losses)
-    return curves
+def read_loss_curves(live_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """System name -> (steps, losses) from the DVCLive folders <live_dir>/<system>/."""
+    folders = sorted(p for p in live_dir.iterdir() if p.is_dir()) if live_dir.is_dir() else []
+    return {folder.name: read_loss_curve(folder) for folder in folders
+            if (folder / LOSS_CURVE).is_file()}
 
 
 def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list, list]],
@@ -272,13 +261,13 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
 @click.command()
 @click.option("--metrics", "metrics_dir", required=True, type=click.Path(path_type=Path),
               help="Folder of metrics/<system>.json.")
-@click.option("--loss", "loss_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder of training loss curves <mixture>.csv (step,loss).")
+@click.option("--live", "live_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder of the DVCLive training logs, one <system>/ each.")
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Reports folder: writes table.md and charts/ inside it.")
-def report(metrics_dir: Path, loss_dir: Path, params_path: Path, out: Path) -> None:
+def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
     loaded = read_systems(metrics_dir, systems)
@@ -287,7 +276,7 @@ def report(metrics_dir: Path, loss_dir: Path, params_path: Path, out: Path) -> N
                 for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
     table = render_table(metrics, params) + "\n".join(
         render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
-    curves = read_loss_curves(loss_dir)
+    curves = read_loss_curves(live_dir)
     with atomic_path(out / "charts", is_dir=True) as tmp:
         written = draw_charts(metrics, curves, tmp, params.dpi)
     with atomic_path(out / "table.md") as tmp:

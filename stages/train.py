@@ -11,7 +11,6 @@ checkpointing argument changed its name in 5.24; see checkpointing_option).
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -162,18 +161,6 @@ def stable_adapter_config(folder: Path) -> None:
         path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def write_loss_csv(log_history: list[dict], path: Path) -> int:
-    """step, loss, learning_rate, grad_norm, epoch, num_tokens — one row per logged step."""
-    columns = ["step", "loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen"]
-    rows = [e for e in log_history if "loss" in e]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for entry in rows:
-            writer.writerow([entry.get(c, "") for c in columns])
-    return len(rows)
-
-
 def launch_command(cfg: TrainParams, device: str, argv: list[str]) -> list[str]:
     """`accelerate launch` of this same command in cfg.num_processes processes."""
     import torch
@@ -239,12 +226,13 @@ def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) 
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--checkpoints", required=True, type=click.Path(path_type=Path),
               help="Persistent folder; a rerun resumes from its last checkpoint.")
-@click.option("--loss", "loss_csv", required=True, type=click.Path(path_type=Path))
+@click.option("--live", "live_dir", required=True, type=click.Path(path_type=Path),
+              help="DVCLive folder of the training log (metrics.json, loss curves).")
 @click.option("--overrides", default=None,
               help="Dotted params key of a mapping merged over `train` "
                    "(e.g. grid.runs.writing-alpaca-full.train).")
 def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkpoints: Path,
-          loss_csv: Path, overrides: str | None) -> None:
+          live_dir: Path, overrides: str | None) -> None:
     """Fine-tune the base model on mixture NAME; write the adapter (or full model) to OUT."""
     cfg = parse_train(load_params(params_path), overrides)
     device = train_device(cfg)
@@ -253,7 +241,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         relaunch(launch_command(cfg, device, [
             "--mixture", name, "--data", str(data), "--base", str(base),
             "--params", params_path, "--out", str(out), "--checkpoints", str(checkpoints),
-            "--loss", str(loss_csv), *(["--overrides", overrides] if overrides else [])]))
+            "--live", str(live_dir), *(["--overrides", overrides] if overrides else [])]))
         return
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != world:
@@ -266,6 +254,9 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     trainer = build_trainer(cfg, data, base, run_dir, device, world)
     main = trainer.is_world_process_zero()
     if main:
+        from stages.lib.training_log import live_callback
+
+        trainer.add_callback(live_callback(live_dir))
         # Stale runs of other configs only take disk space; this run cannot use them.
         for stale in checkpoints.glob("*"):
             if stale.is_dir() and stale.name != key:
@@ -292,7 +283,6 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         }})
     if not main:
         return
-    rows = write_loss_csv(trainer.state.log_history, loss_csv)
     click.echo(f"train {name}: {trainer.state.global_step} steps, "
                f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "
-               f"{rows} loss rows -> {loss_csv}; adapter -> {out}", err=True)
+               f"log -> {live_dir}; adapter -> {out}", err=True)

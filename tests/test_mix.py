@@ -159,7 +159,7 @@ def test_repo_mixtures_parse_in_both_profiles() -> None:
     paper = deep_merge({k: v for k, v in raw.items() if k != "profiles"},
                        raw["profiles"]["paper"])
     for params in (raw, paper):
-        for name in raw["build"]["mixtures"] + ["writing-only", "alpaca-gpt4"]:
+        for name in [*raw["build"]["mixtures"], "writing-only", "alpaca-gpt4"]:
             parse_mixture(params, name)
     sizes = parse_mixture(paper, "writing-alpaca").components
     assert sizes["generic"].fraction == 1.0 and sizes["grammar"].n == 10000

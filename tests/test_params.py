@@ -71,10 +71,22 @@ def test_profile_missing_a_section_is_an_error(tmp_path: Path) -> None:
 
 
 def test_writing_only_is_writing_alpaca_without_generic_data() -> None:
-    mixtures = load_params(PARAMS)["mixtures"]
-    writing = mixtures["writing-alpaca"]["components"]
-    only = {k: v for k, v in mixtures["writing-only"]["components"].items() if v is not None}
-    assert only == {k: v for k, v in writing.items() if k != "generic"}
+    from stages.lib.mixture_config import parse_mixture
+
+    for profile in ("default", "paper"):
+        params = load_params(PARAMS, profile)
+        writing = parse_mixture(params, "writing-alpaca").components
+        only = parse_mixture(params, "writing-only").components
+        assert only == {k: v for k, v in writing.items() if k != "generic"}, profile
+
+
+def test_build_lists_the_mixture_each_one_reads() -> None:
+    """dvc.yaml re-runs mix@<name> on an edit of `mixtures.<reads>`: for a derived
+    mixture that must be its parent, else the mixture itself."""
+    params = load_params(PARAMS)
+    for section in (params["build"]["mixtures"], params["grid"]["mixtures"]):
+        for name, spec in section.items():
+            assert spec["reads"] == params["mixtures"][name].get("derived_from", name), name
 
 
 def test_grid_runs_are_trainable_and_their_mixtures_declared() -> None:

@@ -33,9 +33,10 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
         write_results(metrics / f"{system}.json",
                       evaluate_system(bench, preds, EvaluateParams(
                                           bootstrap=BootstrapParams(resamples=200))))
-    loss = tmp_path / "loss"
-    loss.mkdir()
-    (loss / "tuned.csv").write_text("step,loss\n1,2.5\n2,2.1\n3,1.9\n")
+    loss = tmp_path / "dvclive"  # DVCLive training logs, one folder per trained system
+    (loss / "tuned" / "plots" / "metrics").mkdir(parents=True)
+    (loss / "tuned" / "plots" / "metrics" / "loss.tsv").write_text(
+        "step\tloss\n1\t2.5\n2\t2.1\n3\t1.9\n")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
         "systems": {"copy": {"adapter": "adapters/copy"}, "tuned": {"adapter": "adapters/t"}},
@@ -53,7 +54,7 @@ def _scores(metrics: Path, system: str) -> dict:
 def test_report_table_and_charts(tmp_path: Path) -> None:
     metrics, loss, params = _setup(tmp_path)
     out = tmp_path / "reports"
-    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--live", str(loss),
                                          "--params", str(params), "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
@@ -78,7 +79,7 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
     assert charts == ["gec_edit_actions.png", "scores_by_dataset.png", "training_loss.png"]
     assert (out / "charts" / "training_loss.png").read_bytes()[:4] == b"\x89PNG"
     first = {p.name: p.read_bytes() for p in (out / "charts").iterdir()}
-    CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+    CliRunner().invoke(report, ["--metrics", str(metrics), "--live", str(loss),
                                 "--params", str(params), "--out", str(out)])
     assert {p.name: p.read_bytes() for p in (out / "charts").iterdir()} == first
 
@@ -86,7 +87,7 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
 def test_report_missing_metrics_is_input_error(tmp_path: Path) -> None:
     metrics, loss, params = _setup(tmp_path)
     (metrics / "tuned.json").unlink()
-    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--live", str(loss),
                                          "--params", str(params), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "tuned.json" in result.output
     assert not (tmp_path / "r" / "table.md").exists()
@@ -95,18 +96,18 @@ def test_report_missing_metrics_is_input_error(tmp_path: Path) -> None:
 def test_report_bad_details_json_names_file_and_line(tmp_path: Path) -> None:
     metrics, loss, params = _setup(tmp_path)
     (metrics / "details" / "tuned.json").write_text('{\n  "max_items": 40,\n  oops\n}\n')
-    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--live", str(loss),
                                          "--params", str(params), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "details/tuned.json:3" in result.output
     assert not (tmp_path / "r" / "table.md").exists()
 
 
-def test_report_bad_loss_csv_names_line(tmp_path: Path) -> None:
+def test_report_bad_loss_curve_names_line(tmp_path: Path) -> None:
     metrics, loss, params = _setup(tmp_path)
-    (loss / "tuned.csv").write_text("step,loss\n1,2.5\n2,oops\n")
-    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--loss", str(loss),
+    (loss / "tuned" / "plots" / "metrics" / "loss.tsv").write_text("step\tloss\n1\t2.5\n2\toops\n")
+    result = CliRunner().invoke(report, ["--metrics", str(metrics), "--live", str(loss),
                                          "--params", str(params), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "tuned.csv:3" in result.output
+    assert result.exit_code == 2 and "loss.tsv:3" in result.output
 
 
 def _rows(output: str) -> dict[str, list[str]]:

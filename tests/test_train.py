@@ -75,7 +75,14 @@ def write_params(tmp_path: Path, **overrides) -> Path:
 def cli_args(tmp_path: Path, mixture: Path, base: Path, params: Path) -> list[str]:
     return ["--mixture", "mini", "--data", str(mixture), "--base", str(base),
             "--params", str(params), "--out", str(tmp_path / "adapter"),
-            "--checkpoints", str(tmp_path / "ckpt"), "--loss", str(tmp_path / "loss.csv")]
+            "--checkpoints", str(tmp_path / "ckpt"), "--live", str(tmp_path / "live")]
+
+
+def logged(folder: Path, metric: str = "loss") -> list[dict[str, str]]:
+    """Rows of a DVCLive per-step training curve (plots/metrics/<metric>.tsv: step, value)."""
+    with open(folder / "live" / "plots" / "metrics" / f"{metric}.tsv",
+              encoding="utf-8", newline="") as rows:
+        return list(csv.DictReader(rows, delimiter="\t"))
 
 
 def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
@@ -105,8 +112,10 @@ def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_di
             assert torch.equal(value, before[key]), key
     state = json.loads((adapter / "training_args.json").read_text())
     assert state["global_step"] == 2
-    lines = (tmp_path / "loss.csv").read_text().splitlines()
-    assert lines[0].startswith("step,loss,learning_rate") and len(lines) == 3
+    assert [row["step"] for row in logged(tmp_path)] == ["1", "2"]
+    final = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert final["step"] == 2 and final["num_input_tokens_seen"] == state["num_input_tokens_seen"]
+    assert final["train"]["loss"] > 0  # the run's mean loss, for `dvc exp show`
 
 
 def test_config_change_changes_checkpoint_key(tmp_path: Path, mixture: Path,
@@ -151,8 +160,8 @@ def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path)
     assert "resuming from checkpoint-" in done.stderr
     state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
     assert state["global_step"] == 8 and state["resumed_from"].startswith("checkpoint-")
-    steps = [line.split(",")[0] for line in (tmp_path / "loss.csv").read_text().splitlines()[1:]]
-    assert steps == [str(i) for i in range(1, 9)]  # full curve across the kill
+    # every step logged once across the kill: the resumed run replays the checkpoint's log
+    assert [row["step"] for row in logged(tmp_path)] == [str(i) for i in range(1, 9)]
 
 
 # Pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process run would ask for
@@ -174,8 +183,9 @@ def run_train_process(folder: Path, mixture: Path, base: Path, **overrides) -> d
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("adapter ->") == 1  # written once, by the main process only
     assert [p.name for p in folder.iterdir() if p.name.startswith(".adapter")] == []
-    with open(folder / "loss.csv", encoding="utf-8") as rows:
-        losses = list(csv.DictReader(rows))
+    tokens = {row["step"]: row["num_input_tokens_seen"]
+              for row in logged(folder, "num_input_tokens_seen")}
+    losses = [{**row, "num_input_tokens_seen": tokens[row["step"]]} for row in logged(folder)]
     return {"losses": losses, "stderr": done.stderr, "adapter": folder / "adapter",
             "record": json.loads((folder / "adapter" / "training_args.json").read_text())}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stages.lib.io import InputError
-from stages.lib.params import parse_section
+from stages.lib.params import deep_merge, parse_section
 from stages.lib.prompts import TASK_PROMPTS
 
 GENERIC = "generic"  # task of instruction-following data that carries its own instruction
@@ -53,13 +53,42 @@ class Mixture:
     decontamination: Decontamination = field(default_factory=Decontamination)
 
 
-def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
-    """The validated `mixtures.<name>` (a `components.<key>: null` removes that component)."""
-    mixtures = params.get("mixtures") or {}
+def mixture_spec(mixtures: dict[str, Any], name: str) -> dict[str, Any]:
+    """`mixtures.<name>` as a plain mapping, a derived mixture resolved.
+
+    A derived mixture (`derived_from: <other>`, `drop: [component keys]`, optional
+    `components` merged over the other's) is written without YAML anchors or merge
+    keys, which DVC's `-S` cannot edit (an override inside an anchor is silently
+    lost), and still follows every edit of the mixture it derives from."""
     if name not in mixtures:
         raise InputError(f"params.yaml: mixtures.{name} is not defined "
                          f"(defined: {', '.join(sorted(mixtures)) or 'none'})")
     spec = mixtures[name]
+    if not isinstance(spec, dict) or "derived_from" not in spec:
+        return spec
+    spec = dict(spec)
+    parent_name = spec.pop("derived_from")
+    drop = spec.pop("drop", None) or []
+    where = f"params.yaml: mixtures.{name}"
+    if parent_name == name or parent_name not in mixtures:
+        raise InputError(f"{where}.derived_from: {parent_name!r} is not another mixture")
+    if "derived_from" in (mixtures[parent_name] or {}):
+        raise InputError(f"{where}.derived_from: {parent_name!r} is itself derived; "
+                         f"derive from the mixture it derives from")
+    parent = mixtures[parent_name]
+    unknown = [key for key in drop if key not in parent.get("components", {})]
+    if unknown:
+        raise InputError(f"{where}.drop: {unknown[0]!r} is not a component of "
+                         f"mixtures.{parent_name}")
+    components = {k: v for k, v in parent.get("components", {}).items() if k not in drop}
+    components = deep_merge(components, spec.pop("components", None) or {})
+    return {**{k: v for k, v in parent.items() if k != "components"}, **spec,
+            "components": components}
+
+
+def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
+    """The validated `mixtures.<name>` (a `components.<key>: null` removes that component)."""
+    spec = mixture_spec(params.get("mixtures") or {}, name)
     if isinstance(spec, dict) and isinstance(spec.get("components"), dict):
         spec = {**spec, "components": {k: v for k, v in spec["components"].items()
                                        if v is not None}}

@@ -1,0 +1,116 @@
+"""DVC experiments change what they name: every `dvc exp run -S` example in the README
+and docs, applied by DVC's own override code to a copy of params.yaml, sets the value it
+names, the project's params reader sees it, and exactly the stages that declare the
+changed params would re-run."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stages.lib.mixture_config import parse_mixture
+from stages.lib.params import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+# -S 'key=value' | -S "key=value" | -S key=value
+OVERRIDE = re.compile(r"""(?:-S|--set-param)\s+(?:'([^']+)'|"([^"]+)"|([\w.\-]+=[^\s`'")]+))""")
+
+
+def documented_overrides() -> list[str]:
+    sections = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    found = []
+    for path in DOCS:
+        for match in OVERRIDE.finditer(path.read_text(encoding="utf-8")):
+            override = next(group for group in match.groups() if group)
+            # placeholders (key=value, key=<value>) are not examples
+            if override.split(".")[0].split("=")[0] in sections and override not in found:
+                found.append(override)
+    return found
+
+
+def apply(tmp_path: Path, *overrides: str) -> Path:
+    """params.yaml after `dvc exp run -S <overrides>` (DVC's own code does the edit)."""
+    from dvc.utils.hydra import apply_overrides
+
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    apply_overrides(str(params), list(overrides))
+    return params
+
+
+def at(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return KeyError
+        data = data[part]
+    return data
+
+
+def test_the_docs_have_experiment_examples() -> None:
+    assert "mixtures.writing-alpaca.components.grammar.n=480" in documented_overrides()
+
+
+@pytest.mark.parametrize("override", documented_overrides())
+def test_a_documented_override_changes_what_it_names(tmp_path: Path, override: str) -> None:
+    key, _, value = override.partition("=")
+    params = apply(tmp_path, override)
+    raw = yaml.safe_load(params.read_text(encoding="utf-8"))
+    assert at(raw, key) == yaml.safe_load(value), f"-S {override} was lost"
+    load_params(params)  # the project still reads the edited file
+
+
+def test_a_derived_mixture_follows_the_mixture_it_derives_from(tmp_path: Path) -> None:
+    params = apply(tmp_path, "mixtures.writing-alpaca.components.grammar.n=480")
+    loaded = load_params(params)
+    assert parse_mixture(loaded, "writing-alpaca").components["grammar"].n == 480
+    derived = parse_mixture(loaded, "writing-only").components
+    assert derived["grammar"].n == 480 and "generic" not in derived
+    # the edit leaves the other components of both as they were
+    original = parse_mixture(load_params(REPO / "params.yaml"), "writing-only").components
+    assert {k: c for k, c in derived.items() if k != "grammar"} == \
+        {k: c for k, c in original.items() if k != "grammar"}
+
+
+def stage_params() -> dict[str, list[str]]:
+    """Stage address -> the params.yaml keys it declares, as DVC resolves dvc.yaml files."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        return {stage.addressing: [key for dep in stage.deps
+                                   if isinstance(dep, ParamsDependency)
+                                   and Path(dep.def_path).name == "params.yaml"
+                                   for key in dep.params]
+                for stage in repo.index.stages}
+
+
+def changed_stages(before: dict, after: dict) -> set[str]:
+    return {stage for stage, keys in stage_params().items()
+            if any(at(before, key) != at(after, key) for key in keys)}
+
+
+def test_the_readme_experiment_reruns_writing_alpaca_and_what_derives_from_it(
+        tmp_path: Path) -> None:
+    before = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    after = yaml.safe_load(apply(tmp_path, "mixtures.writing-alpaca.components.grammar.n=480")
+                           .read_text(encoding="utf-8"))
+    changed = changed_stages(before, after)
+    assert {"mix@writing-alpaca", "grid/dvc.yaml:mix@writing-only"} <= changed
+    assert not any("alpaca" == s.rsplit("@", 1)[-1] or "gec-only" in s for s in changed)
+    assert not any(s.split("@")[0].endswith(("train", "predict", "evaluate")) for s in changed)
+
+
+def test_a_derived_mixture_must_name_another_mixture(tmp_path: Path) -> None:
+    from stages.lib.io import InputError
+
+    params = apply(tmp_path, "mixtures.writing-only.derived_from=nope")
+    with pytest.raises(InputError, match="mixtures.writing-only.derived_from: 'nope'"):
+        parse_mixture(load_params(params), "writing-only")
+    params = apply(tmp_path, "mixtures.writing-only.drop=[generik]")
+    with pytest.raises(InputError, match="mixtures.writing-only.drop: 'generik'"):
+        parse_mixture(load_params(params), "writing-only")
