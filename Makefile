@@ -88,7 +88,7 @@ test-compat: setup-compat
 	.venv-$(COMPAT)/bin/python -c 'import torch, transformers, huggingface_hub as h, trl, peft, accelerate, datasets as d; print(*(f"{m.__name__} {m.__version__}" for m in (torch, transformers, h, trl, peft, accelerate, d)))'
 	PATH="$(CURDIR)/.venv-$(COMPAT)/bin:$$PATH" .venv-$(COMPAT)/bin/python -m pytest $(PYTEST_ARGS) $(COMPAT_TESTS)
 
-# The vllm engine's venv (README "GPU", docs/versions.md): vLLM 0.33 pins torch 2.14.0 (a
+# The vllm engine's venv (docs/gpu.md, docs/versions.md): vLLM 0.33 pins torch 2.14.0 (a
 # CUDA build, ~GBs) and transformers < 5.21, so it gets its own venv and constraints-gpu.txt
 # rather than .venv. `make test-compat COMPAT=gpu` runs the compat tests in it (on the CPU).
 setup-gpu: .venv-gpu/.installed

@@ -68,7 +68,7 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
         if key in (params.get("optional_corpora") or {}):
             raise InputError(
                 f"corpora.yaml: {key!r} is declared under optional_corpora; move its entry "
-                "into corpora: to fetch it (it needs internet access, see README)")
+                "into corpora: to fetch it (it needs internet access, see docs/corpora.md)")
         raise InputError(f"corpora.yaml: no corpora.{key} (known: {', '.join(sorted(corpora))})")
     where = f"corpora.{key}"
     spec = parse_section(CorpusSpec, corpora[key], where)
