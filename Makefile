@@ -15,7 +15,7 @@ endif
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro grid recipe-dev test lint deps-check bench-metrics clean-venv \
+.PHONY: setup repro grid recipe-table test lint deps-check bench-metrics clean-venv \
 	setup-compat test-compat setup-gpu
 
 setup: $(STAMP)
@@ -35,10 +35,10 @@ grid: setup
 	dvc repro
 	dvc repro grid/dvc.yaml
 
-# Recipe variants trained and scored on dev splits (recipe_dev.yaml -> reports/recipe-dev.md)
-recipe-dev: setup
-	dvc repro benchmark base_model
-	$(VENV)/bin/writing-alpaca recipe-dev
+# Recipe variants are DVC experiments scored on the dev splits (docs/experiments.md):
+# `dvc exp run --queue -n <name> -S key=value`, `dvc queue start`; then this table
+recipe-table: setup
+	$(VENV)/bin/writing-alpaca recipe-table
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

@@ -50,19 +50,23 @@ class BenchmarkParams:
               help="Folder of normalized corpora (data/corpora).")
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
               type=click.Path(dir_okay=False))
+@click.option("--section", default="benchmark", show_default=True,
+              type=click.Choice(["benchmark", "dev_benchmark"]),
+              help="The params section to build: the paper's test sets, or the dev splits "
+                   "recipes are chosen on.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output folder (data/benchmark): <dataset>.jsonl + index.json.")
-def benchmark(corpora_dir: str, params_path: str, out: str) -> None:
-    """Build the paper's 10 evaluation sets from the normalized corpora, sizes checked."""
-    params = parse_section(BenchmarkParams, load_params(params_path).get("benchmark"),
-                           "benchmark")
+def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> None:
+    """Build the paper's 10 evaluation sets (or the dev sets) from the normalized corpora,
+    sizes checked."""
+    params = parse_section(BenchmarkParams, load_params(params_path).get(section), section)
     if not params.datasets:
-        raise InputError("params.yaml: benchmark.datasets is empty")
+        raise InputError(f"params.yaml: {section}.datasets is empty")
     index: dict[str, Any] = {}
     built: dict[str, list[dict[str, Any]]] = {}
     for name, spec in params.datasets.items():
         if spec.metric not in METRICS:
-            raise InputError(f"params.yaml: benchmark.datasets.{name}.metric must be one of "
+            raise InputError(f"params.yaml: {section}.datasets.{name}.metric must be one of "
                              f"{', '.join(METRICS)}, got {spec.metric!r}")
         instruction = task_instruction_or_error(spec.task, name)
         source, standin = choose_source(Path(corpora_dir), spec, name)

@@ -28,7 +28,7 @@ COMMANDS: dict[str, str] = {
     "publish": "stages.publish:publish",
     "pull": "stages.pull:pull",
     "edit": "stages.edit:edit",
-    "recipe-dev": "stages.recipe_dev:recipe_dev",
+    "recipe-table": "stages.recipe_table:recipe_table",
     "plan": "stages.plan:plan",
     # maintainer tool: params.yaml's corpora section from the mirror's MANIFEST.json
     "corpora-params": "stages.corpora_params:corpora_params",

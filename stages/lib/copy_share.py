@@ -1,6 +1,6 @@
 """How often a system leaves its input unchanged: the share of outputs identical to the
 input (whitespace-trimmed), per dataset of a predictions/<system>/ folder. Used by the
-findings report and by recipe-dev to see whether an adapter edits at all."""
+findings report and by recipe-table to see whether an adapter edits at all."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -22,8 +22,9 @@ T = TypeVar("T")
 # the stage that owns each, so every profile must define all of them (`{}` = none).
 PROFILE_SECTIONS = ("mixtures", "train", "predict", "evaluate")
 # Top-level sections of params.yaml (each owned by one stage; see the file's comments).
-SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "benchmark", "base_model",
-            "build", "mixtures", "train", "systems", "predict", "evaluate", "report", "grid")
+SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "benchmark",
+            "dev_benchmark", "base_model", "build", "mixtures", "train", "systems", "predict",
+            "evaluate", "report", "grid")
 RENAMED = {"eval": "predict (generation) and evaluate (scoring)"}
 
 

@@ -1,0 +1,125 @@
+"""recipe-table: recipe experiments compared on the dev splits -> reports/recipe-dev.md.
+
+A recipe variant is a DVC experiment (`dvc exp run --queue -n <name> -S key=value`, then
+`dvc queue start`): the pipeline re-runs what the change touches, and the dev stage
+scores every system on the dev splits (dev/metrics/<system>.json, never a test split).
+This command reads the experiments `dvc exp show` lists for the current commit, and for
+one system gives each experiment's dev scores with 95% half-widths, its paired Δ on the
+average against the commit itself (the baseline), the params it changed, and the share of
+its dev outputs that copy their input (when its predictions are in the local cache).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stages.lib.comparison import SystemResults, compare_systems
+from stages.lib.copy_share import copy_share
+from stages.lib.io import InputError, atomic_path
+
+DEV = Path("dev")
+# exp_show columns that are not params: identity, metrics (<file>:<key>) and dep hashes
+_NOT_PARAMS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
+
+
+def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the baseline commit's row, its experiments' rows) from `dvc exp show`."""
+    import dvc.api
+
+    rows = dvc.api.exp_show(repo=repo)
+    baseline = next((r for r in rows if r["typ"] == "baseline" and r["rev"] != "workspace"),
+                    None)
+    if baseline is None:
+        raise InputError("dvc exp show: no baseline commit (commit the pipeline first)")
+    return baseline, [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
+
+
+def changed_params(baseline: dict[str, Any], row: dict[str, Any]) -> str:
+    """key=value for every param whose value differs from the baseline's."""
+    params = [k for k in row if k not in _NOT_PARAMS and ":" not in k and "/" not in k]
+    return ", ".join(f"{k}={row[k]}" for k in params if row[k] != baseline.get(k)) or "-"
+
+
+def materialize(repo: str, rev: str, system: str, folder: Path) -> Path:
+    """The dev metrics of SYSTEM at REV (git-tracked files) written into FOLDER."""
+    import dvc.api
+
+    for relative in (f"{system}.json", f"details/{system}.json", f"items/{system}.json"):
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.write_text(dvc.api.read(str(DEV / "metrics" / relative), repo=repo, rev=rev),
+                              encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - dvc raises many kinds for a missing file
+            raise InputError(f"{DEV / 'metrics' / relative} at {rev[:10]}: not readable "
+                             f"({exc}); did the dev stage run in this experiment?") from exc
+    return folder
+
+
+def dev_copy_share(repo: str, rev: str, system: str, datasets: list[str],
+                   folder: Path) -> str:
+    """Share of dev outputs equal to their input, or n/a when not in the local cache."""
+    import dvc.api
+
+    try:
+        for dataset in datasets:
+            (folder / f"{dataset}.jsonl").write_text(dvc.api.read(
+                str(DEV / "predictions" / system / f"{dataset}.jsonl"), repo=repo, rev=rev),
+                encoding="utf-8")
+    except Exception:  # noqa: BLE001 - predictions not pulled: the share is unknown
+        return "n/a"
+    shares = copy_share(folder)
+    return f"{sum(shares.values()) / len(shares):.0%}"
+
+
+def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
+           reference: SystemResults) -> str:
+    datasets = reference.datasets
+    head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p",
+            "copies input", "changed params"]
+    lines = [f"# Recipe experiments on the dev splits ({system})", "",
+             "Made by `writing-alpaca recipe-table` from `dvc exp show`: every experiment of "
+             "this commit, scored on the dev splits (dev/metrics); 95% bootstrap "
+             "half-widths; Δ paired against the baseline commit.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, changed, results, copies in rows:
+        details = results.scores["details"]
+        cells = [f"{results.scores[d]:.2f} ± {details['datasets'][d]['half_width']:.1f}"
+                 for d in datasets]
+        cells.append(f"{results.scores['avg']:.2f} ± {details['avg']['half_width']:.1f}")
+        if results is reference:
+            cells.append("-")
+        else:
+            avg = compare_systems(reference, results)["avg"]
+            low, high = avg["ci95"]
+            cells.append(f"{avg['delta']:+.2f} [{low:+.2f}, {high:+.2f}], p {avg['p']:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells + [copies, changed]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("recipe-table")
+@click.option("--system", default="writing-alpaca", show_default=True,
+              help="The system whose dev scores are compared.")
+@click.option("--repo", default=".", show_default=True, help="The DVC repository.")
+@click.option("--out", default="reports/recipe-dev.md", show_default=True,
+              type=click.Path(path_type=Path))
+def recipe_table(system: str, repo: str, out: Path) -> None:
+    """Compare this commit's DVC experiments on the dev splits -> OUT (markdown)."""
+    baseline, experiments = list_experiments(repo)
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = []
+        for label, row in [("baseline", baseline), *((r["Experiment"], r) for r in experiments)]:
+            folder = materialize(repo, row["rev"], system, Path(tmp) / label / "metrics")
+            results = SystemResults(folder, system)
+            predictions = Path(tmp) / label / "predictions"
+            predictions.mkdir()
+            copies = dev_copy_share(repo, row["rev"], system, results.datasets, predictions)
+            changed = "-" if row is baseline else changed_params(baseline, row)
+            loaded.append((label, changed, results, copies))
+        table = render(system, loaded, loaded[0][2])
+    with atomic_path(out) as tmp_out:
+        tmp_out.write_text(table, encoding="utf-8")
+    click.echo(table)

@@ -1,0 +1,97 @@
+"""recipe-table: experiments' dev scores read at their git revisions, compared with the
+baseline commit, with the params each one changed."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_report import _setup
+
+from stages.recipe_table import changed_params, recipe_table
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit_dev_metrics(repo: Path, metrics: Path, source: str, message: str) -> str:
+    """dev/metrics/writing-alpaca.* = SOURCE's metrics files, committed; returns the sha."""
+    dev = repo / "dev" / "metrics"
+    for relative in ("{}.json", "details/{}.json", "items/{}.json"):
+        target = dev / relative.format("writing-alpaca")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(metrics / relative.format(source), target)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture()
+def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    metrics, _, _ = _setup(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "t@example.org")
+    git(repo, "config", "user.name", "t")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    # the baseline commit scores like the copy system, the experiment like the tuned one
+    baseline = commit_dev_metrics(repo, metrics, "copy", "baseline")
+    git(repo, "checkout", "-q", "-b", "exp")
+    experiment = commit_dev_metrics(repo, metrics, "tuned", "experiment")
+    git(repo, "checkout", "-q", "-")
+    rows = [{"Experiment": None, "rev": "workspace", "typ": "baseline", "train.lr": 1.0},
+            {"Experiment": None, "rev": baseline, "typ": "baseline", "train.lr": 1.0,
+             "dev/metrics/writing-alpaca.json:avg": 1.0},
+            {"Experiment": "lr-3", "rev": experiment, "typ": "branch_commit", "train.lr": 3.0,
+             "dev/metrics/writing-alpaca.json:avg": 2.0}]
+    import dvc.api
+
+    monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
+    return repo
+
+
+def test_table_compares_each_experiment_with_the_baseline(repo_with_experiment: Path) -> None:
+    out = repo_with_experiment / "recipe.md"
+    result = CliRunner().invoke(recipe_table, ["--repo", str(repo_with_experiment),
+                                               "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = out.read_text()
+    baseline = next(line for line in table.splitlines() if line.startswith("| baseline |"))
+    experiment = next(line for line in table.splitlines() if line.startswith("| lr-3 |"))
+    assert baseline.split("|")[-2].strip() == "-"
+    assert experiment.split("|")[-2].strip() == "train.lr=3.0"
+    # the tuned outputs score higher than the copies: a positive paired delta with its CI
+    delta = experiment.split("|")[-4].strip()
+    assert delta.startswith("+") and "[" in delta and ", p " in delta
+    assert experiment.split("|")[-3].strip() == "n/a"  # no dev predictions in this repo
+
+
+def test_an_experiment_without_dev_metrics_names_the_file(repo_with_experiment: Path) -> None:
+    import dvc.api
+
+    rows = dvc.api.exp_show()
+    branch = git(repo_with_experiment, "rev-parse", "--abbrev-ref", "HEAD")
+    git(repo_with_experiment, "checkout", "-q", "--orphan", "empty")
+    git(repo_with_experiment, "rm", "-rq", "--cached", "dev")
+    git(repo_with_experiment, "commit", "-q", "--allow-empty", "-m", "no dev stage")
+    rows[2]["rev"] = git(repo_with_experiment, "rev-parse", "HEAD")
+    git(repo_with_experiment, "checkout", "-q", "-f", branch)
+    result = CliRunner().invoke(recipe_table, ["--repo", str(repo_with_experiment),
+                                               "--out", str(repo_with_experiment / "r.md")])
+    assert result.exit_code != 0 and "dev/metrics/writing-alpaca.json" in result.output
+    assert not (repo_with_experiment / "r.md").exists()
+
+
+def test_changed_params_lists_only_params_that_differ() -> None:
+    baseline = {"rev": "a", "train.lr": 1.0, "train.steps": 30, "metrics/x.json:avg": 1.0,
+                "adapters/x": "h1"}
+    row = {"rev": "b", "train.lr": 3.0, "train.steps": 30, "metrics/x.json:avg": 2.0,
+           "adapters/x": "h2"}
+    assert changed_params(baseline, row) == "train.lr=3.0"
+    assert changed_params(baseline, dict(baseline)) == "-"
