@@ -28,7 +28,8 @@ def documented_overrides() -> list[str]:
         for match in OVERRIDE.finditer(path.read_text(encoding="utf-8")):
             override = next(group for group in match.groups() if group)
             # placeholders (key=value, key=<value>) are not examples
-            if override.split(".")[0].split("=")[0] in sections and override not in found:
+            section = override.lstrip("+").split(".")[0].split("=")[0]
+            if section in sections and override not in found:
                 found.append(override)
     return found
 
@@ -57,10 +58,12 @@ def test_the_docs_have_experiment_examples() -> None:
 
 @pytest.mark.parametrize("override", documented_overrides())
 def test_a_documented_override_changes_what_it_names(tmp_path: Path, override: str) -> None:
-    key, _, value = override.partition("=")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_override(override)  # as DVC parses it
     params = apply(tmp_path, override)
     raw = yaml.safe_load(params.read_text(encoding="utf-8"))
-    assert at(raw, key) == yaml.safe_load(value), f"-S {override} was lost"
+    assert at(raw, parsed.key_or_group) == parsed.value(), f"-S {override} was lost"
     load_params(params)  # the project still reads the edited file
 
 
