@@ -53,7 +53,7 @@ def materialize(repo: str, rev: str, system: str, folder: Path) -> Path:
         try:
             target.write_text(dvc.api.read(str(DEV / "metrics" / relative), repo=repo, rev=rev),
                               encoding="utf-8")
-        except Exception as exc:  # noqa: BLE001 - dvc raises many kinds for a missing file
+        except Exception as exc:  # dvc raises many kinds for a missing file
             raise InputError(f"{DEV / 'metrics' / relative} at {rev[:10]}: not readable "
                              f"({exc}); did the dev stage run in this experiment?") from exc
     return folder
@@ -81,9 +81,9 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
     head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p",
             "copies input", "changed params"]
     lines = [f"# Recipe experiments on the dev splits ({system})", "",
-             "Made by `writing-alpaca recipe-table` from `dvc exp show`: every experiment of "
-             "this commit, scored on the dev splits (dev/metrics); 95% bootstrap "
-             "half-widths; Δ paired against the baseline commit.", "",
+             ("Made by `writing-alpaca recipe-table` from `dvc exp show`: every experiment "
+              "of this commit, scored on the dev splits (dev/metrics); 95% bootstrap "
+              "half-widths; Δ paired against the baseline commit."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, changed, results, copies in rows:
         details = results.scores["details"]
