@@ -16,9 +16,8 @@ selection); each must exist in the benchmark. Stand-in datasets (a substitute co
 index.json `standin: true`) are scored and flagged but left out of `avg` unless
 evaluate.standin_in_avg is true.
 
-GEC hypotheses are tokenized with the spaCy tokenizer before M2/ERRANT scoring
-because both scorers compare whitespace tokens against the tokenized gold source; an
-output whose tokens already equal the source's is left untouched.
+Each metric is looked up in stages/lib/metrics/registry.py; GEC hypotheses are tokenized
+like the gold source before M2/ERRANT scoring (stages/lib/predictions.py).
 """
 from __future__ import annotations
 
@@ -29,7 +28,7 @@ from typing import Any
 import click
 import numpy as np
 
-from stages.lib.benchmark_info import chosen_datasets, read_index, read_items
+from stages.lib.benchmark_info import chosen_datasets, read_index
 from stages.lib.bootstrap import (
     BootstrapParams,
     interval,
@@ -38,11 +37,11 @@ from stages.lib.bootstrap import (
     scores_for,
 )
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
-from stages.lib.io import InputError, read_jsonl
+from stages.lib.io import InputError
+from stages.lib.metrics.registry import Inputs, get_metric
 from stages.lib.params import load_params, parse_section
+from stages.lib.predictions import align_predictions, metric_inputs
 from stages.lib.results import write_results
-
-GEC_METRICS = ("m2", "errant")
 
 
 @dataclass
@@ -62,104 +61,32 @@ def read_evaluate_params(path: str | Path) -> EvaluateParams:
     return params
 
 
-def align_predictions(benchmark: Path, predictions: Path, dataset: str
-                      ) -> tuple[list[dict[str, Any]], list[str]]:
-    """(benchmark items, outputs) for the predicted ids, in benchmark order."""
-    path = predictions / f"{dataset}.jsonl"
-    if not path.is_file():
-        raise InputError(f"{path}: predictions missing for dataset {dataset}")
-    items = {item["id"]: item for item in read_items(benchmark, dataset)}
-    outputs: dict[str, str] = {}
-    for number, record in enumerate(read_jsonl(path), start=1):
-        if not isinstance(record.get("id"), str) or not isinstance(record.get("output"), str):
-            raise InputError(f"{path}:{number}: expected string fields 'id' and 'output'")
-        if record["id"] not in items:
-            raise InputError(f"{path}:{number}: id {record['id']!r} is not in the benchmark")
-        if record["id"] in outputs:
-            raise InputError(f"{path}:{number}: duplicate id {record['id']!r}")
-        outputs[record["id"]] = record["output"]
-    if not outputs:
-        raise InputError(f"{path}: no predictions")
-    chosen = [item for item_id, item in items.items() if item_id in outputs]
-    return chosen, [outputs[item["id"]] for item in chosen]
-
-
-def gec_tokenize(sources: list[str], outputs: list[str]) -> list[str]:
-    """Outputs as spaCy tokens joined by spaces (source-identical outputs kept as-is)."""
-    from stages.lib.metrics.spacy_cache import load_annotator
-
-    tokenizer = load_annotator().nlp.tokenizer
-    result = []
-    for source, output in zip(sources, outputs):
-        flat = " ".join(output.split())
-        if flat == " ".join(source.split()):
-            result.append(flat)
-        else:
-            result.append(" ".join(token.text for token in tokenizer(flat) if not token.is_space))
-    return result
-
-
-def score_dataset(metric: str, items: list[dict[str, Any]], outputs: list[str],
+def score_dataset(metric_name: str, items: list[dict[str, Any]], outputs: list[str],
                   params: EvaluateParams, where: str) -> tuple[float, dict[str, Any], list[Any]]:
     """(score 0-100, details, per-item sufficient statistics) of one dataset's outputs.
 
     The score is computed from the per-item statistics, the same way the bootstrap
     scores a resample (stages/lib/bootstrap.py)."""
-    sources = [item["input"] for item in items]
-    if metric in GEC_METRICS:
-        blocks = [item.get("m2") for item in items]
-        missing = [item["id"] for item, block in zip(items, blocks) if not block]
-        if missing:
-            raise InputError(f"{where}: item {missing[0]} has no gold M2 block (metric {metric})")
-        return _score_gec(metric, blocks, sources, outputs, params)
-    references = [item.get("references") or [] for item in items]
-    empty = [item["id"] for item, refs in zip(items, references) if not refs]
-    if empty:
-        raise InputError(f"{where}: item {empty[0]} has no references (metric {metric})")
-    if metric == "gleu":
-        from stages.lib.metrics import gleu
-
-        stats = [gleu.item_stats(s, o, r) for s, o, r in zip(sources, outputs, references)]
-        result = gleu.score_table(*gleu.stats_table(stats))
-        return result["gleu"], {"components": result}, stats
-    if metric == "sari":
-        from stages.lib.metrics import sari
-
-        stats = [sari.item_stats(s, o, r) for s, o, r in zip(sources, outputs, references)]
-        result = sari.score_items(stats)
-        return result["sari"], {"components": result}, stats
-    raise InputError(f"{where}: unknown metric {metric!r} (m2, errant, gleu, sari)")
+    metric = get_metric(metric_name, where)
+    inputs = metric_inputs(metric, items, outputs, where)
+    stats = metric.item_stats(inputs)
+    components = metric.score(stats)
+    details: dict[str, Any] = {"components": components}
+    if metric.gold_field == "m2":
+        details.update(gec_analysis(inputs, params.ner_model))
+    details.update(metric.details(inputs))
+    return components[metric.headline], details, stats
 
 
-def _score_gec(metric: str, blocks: list[str], sources: list[str], outputs: list[str],
-               params: EvaluateParams) -> tuple[float, dict[str, Any], list[Any]]:
-    from stages.lib.metrics.errant_scorer import errant_breakdown, extract_edits, item_counts
-    from stages.lib.metrics.m2format import parse_block
-
-    parsed = [parse_block(block) for block in blocks]
-    gold_sources = [block.source for block in parsed]
-    hyps = gec_tokenize(gold_sources, outputs)
-    hyp_edits = extract_edits(gold_sources, hyps)
-    breakdown = errant_breakdown(parsed, hyps, hyp_edits=hyp_edits)
-    if metric == "m2":
-        from stages.lib.metrics.m2 import item_options, score_options
-
-        stats: list[Any] = [item_options(block, hyp) for block, hyp in zip(parsed, hyps)]
-        result = score_options(stats)
-    else:
-        stats = item_counts(parsed, hyp_edits)
-        result = breakdown["overall"]
-    details = {
-        "components": result,
-        "errant_overall": breakdown["overall"],
+def gec_analysis(inputs: Inputs, ner_model: str) -> dict[str, Any]:
+    """The edit analysis of a GEC set (paper sec. 4.2) from the system's ERRANT edits."""
+    return {
+        "errant_overall": inputs.errant_breakdown["overall"],
         # paper Figure 1: the system's edits by action (Missing = insertion,
         # Replacement, Unnecessary = deletion), with ERRANT TP/FP/FN per action
-        "edit_actions": operation_counts(hyp_edits),
-        "named_entities": ne_touch_share(gold_sources, hyp_edits, params.ner_model),
+        "edit_actions": operation_counts(inputs.hyp_edits),
+        "named_entities": ne_touch_share(inputs.sources, inputs.hyp_edits, ner_model),
     }
-    if metric == "errant":  # TP/FN take the gold's types: only ERRANT-typed gold (BEA) has M/R/U
-        details["errant_operations"] = breakdown["operations"]
-    return result["f0.5"], details, stats
 
 
 def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,

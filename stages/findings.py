@@ -10,32 +10,31 @@ p < 0.05, and "inconclusive" otherwise.
 
 Two more tables: named-entity edits (sec. 4.2: the share of a system's GEC edits that
 touch a named entity, against the share of the gold edits on the same items), and
-Table 7's speed column (items/s greedy vs beam search, from grid/speed).
+Table 7's speed column (items/s greedy vs beam search, from grid/speed). The prose
+around the tables is stages/templates/findings.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from string import Template
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
-from stages.lib.bootstrap import (
-    ALPHA,
-    BootstrapParams,
-    interval,
-    mean_over,
-    p_value,
-    paired,
-    resample_indices,
-)
-from stages.lib.comparison import SystemResults, check_same_items
+from stages.lib.bootstrap import ALPHA, BootstrapParams, interval, p_value, resample_indices
+from stages.lib.comparison import SystemResults, compare_systems
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
 
+if TYPE_CHECKING:
+    from stages.lib.metrics.m2format import M2Block
+
 GEC_SETS = ["conll", "bea"]
+# The report's prose, with $placeholders for the tables and numbers filled in here.
+TEMPLATE = Path(__file__).parent / "templates" / "findings.md"
 
 
 @dataclass(frozen=True)
@@ -85,21 +84,9 @@ def verdict(paper_delta: float | None, delta: float, p: float) -> str:
     return "reproduced" if (delta > 0) == (paper_delta > 0) else "contradicted"
 
 
-def measure_row(a: SystemResults, b: SystemResults, measure: str) -> dict[str, Any] | None:
-    """Δ = B − A on one measure with its interval and p (None when a dataset is missing)."""
-    if measure == "avg":
-        over = [d for d in a.scores["details"]["avg_over"]
-                if d in b.scores["details"]["avg_over"]]
-    else:
-        over = list(TASK_GROUPS.get(measure, (measure,)))
-    if not over or not all(d in a.scores and d in b.scores for d in over):
-        return None
-    check_same_items(a, b, over)
-    score_a = float(np.mean([a.scores[d] for d in over]))
-    score_b = float(np.mean([b.scores[d] for d in over]))
-    row = paired(mean_over(a.resamples(over), over), mean_over(b.resamples(over), over),
-                 round(score_b - score_a, 4))
-    return {"a": score_a, "b": score_b, "over": over, **row}
+def measures(comparison: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Measure ("avg", a dataset id or a TASK_GROUPS key) -> its row of a comparison."""
+    return {**comparison["datasets"], **comparison["groups"], "avg": comparison["avg"]}
 
 
 def measure_label(measure: str, standins: set[str]) -> str:
@@ -122,10 +109,12 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
             lines.append(f"| {claim.text} | {claim.a} → {claim.b} | - | | | | | | | "
                          f"not run ({', '.join(missing)} missing) |")
             continue
+        measured = measures(compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS))
         for measure in claim.measures:
-            row = measure_row(systems[claim.a], systems[claim.b], measure)
-            if row is None:
+            found = measured.get(measure)
+            if found is None:  # not scored for both systems
                 continue
+            row = dict(found)
             pa, pb = paper_value(paper, claim.paper_a, measure), paper_value(
                 paper, claim.paper_b, measure)
             paper_delta = None if pa is None or pb is None else round(pb - pa, 2)
@@ -141,7 +130,7 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
     return "\n".join(lines), rows
 
 
-def gold_edits(block: str) -> list[Any]:
+def gold_edits(block: str | M2Block) -> list[Any]:
     """The first annotator's gold edits of an M2 block (no-op annotations dropped)."""
     from stages.lib.metrics.m2format import parse_block
 
@@ -154,16 +143,14 @@ def ne_counts(benchmark: Path, predictions: Path, dataset: str, ner_model: str
               ) -> tuple[list[str], np.ndarray]:
     """Item ids and per item (system edits, of them touching an entity, gold edits, of
     them touching an entity), on the items the system predicted."""
-    from stages.evaluate import align_predictions, gec_tokenize
     from stages.lib.gec_analysis import ne_touch_counts
-    from stages.lib.metrics.errant_scorer import extract_edits
-    from stages.lib.metrics.m2format import parse_block
+    from stages.lib.predictions import align_predictions, gec_inputs
 
     items, outputs = align_predictions(benchmark, predictions, dataset)
-    sources = [parse_block(item["m2"]).source for item in items]
-    hyp_edits = extract_edits(sources, gec_tokenize(sources, outputs))
-    system = ne_touch_counts(sources, hyp_edits, ner_model)
-    gold = ne_touch_counts(sources, [gold_edits(item["m2"]) for item in items], ner_model)
+    inputs = gec_inputs(items, outputs)  # the same tokenization and edits as `evaluate`
+    system = ne_touch_counts(inputs.sources, inputs.hyp_edits, ner_model)
+    gold = ne_touch_counts(inputs.sources, [gold_edits(block) for block in inputs.gold],
+                           ner_model)
     return [item["id"] for item in items], np.array(
         [[*s, *g] for s, g in zip(system, gold)], dtype=np.int64)
 
@@ -269,37 +256,14 @@ def findings(metrics_dir: Path, grid_metrics: Path, speed: Path, predictions: Pa
     tallies: dict[str, int] = {}
     for row in rows:
         tallies[row["verdict"]] = tallies.get(row["verdict"], 0) + 1
-    text = "\n\n".join([
-        "# The paper's findings, tested",
-        ("Made by the `findings` stage of grid/dvc.yaml (`make grid`). Δ = B − A on our "
-        f"systems, with the 95% interval and two-sided p of a paired bootstrap over items "
-        f"({bootstrap.resamples} resamples, seed {bootstrap.seed}); paper Δ = the same pair "
-        "of rows in Zhang et al. 2023 (Table 4; Table 7 for LLaMA-7B-GEC). Verdict: "
-        "reproduced = our Δ has the paper's sign at p < 0.05; contradicted = the opposite "
-        "sign at p < 0.05; inconclusive otherwise. Our systems are 135M-parameter "
-        "SmolLM2 adapters trained for the default budget and scored on the default item "
-        "sample, not the paper's 7B LLaMA on the full sets: a verdict says whether the "
-        "paper's direction holds at this scale, not whether its size does."),
-        table,
-        "Verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(tallies.items())) + ".",
-        "† stand-in dataset (not the paper's set; left out of Avg.).",
-        "## Named-entity edits (sec. 4.2)",
-        f"The share of {ne_system}'s GEC edits whose source span touches a named entity "
-        "(spaCy NER on the source), against the share of the first annotator's gold edits "
-        "on the same items (items: " + ", ".join(f"{label(d)} {n}" for d, n in n_items.items())
-        + "). The paper reports 9.7% for LLaMA's corrections against 2.5% (RoBERTa) and "
-        "3.3% (T5); we have no small GEC model, so the gold edits are the comparison "
-        "(verdict: reproduced = the system's share is higher at p < 0.05).",
-        ne_table(ne_system, ne, bootstrap) if ne else "(no GEC predictions)",
-        "## How often each system leaves its input unchanged",
-        "Share of outputs identical to the input (whitespace-trimmed), on the scored items.",
-        copy_share_table(predictions, [s for s in systems if s != "copy"],
-                         [d for d in PAPER_ORDER if d in index]),
-        "## Inference speed (Table 7, last column)",
-        ("Items/s of generation only (model loading excluded) on this machine; the paper "
-        "reports 2.1 items/s for Writing-Alpaca-7B and LLaMA-7B-GEC at beam 16 on V100s."),
-        speed_table(speed) if speed.is_dir() else "(no timings)",
-    ]) + "\n"
+    text = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        resamples=bootstrap.resamples, seed=bootstrap.seed, claims_table=table,
+        verdicts=", ".join(f"{n} {v}" for v, n in sorted(tallies.items())), ne_system=ne_system,
+        ne_items=", ".join(f"{label(d)} {n}" for d, n in n_items.items()),
+        ne_table=ne_table(ne_system, ne, bootstrap) if ne else "(no GEC predictions)",
+        copy_share_table=copy_share_table(predictions, [s for s in systems if s != "copy"],
+                                          [d for d in PAPER_ORDER if d in index]),
+        speed_table=speed_table(speed) if speed.is_dir() else "(no timings)")
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     click.echo(table)

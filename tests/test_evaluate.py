@@ -9,12 +9,13 @@ import yaml
 from click.testing import CliRunner
 from test_predict import write_tiny_benchmark
 
-from stages.evaluate import EvaluateParams, evaluate, evaluate_system, gec_tokenize
+from stages.evaluate import EvaluateParams, evaluate, evaluate_system
 from stages.lib.gec_analysis import touches
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.metrics.errant_scorer import HypEdit
 from stages.lib.metrics.gleu import corpus_gleu
 from stages.lib.metrics.sari import corpus_sari
+from stages.lib.predictions import gec_tokenize
 from stages.lib.results import read_results
 
 GOLD_FIXES = {  # detokenized corrections, as a model would write them
@@ -127,6 +128,25 @@ def test_bad_predictions_name_file_and_line(bench: Path, tmp_path: Path) -> None
         evaluate_system(bench, preds, EvaluateParams())
     (preds / "trk.jsonl").unlink()
     with pytest.raises(InputError, match=r"trk.jsonl: predictions missing"):
+        evaluate_system(bench, preds, EvaluateParams())
+
+
+def test_unknown_metric_names_the_file(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds")
+    index = json.loads((bench / "index.json").read_text())
+    index["trk"]["metric"] = "bleu"
+    (bench / "index.json").write_text(json.dumps(index))
+    with pytest.raises(InputError, match=r"trk.jsonl: unknown metric 'bleu' \(known: m2, "):
+        evaluate_system(bench, preds, EvaluateParams())
+
+
+def test_missing_gold_names_item_and_metric(bench: Path, tmp_path: Path) -> None:
+    preds = write_predictions(bench, tmp_path / "preds")
+    items = read_jsonl(bench / "jfl.jsonl")
+    items[1]["references"] = []
+    (bench / "jfl.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    with pytest.raises(InputError, match=rf"jfl.jsonl: item {items[1]['id']} has no "
+                                         r"references \(metric gleu\)"):
         evaluate_system(bench, preds, EvaluateParams())
 
 

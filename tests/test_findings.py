@@ -10,8 +10,9 @@ from test_evaluate import GOLD_FIXES, write_predictions
 from test_predict import write_tiny_benchmark
 
 from stages.evaluate import EvaluateParams, evaluate_system
-from stages.findings import findings, paper_value, verdict
+from stages.findings import TASK_GROUPS, findings, paper_value, verdict
 from stages.lib.bootstrap import BootstrapParams
+from stages.lib.comparison import SystemResults, compare_systems
 from stages.lib.io import read_jsonl
 from stages.lib.results import write_results
 
@@ -84,3 +85,16 @@ def test_findings_table(tmp_path: Path) -> None:
     speed_rows = [line for line in lines if line.startswith("| gec-only |")]
     assert [r.split("|")[2].strip() for r in speed_rows] == ["1", "16"]
     assert "| 0.50 |" in speed_rows[1] and "| 160.00 |" in speed_rows[1]
+    # the prose comes from stages/templates/findings.md, every placeholder filled
+    assert "$" not in text and "(1000 resamples" not in text and "(200 resamples, seed 0)" in text
+    assert "touches a named entity (spaCy NER on the source)" in text
+    assert "(items: CoNLL 3, BEA 2)" in text and text.endswith("threads |\n")
+
+    # the claims' Δ are compare_systems' rows; a task group is the mean of its datasets
+    a, b = SystemResults(metrics, "alpaca"), SystemResults(metrics, "writing-alpaca")
+    result = compare_systems(a, b, TASK_GROUPS)
+    group = result["groups"]["grammaticality"]
+    assert group["over"] == ["conll", "bea"]
+    assert group["a"] == (a.scores["conll"] + a.scores["bea"]) / 2
+    assert "fluency" not in result["groups"]  # itr-f is not in the fixture benchmark
+    assert "groups" not in compare_systems(a, b)  # `compare --json` stays as it was

@@ -2,7 +2,8 @@
 
 Every metric here is a corpus metric (not a mean of sentence scores), so a resample is
 scored the way the official scorer would score the resampled item list: from each item's
-sufficient statistics, which `evaluate` stores in metrics/items/<system>.json:
+sufficient statistics, which `evaluate` stores in metrics/items/<system>.json, with the
+metric's own `resample` (stages/lib/metrics/registry.py):
 
     sari    the 9 counters x 4 n-gram orders per item; the corpus score takes their sums
     gleu    the 10 numbers per (item, reference); the corpus score re-draws one reference
@@ -18,11 +19,13 @@ An identity resample reproduces the metric exactly (tests/test_bootstrap.py).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from stages.lib.metrics.registry import get_metric
 
 ALPHA = 0.05  # two-sided; intervals are 95%
 
@@ -42,44 +45,12 @@ def resample_indices(n: int, dataset: str, params: BootstrapParams) -> np.ndarra
     return rng.integers(0, n, size=(params.resamples, n))
 
 
-def _sari_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
-    from stages.lib.metrics.sari import score_stats
-
-    table = np.asarray(stats, dtype=np.int64)  # (items, 4 orders, 9 counters)
-    sums = table[indices].sum(axis=1)  # integer sums: exact, order-free
-    return np.array([score_stats(s)["sari"] for s in sums.tolist()])
-
-
-def _gleu_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
-    from stages.lib.metrics.gleu import score_table, stats_table
-
-    table, num_refs = stats_table(stats)
-    return np.array([score_table(table[row], num_refs[row])["gleu"] for row in indices])
-
-
-def _m2_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
-    from stages.lib.metrics.m2 import score_options
-
-    return np.array([score_options([stats[i] for i in row])["f0.5"] for row in indices.tolist()])
-
-
-def _errant_scores(stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
-    from stages.lib.metrics.errant_scorer import score_counts
-
-    return np.array([score_counts([stats[i] for i in row])["f0.5"] for row in indices.tolist()])
-
-
-SCORERS: dict[str, Callable[[Sequence[Any], np.ndarray], np.ndarray]] = {
-    "sari": _sari_scores, "gleu": _gleu_scores, "m2": _m2_scores, "errant": _errant_scores}
-
-
 def scores_for(metric: str, stats: Sequence[Any], indices: np.ndarray) -> np.ndarray:
     """The corpus score of each row of `indices` (item positions into `stats`)."""
-    if metric not in SCORERS:
-        raise ValueError(f"no bootstrap for metric {metric!r} ({', '.join(SCORERS)})")
+    scorer = get_metric(metric)
     if not len(stats):
         raise ValueError("no items to resample")
-    return SCORERS[metric](stats, np.atleast_2d(indices))
+    return scorer.resample(stats, np.atleast_2d(indices))
 
 
 def interval(values: np.ndarray) -> list[float]:

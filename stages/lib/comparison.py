@@ -1,12 +1,13 @@
 """Paired comparison of two evaluated systems: Δ = B - A per dataset and on the average,
 with the 95% interval of Δ, a paired-bootstrap p-value and a verdict word.
 
-Used by `writing-alpaca compare` and by the report. Both systems must have been scored
-on the same items (same predict.max_items and seed), so that the bootstrap resamples the
-same items for both (stages/lib/bootstrap.py).
+Used by `writing-alpaca compare`, the report and the findings. Both systems must have
+been scored on the same items (same predict.max_items and seed), so that the bootstrap
+resamples the same items for both (stages/lib/bootstrap.py).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,14 @@ def check_same_items(a: SystemResults, b: SystemResults, datasets: list[str]) ->
                              f"needs the same items")
 
 
-def compare_systems(a: SystemResults, b: SystemResults) -> dict[str, Any]:
+def compare_systems(a: SystemResults, b: SystemResults,
+                    groups: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
     """{"a", "b", "resamples", "datasets": {d: row}, "avg": row}; a row holds a, b, delta,
-    ci95 (of delta), p and verdict ("better" = B significantly better than A)."""
+    ci95 (of delta), p and verdict ("better" = B significantly better than A).
+
+    With `groups` (name -> datasets, e.g. the paper's task groups) the result also holds
+    "groups": {name: row} on the mean score of each group whose datasets both systems
+    have; like the avg row, a group row names its datasets in "over"."""
     datasets = in_paper_order(set(a.datasets) & set(b.datasets))
     if not datasets:
         raise InputError(f"{a.name} and {b.name} have no dataset in common")
@@ -69,8 +75,21 @@ def compare_systems(a: SystemResults, b: SystemResults) -> dict[str, Any]:
         avg = {"a": a.scores["avg"], "b": b.scores["avg"], "over": avg_over, **paired(
             mean_over(res_a, avg_over), mean_over(res_b, avg_over),
             round(b.scores["avg"] - a.scores["avg"], 4))}
-    return {"a": a.name, "b": b.name, "resamples": a.items["bootstrap"]["resamples"],
-            "datasets": rows, "avg": avg}
+    result = {"a": a.name, "b": b.name, "resamples": a.items["bootstrap"]["resamples"],
+              "datasets": rows, "avg": avg}
+    if groups is not None:
+        result["groups"] = {name: _mean_row(a, b, list(over), res_a, res_b)
+                            for name, over in groups.items() if all(d in rows for d in over)}
+    return result
+
+
+def _mean_row(a: SystemResults, b: SystemResults, over: list[str],
+              res_a: dict[str, np.ndarray], res_b: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Δ = B − A on the mean score over the datasets `over`, paired per resample."""
+    score_a = float(np.mean([a.scores[d] for d in over]))
+    score_b = float(np.mean([b.scores[d] for d in over]))
+    return {"a": score_a, "b": score_b, "over": over, **paired(
+        mean_over(res_a, over), mean_over(res_b, over), round(score_b - score_a, 4))}
 
 
 def _fmt_row(name: str, row: dict[str, Any]) -> str:
