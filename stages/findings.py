@@ -5,7 +5,8 @@ of a task group's datasets, or the benchmark average. Δ comes with the 95% inte
 the two-sided p of the paired bootstrap (stages/lib/bootstrap.py, the same resamples as
 `compare`), beside the paper's Δ for the same pair of rows (params report.reference_rows,
 Table 4; grid.paper_rows for Table 7's LLaMA-7B-GEC). The verdict is "reproduced" when
-our Δ has the paper's sign at p < 0.05, "contradicted" when it has the opposite sign at
+our Δ has the paper's sign at Holm-adjusted p < 0.05 (the whole table is one family of
+tests), "contradicted" when it has the opposite sign at Holm-adjusted
 p < 0.05, and "inconclusive" otherwise.
 
 Two more tables: named-entity edits (sec. 4.2: the share of a system's GEC edits that
@@ -24,7 +25,14 @@ import click
 import numpy as np
 
 from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
-from stages.lib.bootstrap import ALPHA, BootstrapParams, interval, p_value, resample_indices
+from stages.lib.bootstrap import (
+    ALPHA,
+    BootstrapParams,
+    holm,
+    interval,
+    p_value,
+    resample_indices,
+)
 from stages.lib.comparison import SystemResults, compare_systems
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
@@ -100,33 +108,45 @@ def measure_label(measure: str, standins: set[str]) -> str:
 
 def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, float]],
                  standins: set[str]) -> tuple[str, list[dict[str, Any]]]:
-    head = ("| Claim | A → B | Measure | A | B | Δ | 95% CI of Δ | p | paper Δ | verdict |\n"
-            "|---|---|---|---:|---:|---:|---|---:|---:|---|")
-    lines, rows = [head], []
+    """The claims table; every verdict rests on its Holm-adjusted p over the whole table
+    (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance)."""
+    head = ("| Claim | A → B | Measure | A | B | Δ | 95% CI of Δ | p | Holm p | paper Δ "
+            "| verdict |\n|---|---|---|---:|---:|---:|---|---:|---:|---:|---|")
+    entries: list[str | dict[str, Any]] = []  # a finished line (claim not run) or a row
     for claim in CLAIMS:
         if claim.a not in systems or claim.b not in systems:
             missing = [s for s in (claim.a, claim.b) if s not in systems]
-            lines.append(f"| {claim.text} | {claim.a} → {claim.b} | - | | | | | | | "
-                         f"not run ({', '.join(missing)} missing) |")
+            entries.append(f"| {claim.text} | {claim.a} → {claim.b} | - | | | | | | | | "
+                           f"not run ({', '.join(missing)} missing) |")
             continue
         measured = measures(compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS))
         for measure in claim.measures:
             found = measured.get(measure)
             if found is None:  # not scored for both systems
                 continue
-            row = dict(found)
             pa, pb = paper_value(paper, claim.paper_a, measure), paper_value(
                 paper, claim.paper_b, measure)
-            paper_delta = None if pa is None or pb is None else round(pb - pa, 2)
-            row.update(claim=claim.text, measure=measure, paper_delta=paper_delta,
-                       verdict=verdict(paper_delta, row["delta"], row["p"]))
-            rows.append(row)
-            low, high = row["ci95"]
-            shown_paper = "n/a" if paper_delta is None else f"{paper_delta:+.2f}"
-            lines.append(f"| {claim.text} | {claim.a} → {claim.b} | "
-                         f"{measure_label(measure, standins)} | {row['a']:.2f} | {row['b']:.2f} | "
-                         f"{row['delta']:+.2f} | [{low:+.2f}, {high:+.2f}] | {row['p']:.3f} | "
-                         f"{shown_paper} | **{row['verdict']}** |")
+            entries.append({**found, "claim": claim, "measure": measure,
+                            "paper_delta": None if pa is None or pb is None
+                            else round(pb - pa, 2)})
+    rows = [e for e in entries if isinstance(e, dict)]
+    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
+        row.update(p_holm=adjusted,
+                   verdict=verdict(row["paper_delta"], row["delta"], adjusted))
+    lines = [head]
+    for entry in entries:
+        if isinstance(entry, str):
+            lines.append(entry)
+            continue
+        claim, (low, high) = entry["claim"], entry["ci95"]
+        shown_paper = "n/a" if entry["paper_delta"] is None else f"{entry['paper_delta']:+.2f}"
+        lines.append(f"| {claim.text} | {claim.a} → {claim.b} | "
+                     f"{measure_label(entry['measure'], standins)} | {entry['a']:.2f} | "
+                     f"{entry['b']:.2f} | {entry['delta']:+.2f} | [{low:+.2f}, {high:+.2f}] | "
+                     f"{entry['p']:.3f} | {entry['p_holm']:.3f} | {shown_paper} | "
+                     f"**{entry['verdict']}** |")
+    for row in rows:
+        row["claim"] = row["claim"].text
     return "\n".join(lines), rows
 
 

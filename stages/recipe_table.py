@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from stages.lib.bootstrap import holm
 from stages.lib.comparison import SystemResults, compare_systems
 from stages.lib.copy_share import copy_share
 from stages.lib.io import InputError, atomic_path
@@ -77,25 +78,32 @@ def dev_copy_share(repo: str, rev: str, system: str, datasets: list[str],
 
 def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
            reference: SystemResults) -> str:
+    """The table; the experiments' p-values are one family, so each also gets its Holm-
+    adjusted p (a sweep of k variants at 0.05 each would find a false gain by chance)."""
     datasets = reference.datasets
-    head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p",
+    avgs = {name: compare_systems(reference, results)["avg"]
+            for name, _, results, _ in rows if results is not reference}
+    adjusted = dict(zip(avgs, holm([avg["p"] for avg in avgs.values()])))
+    head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p", "Holm p",
             "copies input", "changed params"]
     lines = [f"# Recipe experiments on the dev splits ({system})", "",
              ("Made by `writing-alpaca recipe-table` from `dvc exp show`: every experiment "
               "of this commit, scored on the dev splits (dev/metrics); 95% bootstrap "
-              "half-widths; Δ paired against the baseline commit."), "",
+              "half-widths; Δ paired against the baseline commit; Holm p adjusts the "
+              "experiments' p-values as one family."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, changed, results, copies in rows:
         details = results.scores["details"]
         cells = [f"{results.scores[d]:.2f} ± {details['datasets'][d]['half_width']:.1f}"
                  for d in datasets]
         cells.append(f"{results.scores['avg']:.2f} ± {details['avg']['half_width']:.1f}")
-        if results is reference:
-            cells.append("-")
-        else:
-            avg = compare_systems(reference, results)["avg"]
+        if name in avgs:
+            avg = avgs[name]
             low, high = avg["ci95"]
             cells.append(f"{avg['delta']:+.2f} [{low:+.2f}, {high:+.2f}], p {avg['p']:.3f}")
+            cells.append(f"{adjusted[name]:.3f}")
+        else:
+            cells += ["-", "-"]
         lines.append(f"| {name} | " + " | ".join(cells + [copies, changed]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -193,3 +193,13 @@ def test_paired_verdicts_follow_the_sign_and_the_p_value() -> None:
     assert noisy["ci95"][0] < 0 < noisy["ci95"][1]
     assert p_value(np.full(999, 1.0)) == pytest.approx(2 / 1000)
     assert interval(np.arange(1001, dtype=float)) == [25.0, 975.0]
+
+
+def test_holm_adjusts_a_family_step_down() -> None:
+    from stages.lib.bootstrap import holm
+
+    # sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> 0.06 (monotone)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1, never below a smaller p's
+    assert holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])  # input order kept
+    assert holm([0.04]) == [0.04] and holm([]) == []

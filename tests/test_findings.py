@@ -78,6 +78,16 @@ def test_findings_table(tmp_path: Path) -> None:
     # writing-only vs writing-alpaca on STS: the paper's drop, measured here too
     sts = next(line for line in lines if "writing-alpaca → writing-only | STS" in line)
     assert "| -15.51 |" in sts and sts.split("|")[6].strip().startswith("-")
+    # every verdict rests on the Holm-adjusted p of the whole claims table
+    claim_rows = [line.split("|") for line in lines
+                  if " → " in line and "not run" not in line and "| **" in line]
+    assert "| p | Holm p |" in text and claim_rows
+    raw = [float(r[8]) for r in claim_rows]
+    adjusted = [float(r[9]) for r in claim_rows]
+    assert all(h >= p for h, p in zip(adjusted, raw))
+    for cells, p_holm in zip(claim_rows, adjusted):
+        if p_holm >= 0.05:
+            assert "inconclusive" in cells[11]
     # systems not run are named, not silently dropped
     assert "not run (writing-alpaca-full missing)" in text
     assert "not run (gec-only missing)" in text

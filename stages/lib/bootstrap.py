@@ -69,6 +69,22 @@ def p_value(deltas: np.ndarray) -> float:
     return min(1.0, 2 * min(at_most, at_least))
 
 
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values, in the input order.
+
+    Testing many claims (a findings table, a sweep of variants) at 0.05 each makes a
+    false "significant" likely somewhere; Holm's adjusted p-values keep the chance of any
+    false rejection in the family at 0.05 with no assumption about dependence. The k-th
+    smallest p (from 0) is multiplied by (m - k), made non-decreasing, capped at 1."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
 def verdict(delta: float, p: float) -> str:
     if p >= ALPHA or delta == 0:
         return "inconclusive"
