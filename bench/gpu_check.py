@@ -10,7 +10,7 @@ Reads the folder bench/gpu_prepare.py writes (--data, default .gpu) and measures
             In a child process: the trainer sets process-wide switches (TF32,
             deterministic kernels) that would change the generation figures.
   generate  predict's default item sample in fp32 (predict.dtype) with the project's
-            engines `continuous` and `hf` (stages.lib.generation.generate) and with
+            engines `continuous` and `hf` (chosen by stages.lib.engines.choose) and with
             transformers' own continuous batching (`transformers-cb`, bench/gpu_parts.py);
             then `continuous` in bf16. items/s each, and the share of cleaned outputs
             identical to fp32 `continuous`.
@@ -50,15 +50,18 @@ sys.path.insert(0, str(ROOT))
 import torch
 from gpu_parts import logits_agreement, random_weights, train_part, transformers_cb
 
-from stages.lib.engines import choose, load
-from stages.lib.generation import generate, max_new_tokens_for
+from stages.lib.engines import Engine, choose, load
+from stages.lib.generation import max_new_tokens_for
 from stages.lib.io import read_jsonl, write_json
 from stages.lib.prompts import format_prompt
 from stages.predict import read_predict_params
 
 PACKAGES = ("torch", "transformers", "huggingface_hub", "accelerate", "peft", "trl",
             "datasets", "pyarrow", "fsspec", "tokenizers")
-ENGINES = ("continuous", "hf", "transformers-cb")
+# The project's engines timed here (settings for stages.lib.engines.choose), and
+# transformers' own continuous batching, run on the model the continuous engine loads.
+PROJECT_ENGINES = ("continuous", "hf")
+TRANSFORMERS_CB = "transformers-cb"
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -104,20 +107,21 @@ class Check:
         return result
 
 
-def run_engine(engine: str, model: Any, tokenizer: Any, prompts: list[str],
+def run_engine(engine: Engine | None, model: Any, tokenizer: Any, prompts: list[str],
                budgets: list[int], batch_size: int) -> tuple[list[str], dict[str, Any]]:
-    """Outputs and timing of one engine (the project's after a two-prompt warm-up)."""
+    """Outputs and timing of one of the project's engines (after a two-prompt warm-up),
+    or of transformers' continuous batching for engine None."""
     cuda = model.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    if engine == "transformers-cb":
+    if engine is None:
         outputs, timing = transformers_cb(model, tokenizer, prompts, budgets, batch_size)
     else:
-        generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False, engine=engine)
+        engine.generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)
         start = time.perf_counter()
-        outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False,
-                           engine=engine)
+        outputs = engine.generate(model, tokenizer, prompts, budgets, batch_size,
+                                  progress=False)
         if cuda:
             torch.cuda.synchronize()
         timing = {"seconds": round(time.perf_counter() - start, 2)}
@@ -207,13 +211,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["generate"] = {"float32": {}, "bfloat16": {}, "identical_to_fp32_continuous": {}}
 
     def engine_part(engine: str, dtype: str) -> None:
-        inference = choose(args.device, dtype, "continuous", merge=True, num_beams=1)
+        project = engine in PROJECT_ENGINES
+        inference = choose(args.device, dtype, engine if project else "continuous",
+                           merge=True, num_beams=1)
         # a fresh model each time: transformers-cb may switch the attention implementation
         run_model = model if (engine, dtype) == ("continuous", "float32") \
             else load(inference, model_dir, None)[0]
         name = f"{dtype}/{engine}"
         outputs[name], report["generate"][dtype][engine] = run_engine(
-            engine, run_model, tokenizer, prompts, budgets, batch_size)
+            inference.engine if project else None, run_model, tokenizer, prompts, budgets,
+            batch_size)
         if name != "float32/continuous" and "float32/continuous" in outputs:
             report["generate"]["identical_to_fp32_continuous"][name] = identical(
                 outputs[name], outputs["float32/continuous"])
@@ -221,15 +228,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     def cpu_part() -> dict[str, Any]:
         step = max(1, len(prompts) // max(1, args.cpu_items))
         chosen = list(range(0, len(prompts), step))[: args.cpu_items]
-        cpu_model = load(choose("cpu", "float32", "continuous", True, 1), model_dir, None)[0]
-        cpu, timing = run_engine("continuous", cpu_model, tokenizer, [prompts[i] for i in chosen],
-                                 [budgets[i] for i in chosen], batch_size)
+        cpu_choice = choose("cpu", "float32", "continuous", True, 1)
+        cpu_model = load(cpu_choice, model_dir, None)[0]
+        cpu, timing = run_engine(cpu_choice.engine, cpu_model, tokenizer,
+                                 [prompts[i] for i in chosen], [budgets[i] for i in chosen],
+                                 batch_size)
         accelerated = [outputs["float32/continuous"][i] for i in chosen]
         return {**timing, "items": len(chosen), "threads": torch.get_num_threads(),
                 "identical_cuda_fp32_vs_cpu_fp32": identical(accelerated, cpu),
                 **logits_agreement(model, cpu_model, tokenizer, [prompts[i] for i in chosen])}
 
-    for engine in ENGINES:
+    for engine in (*PROJECT_ENGINES, TRANSFORMERS_CB):
         check.part(f"float32/{engine}", lambda engine=engine: engine_part(engine, "float32"))
     if "float32/continuous" in outputs:
         report["cpu"] = check.part("cpu", cpu_part)

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from stages.lib import engines
 from stages.lib.io import InputError
 from stages.lib.prompts import TASK_PROMPTS
 
@@ -71,10 +72,11 @@ def read_inputs(text: str | None) -> list[str]:
     return sys.stdin.read().splitlines()
 
 
-def edit_lines(model: Any, tokenizer: Any, lines: list[str], task: str, batch_size: int,
-               max_new_tokens: int, engine: str = "continuous") -> list[str]:
-    """Edited text per line (empty lines stay empty, without running the model)."""
-    from stages.lib.generation import generate, max_new_tokens_for
+def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[str],
+               task: str, batch_size: int, max_new_tokens: int) -> list[str]:
+    """Edited text per line with `engine` and the model it loaded (empty lines stay
+    empty, without running the model)."""
+    from stages.lib.generation import max_new_tokens_for
     from stages.lib.prompts import format_prompt, task_instruction
 
     todo = [i for i, line in enumerate(lines) if line.strip()]
@@ -83,8 +85,8 @@ def edit_lines(model: Any, tokenizer: Any, lines: list[str], task: str, batch_si
     # Edits rewrite their input: budget ~2x its tokens, at least 16, at most the cap.
     budgets = [max_new_tokens_for(lines[i], tokenizer, factor=2.0, minimum=16,
                                   maximum=max_new_tokens) for i in todo]
-    outputs = generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
-                       progress=len(todo) > batch_size, engine=engine)
+    outputs = engine.generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
+                              progress=len(todo) > batch_size)
     result = [""] * len(lines)
     for i, output in zip(todo, outputs, strict=True):
         result[i] = output.replace("\n", " ").strip()  # one output line per input line
@@ -115,7 +117,7 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
               default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True,
               help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-@click.option("--engine", type=click.Choice(["auto", "continuous", "hf", "vllm"]),
+@click.option("--engine", type=click.Choice(engines.ENGINE_NAMES),
               default="auto", show_default=True,
               help="auto = vllm on CUDA when installed and 500+ lines, else continuous.")
 @click.option("--merge-lora/--no-merge-lora", default=True, show_default=True,
@@ -140,7 +142,6 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM
     for large batches (stdin of 500 lines or more).
     """
-    from stages.lib import engines
     from stages.lib.hub import resolve_repo_or_path
     from stages.lib.models import is_adapter_dir, load_system
 
@@ -163,12 +164,13 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     if lines:
         model, tokenizer = engines.load(inference, base_dir, adapter_arg)
         click.echo(f"edit: {inference.describe(lora=adapter_arg is not None)}", err=True)
-        outputs = edit_lines(model, tokenizer, lines, task, batch_size, max_new_tokens,
-                             inference.engine)
+        outputs = edit_lines(inference.engine, model, tokenizer, lines, task, batch_size,
+                             max_new_tokens)
         for source, output in zip(lines, outputs, strict=True):
             click.echo(word_diff(source, output) if diff and source.strip() else output)
     if merge_dir is not None:
-        if model is None or inference.engine == "vllm":  # the export needs a transformers model
+        # the export saves a transformers model, which the vLLM engine does not load
+        if model is None or not inference.engine.transformers_model:
             model, tokenizer = load_system(base_dir, adapter_arg, inference.dtype, merge=True)
         merge_to(model, tokenizer, merge_dir)
         click.echo(f"merged model written to {merge_dir}", err=True)

@@ -6,8 +6,8 @@ selection (all datasets together) is generated in length-sorted batches, and the
 outputs are written as predictions/<system>/<dataset>.jsonl {id, input, output} in
 the benchmark's item order. The folder is written atomically: a killed run leaves
 no output and the next run redoes it from scratch. The device, dtype, engine and LoRA
-merge come from params predict.device/dtype/engine/merge_lora (stages/lib/engines.py) and
-are printed first.
+merge come from params predict.device/dtype/engine/merge_lora, chosen by
+stages.lib.engines.choose, and are printed first.
 
 Item selection (params predict.max_items): with a cap N, a dataset larger than N keeps
 the N items drawn by random.Random(f"{predict.seed}:{dataset}").sample over item
@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from stages.lib import engines
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
 from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
 from stages.lib.params import load_params
@@ -61,12 +62,12 @@ def copy_predictions(selections: dict[str, list[dict[str, Any]]]
             for dataset, items in selections.items()}
 
 
-def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str, Any]]],
-                params: PredictParams, progress: bool = True,
-                engine: str = "continuous") -> dict[str, list[dict[str, Any]]]:
-    """Generate outputs for every selected item; returns dataset -> prediction records.
-    `engine` is a concrete one (stages.lib.engines resolves params.engine)."""
-    from stages.lib.generation import generate, max_new_tokens_for
+def predict_all(engine: engines.Engine, model: Any, tokenizer: Any,
+                selections: dict[str, list[dict[str, Any]]], params: PredictParams,
+                progress: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Generate outputs for every selected item with `engine` and the model it loaded;
+    returns dataset -> prediction records."""
+    from stages.lib.generation import max_new_tokens_for
 
     flat = [(dataset, item) for dataset, items in selections.items() for item in items]
     prompts = [format_prompt(item["instruction"], item["input"]) for _, item in flat]
@@ -75,8 +76,8 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
                            params.max_new_tokens_min, params.max_new_tokens_max)
         for _, item in flat
     ]
-    outputs = generate(model, tokenizer, prompts, budgets, params.batch_size,
-                       num_beams=params.num_beams, progress=progress, engine=engine)
+    outputs = engine.generate(model, tokenizer, prompts, budgets, params.batch_size,
+                              num_beams=params.num_beams, progress=progress)
     result: dict[str, list[dict[str, Any]]] = {dataset: [] for dataset in selections}
     for (dataset, item), output in zip(flat, outputs):
         result[dataset].append({"id": item["id"], "input": item["input"], "output": output})
@@ -102,7 +103,7 @@ def predict_all(model: Any, tokenizer: Any, selections: dict[str, list[dict[str,
               help="Overrides predict.max_items.")
 @click.option("--timing", type=click.Path(path_type=Path), default=None,
               help="Write generation speed (items/s and settings) to this JSON file.")
-@click.option("--engine", type=click.Choice(["auto", "continuous", "hf", "vllm"]), default=None,
+@click.option("--engine", type=click.Choice(engines.ENGINE_NAMES), default=None,
               help="Overrides predict.engine (a timing compares engines only when it is fixed).")
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
             out: Path, datasets: str | None, num_beams: int | None, max_items: int | None,
@@ -110,7 +111,6 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
-    from stages.lib import engines
     from stages.lib.model_dirs import check_model_dirs
     from stages.lib.models import is_adapter_dir
 
@@ -150,7 +150,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
                f"{total} items from {len(selections)} datasets, batch {params.batch_size}, "
                f"beams {params.num_beams}", err=True)
     started = time.perf_counter()
-    predictions = predict_all(model, tokenizer, selections, params, engine=inference.engine)
+    predictions = predict_all(inference.engine, model, tokenizer, selections, params)
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,6 +19,7 @@ from test_predict import write_params, write_tiny_benchmark
 
 from stages.lib import engines, models, vllm_engine
 from stages.lib.generation import generate, max_new_tokens_for
+from stages.lib.io import read_jsonl
 from stages.lib.models import load_system, resolve_device, resolve_dtype
 from stages.lib.prompts import format_prompt
 from stages.predict import PredictParams, predict
@@ -71,33 +74,105 @@ def test_auto_dtype_follows_the_chosen_device(monkeypatch: pytest.MonkeyPatch) -
     assert resolve_dtype("auto", "cuda") == torch.float16
 
 
-def test_auto_engine_is_vllm_only_on_cuda_with_vllm_and_greedy(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_hardware(monkeypatch, cuda=True, vllm=True)
-    assert engines.resolve_engine("auto", "cuda") == "vllm"
-    assert engines.resolve_engine("auto", "cuda", items=engines.VLLM_MIN_ITEMS) == "vllm"
-    # one `edit` sentence: not worth vLLM's start-up and CUDA-graph capture
-    assert engines.resolve_engine("auto", "cuda", items=1) == "continuous"
+# (device, num_beams, dtype, items, vllm installed) -> the engine `auto` resolves to
+AUTO_CASES = [
+    ("cuda", 1, torch.bfloat16, None, True, "vllm"),  # items unknown: assumed large
+    ("cuda", 1, torch.bfloat16, engines.VLLM_MIN_ITEMS, True, "vllm"),
+    ("cuda", 1, torch.float16, engines.VLLM_MIN_ITEMS, True, "vllm"),
+    ("cuda:1", 1, torch.bfloat16, 10_000, True, "vllm"),
+    # one `edit` sentence, or just under the bar: not worth vLLM's start-up
+    ("cuda", 1, torch.bfloat16, 1, True, "continuous"),
+    ("cuda", 1, torch.bfloat16, engines.VLLM_MIN_ITEMS - 1, True, "continuous"),
     # float32: vLLM's LoRA kernels refuse it, so auto keeps the torch engine
-    assert engines.resolve_engine("auto", "cuda", dtype=torch.float32) == "continuous"
-    assert engines.resolve_engine("auto", "cuda", num_beams=4) == "continuous"
-    assert engines.resolve_engine("auto", "cpu") == "continuous"
-    assert engines.resolve_engine("hf", "cuda") == "hf"
-    fake_hardware(monkeypatch, cuda=True, vllm=False)
-    assert engines.resolve_engine("auto", "cuda") == "continuous"
-    with pytest.raises(ValueError, match="unknown engine 'fast'"):
-        engines.resolve_engine("fast", "cpu")
+    ("cuda", 1, torch.float32, None, True, "continuous"),
+    ("cuda", 4, torch.bfloat16, None, True, "continuous"),  # beam search
+    ("cpu", 1, torch.bfloat16, None, True, "continuous"),
+    ("mps", 1, torch.float16, None, True, "continuous"),
+    ("cuda", 1, torch.bfloat16, None, False, "continuous"),  # vllm not installed
+]
+
+
+@pytest.mark.parametrize(("device", "beams", "dtype", "items", "vllm", "expected"), AUTO_CASES)
+def test_auto_engine_rules(monkeypatch: pytest.MonkeyPatch, device: str, beams: int,
+                           dtype: torch.dtype, items: int | None, vllm: bool,
+                           expected: str) -> None:
+    fake_hardware(monkeypatch, cuda=True, vllm=vllm)  # vllm found or not, as predict asks
+    assert engines.resolve_engine("auto", device, beams, dtype, items).name == expected
+    # plan says whether vllm is installed on the machine it plans for: that decides
+    fake_hardware(monkeypatch, cuda=True, vllm=not vllm)
+    assert engines.resolve_engine("auto", device, beams, dtype, items,
+                                  vllm_installed=vllm).name == expected
+
+
+def test_auto_engine_default_dtype_is_16_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_hardware(monkeypatch, cuda=True, vllm=True)
+    assert engines.resolve_engine("auto", "cuda") is engines.VLLM
+    assert engines.resolve_engine("auto", "cuda", items=1) is engines.CONTINUOUS
+
+
+@pytest.mark.parametrize("name", ["continuous", "hf", "vllm"])
+def test_explicit_engines_resolve_to_themselves(monkeypatch: pytest.MonkeyPatch,
+                                                name: str) -> None:
+    fake_hardware(monkeypatch, cuda=True, vllm=True)
+    # an explicit choice is kept whatever the workload and dtype
+    engine = engines.resolve_engine(name, "cuda", 1, torch.float32, items=1)
+    assert engine.name == name and engines.engine_named(name) is engine
+
+
+def test_engine_names_are_one_constant() -> None:
+    assert engines.ENGINE_NAMES == ("auto", "continuous", "hf", "vllm")
+    concrete = [engines.engine_named(name) for name in engines.ENGINE_NAMES[1:]]
+    assert concrete == [engines.CONTINUOUS, engines.HF, engines.VLLM]
+    assert [engine.transformers_model for engine in concrete] == [True, True, False]
+
+
+UNKNOWN = "unknown engine 'fast'; use auto, continuous, hf, vllm"
+
+
+def test_an_unknown_engine_is_one_error_from_the_chooser(monkeypatch: pytest.MonkeyPatch,
+                                                         lively_model_dir: Path) -> None:
+    fake_hardware(monkeypatch, cuda=True, vllm=True)
+    for call in (lambda: engines.resolve_engine("fast", "cuda"),
+                 lambda: engines.resolve_engine("fast", "cpu", vllm_installed=False),
+                 lambda: engines.engine_named("fast")):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert str(error.value) == UNKNOWN
+    with pytest.raises(engines.SettingError) as setting:
+        engines.choose("cpu", "float32", "fast", merge=True, num_beams=1)
+    assert (setting.value.key, str(setting.value)) == ("engine", UNKNOWN)
+    model, tokenizer = load_system(lively_model_dir, None, torch.float32)
+    with pytest.raises(ValueError) as error:
+        generate(model, tokenizer, ["x"], [2], 1, engine="fast")
+    assert str(error.value) == UNKNOWN
+    with pytest.raises(ValueError, match="resolve it with stages.lib.engines.choose"):
+        engines.engine_named("auto")
+
+
+def test_predict_reports_an_unknown_engine_from_the_chooser(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    code, err, out = run_predict(tmp_path, tiny_model_dir, tiny_model_dir, "base",
+                                 engine="fast")
+    assert code == 2 and f"params.yaml: predict.engine: {UNKNOWN}" in err
+    assert not out.exists()
 
 
 def test_vllm_that_cannot_run_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_hardware(monkeypatch, cuda=False, vllm=False)
     with pytest.raises(ValueError, match=r"not installed: pip install -e '\.\[gpu\]'"):
         engines.resolve_engine("vllm", "cpu")
+    with pytest.raises(ValueError, match="not installed"):
+        engines.resolve_engine("vllm", "cuda")
     fake_hardware(monkeypatch, cuda=False, vllm=True)
     with pytest.raises(ValueError, match="needs a CUDA device, but the device is 'cpu'"):
         engines.resolve_engine("vllm", "cpu")
     with pytest.raises(ValueError, match="greedily only"):
         engines.resolve_engine("vllm", "cuda", num_beams=2)
+    # plan's assumption for another machine overrides this one's
+    with pytest.raises(ValueError, match="not installed"):
+        engines.resolve_engine("vllm", "cuda", vllm_installed=False)
+    fake_hardware(monkeypatch, cuda=False, vllm=False)
+    assert engines.resolve_engine("vllm", "cuda", vllm_installed=True) is engines.VLLM
 
 
 def test_vllm_float32_lora_fails_before_vllm_starts(lora_dir: Path,
@@ -160,7 +235,9 @@ def test_defaults_agree_with_params_yaml() -> None:
         (defaults.device, defaults.engine, defaults.merge_lora) == ("auto", "auto", True)
     options = {param.name: param for param in edit.params}
     assert options["device"].default == "auto" and options["merge_lora"].default is True
-    assert tuple(options["engine"].type.choices) == engines.ENGINE_CHOICES
+    assert tuple(options["engine"].type.choices) == engines.ENGINE_NAMES
+    options = {param.name: param for param in predict.params}
+    assert tuple(options["engine"].type.choices) == engines.ENGINE_NAMES
 
 
 def test_lora_rank_bound_rounds_up_to_a_rank_vllm_accepts(tmp_path: Path) -> None:
@@ -196,9 +273,10 @@ def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("engine", ["continuous", "hf"])
+@pytest.mark.parametrize("name", ["continuous", "hf"])
 def test_merged_lora_generates_what_the_unmerged_model_does(
-        lively_model_dir: Path, lora_dir: Path, engine: str) -> None:
+        lively_model_dir: Path, lora_dir: Path, name: str) -> None:
+    engine = engines.resolve_engine(name, "cpu", dtype=torch.float32)
     before = digest(lora_dir)
     unmerged, tokenizer = load_system(lively_model_dir, lora_dir, torch.float32)
     merged, _ = load_system(lively_model_dir, lora_dir, torch.float32, merge=True)
@@ -206,21 +284,20 @@ def test_merged_lora_generates_what_the_unmerged_model_does(
     assert not any("lora" in name for name, _ in merged.named_parameters())
     prompts = [format_prompt("Fix grammatical errors in the text.", t) for t in TEXTS]
     budgets = [max_new_tokens_for(t, tokenizer, 1.5, 4, 20) for t in TEXTS]
-    ours = generate(merged, tokenizer, prompts, budgets, 4, progress=False, engine=engine)
-    assert ours == generate(unmerged, tokenizer, prompts, budgets, 4, progress=False,
-                            engine=engine)
+    ours = engine.generate(merged, tokenizer, prompts, budgets, 4, progress=False)
+    assert ours == engine.generate(unmerged, tokenizer, prompts, budgets, 4, progress=False)
     base, _ = load_system(lively_model_dir, None, torch.float32)
-    assert ours != generate(base, tokenizer, prompts, budgets, 4, progress=False,
-                            engine=engine)  # the adapter matters: a real comparison
+    # the adapter matters: a real comparison
+    assert ours != engine.generate(base, tokenizer, prompts, budgets, 4, progress=False)
     assert len({o for o in ours if o}) >= 4
     assert digest(lora_dir) == before  # merged in memory only
 
 
-def test_generate_rejects_unknown_engines_and_beams_on_vllm(lively_model_dir: Path) -> None:
+def test_vllm_generate_refuses_beams_before_vllm_runs(lively_model_dir: Path) -> None:
     model, tokenizer = load_system(lively_model_dir, None, torch.float32)
-    with pytest.raises(ValueError, match="unknown engine"):
-        generate(model, tokenizer, ["x"], [2], 1, engine="ctranslate2")
     with pytest.raises(ValueError, match="greedily only"):
+        engines.VLLM.generate(model, tokenizer, ["x"], [2], 1, num_beams=2)
+    with pytest.raises(ValueError, match="greedily only"):  # the same through the name
         generate(model, tokenizer, ["x"], [2], 1, num_beams=2, engine="vllm")
 
 
@@ -275,3 +352,70 @@ def test_edit_with_vllm_unavailable_exits_2(tiny_model_dir: Path,
     assert result.exit_code == 2 and "--engine" in result.stderr
     assert "not installed" in result.stderr and result.exception is not None
     assert not isinstance(result.exception, ValueError)  # a usage error, not a crash
+
+
+# --- predict and edit go through the one chooser ----------------------------------------
+
+@dataclass(frozen=True)
+class MarkerEngine:
+    """An Engine that writes a marker per prompt, so a test sees whose outputs were used."""
+
+    name: str = "marker"
+    transformers_model: bool = True
+
+    def load(self, base: str | Path, adapter: str | Path | None, dtype: torch.dtype,
+             device: str, merge: bool) -> tuple[Any, Any]:
+        return None, models.load_tokenizer(base)  # the tokenizer sizes the budgets
+
+    def generate(self, model: Any, tokenizer: Any, prompts: list[str],
+                 max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
+                 progress: bool = True) -> list[str]:
+        return [f"marker {budget}" for budget in max_new_tokens]
+
+
+def spy_on_chooser(monkeypatch: pytest.MonkeyPatch,
+                   returns: engines.Engine | None = None) -> list[tuple[Any, ...]]:
+    """Replace stages.lib.engines.resolve_engine: each call is recorded as (name, device,
+    num_beams, dtype, items, vllm_installed) and answered by the real chooser, or with
+    `returns` when given."""
+    calls: list[tuple[Any, ...]] = []
+    real = engines.resolve_engine
+
+    def spy(name: str, device: str, num_beams: int = 1, dtype: torch.dtype | None = None,
+            items: int | None = None, vllm_installed: bool | None = None) -> engines.Engine:
+        calls.append((name, device, num_beams, dtype, items, vllm_installed))
+        chosen = real(name, device, num_beams, dtype, items, vllm_installed)
+        return chosen if returns is None else returns
+
+    monkeypatch.setattr(engines, "resolve_engine", spy)
+    return calls
+
+
+def test_predict_chooses_its_engine_through_the_chooser(
+        tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_hardware(monkeypatch, cuda=False)
+    calls = spy_on_chooser(monkeypatch, returns=MarkerEngine())
+    code, err, out = run_predict(tmp_path, tiny_model_dir, tiny_model_dir, "spied",
+                                 engine="hf", num_beams=2)
+    assert code == 0, err
+    items = sum(len(read_jsonl(path)) for path in out.iterdir())
+    assert calls == [("hf", "cpu", 2, torch.float32, items, None)]
+    assert "engine marker" in err  # the chosen engine is the one described ...
+    outputs = {record["output"] for path in out.iterdir() for record in read_jsonl(path)}
+    assert outputs and all(o.startswith("marker ") for o in outputs)  # ... and run
+
+
+def test_edit_chooses_its_engine_through_the_chooser(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stages.edit import edit
+
+    fake_hardware(monkeypatch, cuda=False)
+    calls = spy_on_chooser(monkeypatch, returns=MarkerEngine())
+    result = CliRunner().invoke(edit, ["--adapter", str(tiny_model_dir), "--task", "grammar",
+                                       "--dtype", "float32", "--engine", "hf"],
+                                input="She go .\n\nHe go .\n")
+    assert result.exit_code == 0, result.output
+    assert calls == [("hf", "cpu", 1, torch.float32, 3, None)]  # items: every stdin line
+    assert "engine marker" in result.stderr
+    first, empty, last = result.stdout.splitlines()  # an empty line is not generated
+    assert first.startswith("marker ") and empty == "" and last.startswith("marker ")

@@ -252,6 +252,75 @@ def test_paper_profile_predicts_the_full_sets(workdir: Path) -> None:
     assert system["items_per_dataset"]["wnc"] == 404
 
 
+# --- (c2) the engine: predict's own chooser, for the planned machine --------------------
+
+def engine_params(workdir: Path, **predict: Any) -> None:
+    """tiny_params with benchmark a of 600 items (630 in all: enough for vLLM under auto)."""
+    path = tiny_params(workdir)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["benchmark"]["datasets"]["a"]["size"] = 600
+    raw["predict"].update({"max_items": None, **predict})
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+
+
+ENGINE_PLANS = [  # (predict settings, --gpus) -> the planned engine, an ERROR / WARNING
+    ({}, "1", "vllm (if installed there, else continuous)", None),
+    ({"max_items": 40}, "1", "continuous", None),  # 70 items: not worth vLLM's start-up
+    ({"dtype": "float32"}, "1", "continuous", None),
+    ({"num_beams": 4}, "1", "continuous", None),
+    ({}, "0", "continuous", None),
+    ({"engine": "hf"}, "1", "hf", None),
+    ({"engine": "vllm"}, "1", "vllm", None),
+    ({"engine": "vllm", "dtype": "float32"}, "1", "vllm",
+     ("WARNING: predict.engine vllm with float32: vLLM serves LoRA adapters in 16-bit only, "
+      "LoRA systems would stop")),
+    ({"engine": "vllm"}, "0", "vllm",
+     ("ERROR: predict.engine: engine 'vllm' needs a CUDA device, but the device is 'cpu'; "
+      "use engine auto, continuous or hf: predict would stop")),
+    ({"engine": "vllm", "num_beams": 2}, "1", "vllm",
+     ("ERROR: predict.engine: engine 'vllm' decodes greedily only: set num_beams 1: "
+      "predict would stop")),
+    ({"engine": "fast"}, "1", "fast",
+     ("ERROR: predict.engine: unknown engine 'fast'; use auto, continuous, hf, vllm: "
+      "predict would stop")),
+]
+
+
+@pytest.mark.parametrize(("predict", "gpus", "engine", "problem"), ENGINE_PLANS)
+def test_planned_engine(workdir: Path, predict: dict[str, Any], gpus: str, engine: str,
+                        problem: str | None) -> None:
+    engine_params(workdir, **predict)
+    result = run_plan("--gpus", gpus, "--json", ok=False)
+    assert result.exit_code == (1 if problem and problem.startswith("ERROR") else 0)
+    plan_result = json.loads(result.stdout)
+    assert {s["engine"] for s in plan_result["systems"]} == {engine}
+    found = [f"{p['level']}: {p['message']}" for p in plan_result["problems"]
+             if p["message"].startswith("predict.engine")]
+    assert found == ([problem] if problem else [])
+
+
+def test_plan_chooses_the_engine_through_predicts_chooser(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from stages.lib import engines
+
+    engine_params(workdir, num_beams=1)
+    calls = []
+
+    def spy(name: str, device: str, num_beams: int = 1, dtype: Any = None,
+            items: int | None = None, vllm_installed: bool | None = None) -> Any:
+        calls.append((name, device, num_beams, dtype, items, vllm_installed))
+        return engines.HF
+
+    monkeypatch.setattr(engines, "resolve_engine", spy)
+    result = plan_json("--gpus", "1")
+    # vLLM assumed installed there, then not, to name the fallback where it matters
+    assert calls == [("auto", "cuda", 1, torch.bfloat16, 630, True),
+                     ("auto", "cuda", 1, torch.bfloat16, 630, False)]
+    assert {s["engine"] for s in result["systems"]} == {"hf"}
+
+
 # --- (d) memory ---------------------------------------------------------------------
 
 def test_parameter_counts_are_exact() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from stages.lib import engines
 from stages.lib.benchmark_info import select_items
 from stages.lib.generation import clean_output, cut_point, generate, max_new_tokens_for
 from stages.lib.io import InputError, read_jsonl
@@ -197,7 +198,8 @@ def test_predict_all_matches_direct_generation(lively_model_dir: Path) -> None:
     model, tokenizer = load_system(lively_model_dir, None, torch.float32)
     items = [_item("trk", i, "simplify", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)]
     params = PredictParams(batch_size=3, max_new_tokens_min=2, max_new_tokens_max=6)
-    pooled = predict_all(model, tokenizer, {"a": items[:2], "b": items[2:]}, params, False)
+    pooled = predict_all(engines.CONTINUOUS, model, tokenizer, {"a": items[:2], "b": items[2:]},
+                         params, False)
     alone = [generate(model, tokenizer, [format_prompt(i["instruction"], i["input"])],
                       [max_new_tokens_for(i["input"], tokenizer, 1.5, 2, 6)], 1, progress=False)[0]
              for i in items]

@@ -13,9 +13,10 @@ answer. Results come back in the caller's order.
 Batched and one-at-a-time generation give the same tokens up to float rounding:
 positions count real tokens only and padding is masked, so a row computes what it
 would alone. Beam search uses transformers' generate() on length-sorted batches (the
-"hf" engine, also the baseline the generation bench compares against); the "vllm"
-engine hands the same token ids and budgets to vLLM (stages.lib.vllm_engine). Every
-engine's tokens are decoded and cleaned by the same function.
+hf engine, also the baseline the generation bench compares against). These two loops
+are the torch engines of stages.lib.engines; its vLLM engine (stages.lib.vllm_engine)
+decodes the same token ids within the same budgets (`prepare`). Every engine's tokens
+are decoded and cleaned by the same function (`decode_output`).
 """
 from __future__ import annotations
 
@@ -39,8 +40,6 @@ _CUT = re.compile(
     r"\n[ \t]*#{2,}|\n[ \t]*\n[ \t]*\n|"
     + "|".join(re.escape(p[:40]) for p in {PREFACE_WITH_INPUT, PREFACE_NO_INPUT})
 )
-# The engines generate() runs (stages.lib.engines resolves "auto" to one of them).
-ENGINES = ("continuous", "hf", "vllm")
 # An echoed response header at the very start ("### Response:" repeated by the model).
 _LEADING_HEADER = re.compile(r"^\s*#{2,}\s*(Response|Output|Answer)\s*:?[ \t]*\n?", re.IGNORECASE)
 
@@ -357,34 +356,37 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
     return outputs
 
 
-@torch.inference_mode()
-def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
-             batch_size: int, num_beams: int = 1, progress: bool = True,
-             engine: str = "continuous") -> list[str]:
-    """Cleaned continuations of `prompts` (same order), greedy unless num_beams > 1.
-
-    `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
-    `engine`: "continuous" (this module's loop; beam search falls back to "hf"), "hf"
-    (transformers' generate() on static length-sorted batches), or "vllm" (`model` is a
-    stages.lib.vllm_engine.VllmModel; greedy only; vLLM sizes its own batches).
-    """
-    from tqdm.auto import tqdm
-
+def prepare(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
+            batch_size: int, num_beams: int) -> tuple[list[list[int]], list[int]]:
+    """Check a request and return what every engine decodes from: the prompts' token ids
+    and the ids that end a generation (so all engines see the same tokens)."""
     if len(prompts) != len(max_new_tokens):
         raise ValueError("prompts and max_new_tokens must have the same length")
     if batch_size < 1 or num_beams < 1:
         raise ValueError("batch_size and num_beams must be >= 1")
     if any(limit < 1 for limit in max_new_tokens):
         raise ValueError("every max_new_tokens must be >= 1")
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; use {', '.join(ENGINES)}")
-    encoded = tokenizer(prompts)["input_ids"]
-    stop_ids = eos_ids(model, tokenizer)
-    if engine == "vllm":
-        return _vllm_generate(model, tokenizer, encoded, max_new_tokens, num_beams, stop_ids,
-                              progress)
+    return tokenizer(prompts)["input_ids"], eos_ids(model, tokenizer)
+
+
+@torch.inference_mode()
+def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
+                   batch_size: int, num_beams: int = 1, progress: bool = True,
+                   continuous: bool = True) -> list[str]:
+    """Cleaned continuations of `prompts` by a transformers model (same order), greedy
+    unless num_beams > 1: the continuous and hf engines of stages.lib.engines.
+
+    `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
+    `continuous`: this module's continuous batching (greedy only: beam search, and a
+    cache it cannot reshape, fall back to static batches); False: transformers'
+    generate() on static length-sorted batches.
+    """
+    from tqdm.auto import tqdm
+
+    encoded, stop_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size,
+                                num_beams)
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
-        if num_beams == 1 and engine == "continuous":
+        if num_beams == 1 and continuous:
             try:
                 return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
                                           batch_size, stop_ids, bar)
@@ -394,14 +396,13 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: lis
                             num_beams, stop_ids, bar)
 
 
-def _vllm_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
-                   num_beams: int, eos_ids: list[int], progress: bool) -> list[str]:
-    """vLLM decodes the same token ids within the same budgets; its raw new tokens are
-    decoded and cleaned here, as the other engines' are."""
-    from stages.lib.vllm_engine import generate_tokens
+def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
+             batch_size: int, num_beams: int = 1, progress: bool = True,
+             engine: str = "continuous") -> list[str]:
+    """Cleaned continuations of `prompts` by a model already loaded for the concrete
+    engine named `engine` (tests and benches; predict and edit choose and load through
+    stages.lib.engines.choose). The name is checked there, as every engine name is."""
+    from stages.lib.engines import engine_named
 
-    if num_beams != 1:
-        raise ValueError("the vllm engine decodes greedily only (num_beams 1)")
-    tokens = generate_tokens(model, encoded, limits, eos_ids, progress)
-    return [decode_output(tokenizer, row, limit, set(eos_ids))
-            for row, limit in zip(tokens, limits, strict=True)]
+    return engine_named(engine).generate(model, tokenizer, prompts, max_new_tokens,
+                                         batch_size, num_beams, progress)

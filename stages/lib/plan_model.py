@@ -230,21 +230,33 @@ def predict_device(setting: str, machine: Machine, problems: list[Problem]) -> s
 
 def planned_engine(setting: str, device: str, beams: int, dtype: str, items: int,
                    problems: list[Problem]) -> str:
-    """The engine `setting` resolves to (stages.lib.engines.resolve_engine's rule)."""
-    from stages.lib.engines import vllm_worth_it
+    """The engine predict will run there, chosen by predict's own chooser
+    (stages.lib.engines.resolve_engine). plan cannot see that machine's packages: vLLM is
+    assumed installed, and where that decides the engine the fallback is named too."""
+    from stages.lib import engines
     from stages.lib.models import DTYPES
 
-    on_cuda = device.startswith("cuda")
-    if setting == "auto":
-        worth_it = vllm_worth_it(device, beams, DTYPES[dtype], items)
-        return "vllm (if installed there, else continuous)" if worth_it else "continuous"
-    if setting == "vllm" and (not on_cuda or beams != 1):
-        add_problem(problems, "ERROR", "predict.engine vllm needs a CUDA device and "
-                    "num_beams 1: predict would stop", "predict")
-    if setting == "vllm" and dtype not in SIXTEEN_BIT:
-        add_problem(problems, "WARNING", f"predict.engine vllm with {dtype}: vLLM serves "
-                    f"LoRA adapters in 16-bit only, LoRA systems would stop", "predict")
-    return setting
+    def resolve(vllm_installed: bool) -> engines.Engine:
+        return engines.resolve_engine(setting, device, beams, DTYPES[dtype], items,
+                                      vllm_installed=vllm_installed)
+
+    try:
+        engine = resolve(vllm_installed=True)
+    except ValueError as exc:  # the message predict would stop with
+        add_problem(problems, "ERROR", f"predict.engine: {exc}: predict would stop",
+                    "predict")
+        return setting
+    if not engine.transformers_model and dtype not in SIXTEEN_BIT:
+        # vLLM serves a LoRA adapter with its own kernels, which run in 16-bit only
+        add_problem(problems, "WARNING", f"predict.engine {engine.name} with {dtype}: vLLM "
+                    f"serves LoRA adapters in 16-bit only, LoRA systems would stop", "predict")
+    try:
+        fallback = resolve(vllm_installed=False)
+    except ValueError:  # vllm set explicitly: predict there says so if it is missing
+        return engine.name
+    if fallback is engine:
+        return engine.name
+    return f"{engine.name} (if installed there, else {fallback.name})"
 
 
 def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark: Path,

@@ -23,7 +23,7 @@ class PredictParams:
     dtype: str = "float32"  # auto | bfloat16 | float32 | float16
     batch_size: int = 32
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
-    engine: str = "auto"  # auto | continuous | hf | vllm (stages/lib/engines.py)
+    engine: str = "auto"  # one of stages.lib.engines.ENGINE_NAMES, checked by its chooser
     merge_lora: bool = True  # fold a LoRA adapter into the weights in memory (faster)
     num_beams: int = 1  # 1 = greedy
     max_new_tokens_factor: float = 1.5  # x input tokens

@@ -13,8 +13,9 @@ model (13.5 GB for a 7B base in bf16) once per predict stage. A full model folde
 CUDA_VISIBLE_DEVICES, so `cuda:N` is applied there before vLLM starts (pin_device).
 
 Written against vLLM 0.33's API (LLM, SamplingParams, TokensPrompt, LoRARequest) and
-not run by the test suite, which has neither a GPU nor vllm: only `require` and the
-engine choice (stages.lib.engines) are tested there.
+not run by the test suite, which has neither a GPU nor vllm: only `require`, the
+errors raised before vLLM starts and the engine choice (stages.lib.engines) are tested
+there. stages.lib.engines.VllmEngine is this module's face to predict and edit.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from typing import Any
 
 import torch
 
+from stages.lib.generation import decode_output, prepare
+
 # The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks in 0.33).
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 # What vLLM's LoRA kernels (punica / triton) accept.
@@ -38,11 +41,13 @@ def installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def require(device: str) -> None:
-    """ValueError saying why the vllm engine cannot run on `device`, if it cannot."""
-    if not installed():
+def require(device: str, is_installed: bool | None = None) -> None:
+    """ValueError saying why the vllm engine cannot run on `device`, if it cannot.
+    `is_installed`: None = whether vllm is importable here (`plan` passes its assumption
+    for the machine it plans for)."""
+    if not (installed() if is_installed is None else is_installed):
         raise ValueError("engine 'vllm' needs the vllm package, which is not installed: "
-                         "pip install -e '.[gpu]' on a CUDA machine (README, 'GPU'), "
+                         "pip install -e '.[gpu]' on a CUDA machine (docs/gpu.md), "
                          "or use engine auto")
     if not device.startswith("cuda"):
         raise ValueError(f"engine 'vllm' needs a CUDA device, but the device is {device!r}; "
@@ -145,3 +150,19 @@ def generate_tokens(model: VllmModel, encoded: list[list[int]], limits: list[int
     prompts = [TokensPrompt(prompt_token_ids=list(ids)) for ids in encoded]
     results = model.llm.generate(prompts, params, use_tqdm=progress, lora_request=model.lora)
     return [list(result.outputs[0].token_ids) for result in results]
+
+
+@torch.inference_mode()
+def generate(model: VllmModel, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
+             batch_size: int, num_beams: int, progress: bool) -> list[str]:
+    """Cleaned greedy continuations of `prompts` (same order). vLLM decodes the token ids
+    and budgets stages.lib.generation prepares for every engine and sizes its own batches
+    (`batch_size` is only checked); its raw new tokens are decoded and cleaned there, as
+    the other engines' are."""
+    encoded, eos_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size,
+                               num_beams)
+    if num_beams != 1:
+        raise ValueError("the vllm engine decodes greedily only (num_beams 1)")
+    tokens = generate_tokens(model, encoded, max_new_tokens, eos_ids, progress)
+    return [decode_output(tokenizer, row, limit, set(eos_ids))
+            for row, limit in zip(tokens, max_new_tokens, strict=True)]
