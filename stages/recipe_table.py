@@ -22,8 +22,6 @@ from stages.lib.copy_share import copy_share
 from stages.lib.io import InputError, atomic_path
 
 DEV = Path("dev")
-# exp_show columns that are not params: identity, metrics (<file>:<key>) and dep hashes
-_NOT_PARAMS = {"Experiment", "rev", "typ", "Created", "parent", "State", "Executor"}
 
 
 def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -38,10 +36,21 @@ def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return baseline, [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
 
 
-def changed_params(baseline: dict[str, Any], row: dict[str, Any]) -> str:
-    """key=value for every param whose value differs from the baseline's."""
-    params = [k for k in row if k not in _NOT_PARAMS and ":" not in k and "/" not in k]
-    return ", ".join(f"{k}={row[k]}" for k in params if row[k] != baseline.get(k)) or "-"
+def flat_keys(params: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted keys of a nested params mapping, as `dvc exp show` names its columns."""
+    keys = set()
+    for key, value in params.items():
+        dotted = f"{prefix}{key}"
+        keys |= flat_keys(value, f"{dotted}.") if isinstance(value, dict) and value \
+            else {dotted}
+    return keys
+
+
+def changed_params(baseline: dict[str, Any], row: dict[str, Any], params: set[str]) -> str:
+    """key=value for every param (a key of PARAMS) whose value differs from the baseline."""
+    shown = [k for k in row if k in params and row[k] != baseline.get(k)]
+    return ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}"
+                     for k in shown) or "-"
 
 
 def materialize(repo: str, rev: str, system: str, folder: Path) -> Path:
@@ -116,7 +125,10 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
               type=click.Path(path_type=Path))
 def recipe_table(system: str, repo: str, out: Path) -> None:
     """Compare this commit's DVC experiments on the dev splits -> OUT (markdown)."""
+    import dvc.api
+
     baseline, experiments = list_experiments(repo)
+    params = flat_keys(dvc.api.params_show(repo=repo, rev=baseline["rev"]))
     with tempfile.TemporaryDirectory() as tmp:
         loaded = []
         for label, row in [("baseline", baseline), *((r["Experiment"], r) for r in experiments)]:
@@ -125,7 +137,7 @@ def recipe_table(system: str, repo: str, out: Path) -> None:
             predictions = Path(tmp) / label / "predictions"
             predictions.mkdir()
             copies = dev_copy_share(repo, row["rev"], system, results.datasets, predictions)
-            changed = "-" if row is baseline else changed_params(baseline, row)
+            changed = "-" if row is baseline else changed_params(baseline, row, params)
             loaded.append((label, changed, results, copies))
         table = render(system, loaded, loaded[0][2])
     with atomic_path(out) as tmp_out:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from test_report import _setup
 
-from stages.recipe_table import changed_params, recipe_table
+from stages.recipe_table import changed_params, flat_keys, recipe_table
 
 
 def git(repo: Path, *args: str) -> str:
@@ -53,6 +53,7 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     import dvc.api
 
     monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
+    monkeypatch.setattr(dvc.api, "params_show", lambda repo=None, rev=None: {"train": {"lr": 1.0}})
     return repo
 
 
@@ -65,7 +66,7 @@ def test_table_compares_each_experiment_with_the_baseline(repo_with_experiment: 
     baseline = next(line for line in table.splitlines() if line.startswith("| baseline |"))
     experiment = next(line for line in table.splitlines() if line.startswith("| lr-3 |"))
     assert baseline.split("|")[-2].strip() == "-"
-    assert experiment.split("|")[-2].strip() == "train.lr=3.0"
+    assert experiment.split("|")[-2].strip() == "train.lr=3"
     # the tuned outputs score higher than the copies: a positive paired delta with its CI
     delta = experiment.split("|")[-5].strip()
     assert delta.startswith("+") and "[" in delta and ", p " in delta
@@ -95,5 +96,7 @@ def test_changed_params_lists_only_params_that_differ() -> None:
                 "adapters/x": "h1"}
     row = {"rev": "b", "train.lr": 3.0, "train.steps": 30, "metrics/x.json:avg": 2.0,
            "adapters/x": "h2"}
-    assert changed_params(baseline, row) == "train.lr=3.0"
-    assert changed_params(baseline, dict(baseline)) == "-"
+    params = flat_keys({"train": {"lr": 1.0, "steps": 30}})
+    assert params == {"train.lr", "train.steps"}
+    assert changed_params(baseline, row, params) == "train.lr=3"  # not the dep hash
+    assert changed_params(baseline, dict(baseline), params) == "-"
