@@ -16,7 +16,16 @@ import click
 
 from stages.lib.decontam import BenchmarkIndex, build_index
 from stages.lib.io import InputError, atomic_path, file_sha256, read_jsonl, write_json
-from stages.lib.mixture_config import GENERIC, Component, keep, parse_mixture, sample_size
+from stages.lib.mixture_config import (
+    GENERIC,
+    Component,
+    capped_available,
+    keep,
+    parse_mixture,
+    sample_size,
+    unchanged,
+    unchanged_quota,
+)
 from stages.lib.params import load_params
 from stages.lib.prompts import TASK_PROMPTS, format_example
 
@@ -44,8 +53,31 @@ def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]
         instruction = TASK_PROMPTS[comp.task]
     example = format_example(instruction, record.get("src", ""), record["refs"][0])
     suffix = f"#{copy}" if copy else ""
+    # source: the text the completion edits, for train.edit_weight's word diff; a generic
+    # row answers its own instruction and edits nothing
+    source = "" if comp.task == GENERIC else record.get("src", "")
     return {"id": f"{key}/{record['id']}{suffix}", "corpus": comp.corpus, "task": comp.task,
-            **example}
+            **example, "source": source}
+
+
+def draw(rng: random.Random, pool: list[dict], comp: Component, n: int) -> list[int]:
+    """Indices of `pool` for a sample of n rows. Under filters.max_unchanged_share, the
+    changed and the unchanged pairs are drawn apart, changed first (so a share of 0.0
+    draws the rows that drop_unchanged: true draws), then shuffled together."""
+    def pick(size: int, k: int) -> list[int]:
+        return rng.choices(range(size), k=k) if comp.replace else rng.sample(range(size), k)
+
+    share = comp.filters.max_unchanged_share
+    if share is None:
+        return pick(len(pool), n)
+    same = [i for i, record in enumerate(pool) if unchanged(record)]
+    changed = [i for i, record in enumerate(pool) if not unchanged(record)]
+    quota = unchanged_quota(n, len(changed), len(same), share, comp.replace)
+    picks = [changed[i] for i in pick(len(changed), n - quota)]
+    if quota:
+        picks += [same[i] for i in pick(len(same), quota)]
+        rng.shuffle(picks)
+    return picks
 
 
 def build_component(name: str, key: str, comp: Component, records: list[dict],
@@ -62,17 +94,25 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
             else:
                 clean.append(record)
         pool = clean
-    n = sample_size(comp, len(pool))
-    if n > len(pool) and not comp.replace:
+    share = comp.filters.max_unchanged_share
+    same = sum(unchanged(r) for r in pool) if share is not None else 0
+    available = capped_available(len(pool) - same, same, share)
+    n = sample_size(comp, available)
+    where = f"params.yaml: mixtures.{name}.components.{key}"
+    if n > available and not comp.replace:
+        capped = "" if share is None else f" and max_unchanged_share {share}"
         raise InputError(
-            f"params.yaml: mixtures.{name}.components.{key}.n = {n} but only {len(pool)} "
-            f"items of {comp.corpus}/{comp.split} remain after filters and decontamination "
-            f"(of {len(records)}); lower n or set replace: true")
+            f"{where}.n = {n} but only {available} items of {comp.corpus}/{comp.split} remain "
+            f"after filters and decontamination{capped} (of {len(records)}); lower n or set "
+            f"replace: true")
     if not pool:
-        raise InputError(f"params.yaml: mixtures.{name}.components.{key}: no items left")
+        raise InputError(f"{where}: no items left")
+    if comp.replace and share is not None and share < 1 and same == len(pool):
+        raise InputError(f"{where}.filters.max_unchanged_share: every item is an unchanged "
+                         f"pair, no changed pair to draw")
     # A string seed is hashed with SHA-512 by random.Random: stable across runs/machines.
     rng = random.Random(f"{comp.seed}:{name}:{key}")
-    picks = rng.choices(range(len(pool)), k=n) if comp.replace else rng.sample(range(len(pool)), n)
+    picks = draw(rng, pool, comp, n)
     seen: dict[int, int] = {}
     rows = []
     for i in picks:
@@ -83,6 +123,9 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
               "dropped_exact": dropped["exact"], "dropped_ngram": dropped["ngram"],
               "after_decontamination": len(pool), "sampled": n, "replace": comp.replace,
               "distinct": len(seen), "standin_for": comp.standin_for}
+    if share is not None:  # absent without a cap: the report stays as it was
+        report.update(after_unchanged_cap=available,
+                      unchanged_sampled=sum(unchanged(pool[i]) for i in picks))
     return rows, report
 
 
@@ -138,7 +181,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
     """HF `datasets` parquet; the writer is deterministic for the same rows."""
     from datasets import Dataset
 
-    columns = ["id", "corpus", "task", "prompt", "completion"]
+    columns = ["id", "corpus", "task", "prompt", "completion", "source"]
     Dataset.from_dict({c: [r[c] for r in rows] for c in columns}).to_parquet(str(path))
 
 

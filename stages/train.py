@@ -6,8 +6,10 @@ for every mixture as in the paper (sec. 3.5). Checkpoints go to
 <checkpoints>/<config-hash>/ so a killed run resumes and a changed config starts afresh.
 Multi-process runs re-launch this command under `accelerate launch` (train.launcher:
 ddp, or fsdp = FSDP2). A step is always train.global_batch_size rows: accumulation is
-derived from the world size. Works with transformers 5.17 to 5.24 (compat: the gradient
-checkpointing argument changed its name in 5.24; see checkpointing_option).
+derived from the world size. With train.edit_weight above 1 the loss weighs the
+completion tokens of edited words more (edit-weighted MLE; stages/lib/weighted_trainer.py);
+at 1 the trainer is TRL's own, untouched. Works with transformers 5.17 to 5.24 (compat:
+the gradient checkpointing argument changed its name in 5.24; see checkpointing_option).
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int) -> str:
     run. The world size and launcher are in it: a checkpoint of a 1-GPU run holds a
     different data order and optimizer state than one of an 8-GPU run."""
     relevant = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_IN_KEY}
+    if cfg.edit_weight == 1.0:
+        # the plain loss: the key it had before edit_weight existed, so such a run resumes
+        del relevant["edit_weight"]
     base_hash = file_sha256(base / "config.json") if (base / "config.json").is_file() else ""
     blob = json.dumps([relevant, mixture_hash, base_hash, {"world_size": world}],
                       sort_keys=True)
@@ -114,17 +119,31 @@ def training_arguments(cfg: TrainParams, output_dir: Path, device: str, world: i
     return args
 
 
+def training_rows(cfg: TrainParams, data: Path) -> Any:
+    """The mixture's prompt/completion rows, with their source when edits are weighted."""
+    from datasets import Dataset
+
+    dataset = Dataset.from_parquet(str(data / "train.parquet"))
+    if cfg.edit_weight == 1.0:
+        return dataset.select_columns(["prompt", "completion"])
+    if "source" not in dataset.column_names:
+        raise InputError(f"{data / 'train.parquet'} has no source column, which "
+                         f"train.edit_weight {cfg.edit_weight} diffs the completions against: "
+                         f"rebuild the mixture (writing-alpaca mix)")
+    return dataset.select_columns(["prompt", "completion", "source"])
+
+
 def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
                   device: str = "cpu", world: int = 1) -> Any:
     """The SFTTrainer for this config (shared with bench/)."""
     import torch
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
     from stages.lib.models import resolve_dtype
 
+    dataset = training_rows(cfg, data)
     args = training_arguments(cfg, output_dir, device, world)
     compute = resolve_dtype(cfg.dtype, device)
     # LoRA: the frozen base may live in bf16/fp16 (PEFT keeps adapter weights in fp32);
@@ -134,16 +153,19 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = Dataset.from_parquet(str(data / "train.parquet")).select_columns(
-        ["prompt", "completion"])
     peft_config = None
     if cfg.method == "lora":
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
                                  lora_dropout=cfg.lora.dropout,
                                  target_modules=list(cfg.lora.target_modules),
                                  task_type="CAUSAL_LM")
-    return SFTTrainer(model=model, args=args, train_dataset=dataset,
-                      processing_class=tokenizer, peft_config=peft_config)
+    common = {"model": model, "args": args, "train_dataset": dataset,
+              "processing_class": tokenizer, "peft_config": peft_config}
+    if cfg.edit_weight == 1.0:
+        return SFTTrainer(**common)
+    from stages.lib.weighted_trainer import EditWeightedSFTTrainer
+
+    return EditWeightedSFTTrainer(**common, edit_weight=cfg.edit_weight)
 
 
 def stable_adapter_config(folder: Path) -> None:

@@ -82,7 +82,7 @@ def test_mix_is_deterministic_and_complete(workspace: Path) -> None:
     from datasets import Dataset
 
     data = Dataset.from_parquet(str(workspace / "a" / "train.parquet"))
-    assert data.column_names == ["id", "corpus", "task", "prompt", "completion"]
+    assert data.column_names == ["id", "corpus", "task", "prompt", "completion", "source"]
     assert len(data) == 10 + 20 + 5
     stats = json.loads((workspace / "a" / "stats.json").read_text())
     assert stats["rows_per_task"] == {"generic": 10, "grammar": 20, "fluency": 5}
@@ -164,3 +164,137 @@ def test_repo_mixtures_parse_in_both_profiles() -> None:
     sizes = parse_mixture(paper, "writing-alpaca").components
     assert sizes["generic"].fraction == 1.0 and sizes["grammar"].n == 10000
     assert parse_mixture(raw, "writing-alpaca").components["grammar"].n < 10000
+
+
+def rows_of(folder: Path) -> list[dict]:
+    from datasets import Dataset
+
+    return Dataset.from_parquet(str(folder / "train.parquet")).to_list()
+
+
+def test_source_column_holds_the_input_of_writing_rows(workspace: Path) -> None:
+    assert run_mix(workspace, "a").exit_code == 0
+    rows = rows_of(workspace / "a")
+    grammar = [r for r in rows if r["task"] == "grammar"]
+    assert grammar and all(r["source"] == f"she go to school number "
+                           f"{r['id'].split('-')[-1]} ." for r in grammar)
+    assert all(r["source"] and r["source"] in r["prompt"] for r in rows if r["task"] != "generic")
+    assert all(r["source"] == "" for r in rows if r["task"] == "generic")
+    # the rows as the mixture had them before the source column (digest of the fixture
+    # mixture as the code before it wrote it): same ids, order, prompts and completions
+    digest = hashlib.sha256(json.dumps(
+        [[r["id"], r["corpus"], r["task"], r["prompt"], r["completion"]] for r in rows]
+    ).encode()).hexdigest()
+    assert digest == "d03ca955b6224c7b9cc3e38985b8cff2107427b4454dfedc7bef021871d94340"
+
+
+def add_pairs_corpus(ws: Path, changed: int = 30, same: int = 30) -> None:
+    """Corpus `pairs`: `changed` edited pairs and `same` unchanged ones, interleaved."""
+    records = [{"id": f"c{i}", "src": f"he walk home {i} .", "refs": [f"He walks home {i} ."],
+                "meta": {}} for i in range(changed)]
+    records += [{"id": f"u{i}", "src": f"It is fine {i} .", "refs": [f" It is fine {i} . "],
+                 "meta": {}} for i in range(same)]
+    write_jsonl(ws / "corpora" / "pairs" / "train.jsonl", records[::2] + records[1::2])
+    (ws / "datacards" / "corpora" / "pairs.yaml").write_text("licence: Apache-2.0\n")
+
+
+def pairs_component(ws: Path, **spec) -> None:
+    edit_params(ws, lambda c: c.update(pairs={"corpus": "pairs", "task": "grammar", **spec}))
+
+
+def unchanged_rows(folder: Path) -> list[dict]:
+    return [r for r in rows_of(folder) if r["id"].startswith("pairs/u")]
+
+
+@pytest.mark.parametrize("spec, rows, same", [
+    ({"n": 20, "filters": {"max_unchanged_share": 0.1}}, 20, 2),    # the cap binds
+    ({"n": 20, "filters": {"max_unchanged_share": 0.35}}, 20, 7),
+    ({"n": 20, "filters": {"max_unchanged_share": 0.9}}, 20, 10),   # the pool's own half
+    ({"n": 20, "filters": {"max_unchanged_share": 0.0}}, 20, 0),
+    # fraction of what the cap allows: 30 changed + 10 unchanged (a quarter of 40)
+    ({"fraction": 1.0, "filters": {"max_unchanged_share": 0.25}}, 40, 10),
+    ({"n": 50, "replace": True, "filters": {"max_unchanged_share": 0.1}}, 50, 5),
+])
+def test_max_unchanged_share_is_respected(workspace: Path, spec: dict, rows: int,
+                                          same: int) -> None:
+    add_pairs_corpus(workspace)
+    pairs_component(workspace, **spec)
+    first, second = run_mix(workspace, "a"), run_mix(workspace, "b")
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert tree_hash(workspace / "a") == tree_hash(workspace / "b")  # seeded
+    report = json.loads((workspace / "a" / "decontamination.json").read_text())
+    assert report["components"]["pairs"]["sampled"] == rows
+    assert report["components"]["pairs"]["unchanged_sampled"] == same
+    assert len(unchanged_rows(workspace / "a")) == same
+    assert all(r["completion"].strip() == r["source"].strip()
+               for r in unchanged_rows(workspace / "a"))
+
+
+def test_unchanged_share_zero_draws_the_rows_drop_unchanged_draws(workspace: Path) -> None:
+    add_pairs_corpus(workspace)
+    pairs_component(workspace, n=20, filters={"drop_unchanged": True})
+    assert run_mix(workspace, "dropped").exit_code == 0
+    pairs_component(workspace, n=20, filters={"max_unchanged_share": 0.0})
+    assert run_mix(workspace, "capped").exit_code == 0
+    assert rows_of(workspace / "dropped") == rows_of(workspace / "capped")
+
+
+def test_null_unchanged_share_leaves_the_mixture_as_it_was(workspace: Path) -> None:
+    add_pairs_corpus(workspace)
+    pairs_component(workspace, n=20)
+    assert run_mix(workspace, "absent").exit_code == 0
+    pairs_component(workspace, n=20, filters={"max_unchanged_share": None})
+    assert run_mix(workspace, "null").exit_code == 0
+    assert tree_hash(workspace / "absent") == tree_hash(workspace / "null")
+    report = json.loads((workspace / "null" / "decontamination.json").read_text())
+    assert "unchanged_sampled" not in report["components"]["pairs"]
+    assert 0 < len(unchanged_rows(workspace / "null")) < 20  # drawn as they come
+
+
+@pytest.mark.parametrize("filters, needle", [
+    ({"max_unchanged_share": 0.1, "drop_unchanged": True},
+     "mixtures.mini.components.pairs.filters.max_unchanged_share: set it or drop_unchanged"),
+    ({"max_unchanged_share": 1.5},
+     "mixtures.mini.components.pairs.filters.max_unchanged_share must be in [0, 1]"),
+    ({"max_unchanged_share": True},
+     "mixtures.mini.components.pairs.filters.max_unchanged_share must be float"),
+])
+def test_bad_unchanged_share_names_the_key(workspace: Path, filters: dict, needle: str) -> None:
+    add_pairs_corpus(workspace)
+    pairs_component(workspace, n=5, filters=filters)
+    result = run_mix(workspace, "bad")
+    assert result.exit_code == 2 and needle in result.output, result.output
+
+
+def test_unchanged_share_limits_what_n_can_draw(workspace: Path) -> None:
+    """30 changed pairs allow 33 rows at a share of 0.1 (3 unchanged): n 34 cannot be drawn."""
+    add_pairs_corpus(workspace)
+    pairs_component(workspace, n=34, filters={"max_unchanged_share": 0.1})
+    result = run_mix(workspace, "big")
+    assert result.exit_code == 2
+    assert "pairs.n = 34 but only 33 items" in result.output
+    assert "max_unchanged_share 0.1" in result.output
+
+
+def test_capped_available_and_quota() -> None:
+    from stages.lib.mixture_config import (
+        Component,
+        Filters,
+        available_items,
+        capped_available,
+        unchanged_quota,
+    )
+
+    assert capped_available(30, 30, None) == 60
+    assert capped_available(30, 30, 0.0) == 30
+    assert capped_available(30, 30, 0.25) == 40
+    assert capped_available(30, 5, 0.5) == 35       # the cap does not bind
+    assert capped_available(0, 30, 0.5) == 0
+    assert capped_available(0, 30, 1.0) == 30
+    assert unchanged_quota(100, 10, 90, 0.29) == 29  # exact: not 28 from 0.29 * 100
+    assert unchanged_quota(100, 90, 10, 0.29) == 10  # the pool's own share
+    records = [{"src": "a", "refs": ["a"]}] * 30 + [{"src": "a", "refs": ["b"]}] * 30
+    comp = Component(corpus="x", task="grammar", n=1,
+                     filters=Filters(max_unchanged_share=0.25))
+    assert available_items(records, comp) == 40
+    assert available_items(records, Component(corpus="x", task="grammar", n=1)) == 60

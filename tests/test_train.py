@@ -50,7 +50,8 @@ def make_mixture(tmp_path: Path) -> Path:
 
     rows = [{"id": f"r{i}", "corpus": "c", "task": "grammar",
              **format_example("Fix grammatical errors in the text.",
-                              f"She go to school {i} .", f"She went to school {i} .")}
+                              f"She go to school {i} .", f"She went to school {i} ."),
+             "source": f"She go to school {i} ."}
             for i in range(32)]
     folder = tmp_path / "mix"
     folder.mkdir()
@@ -131,6 +132,49 @@ def test_config_change_changes_checkpoint_key(tmp_path: Path, mixture: Path,
     assert key != run_key(a, "m", tiny_model_dir, 2)
     ddp = parse_train(yaml.safe_load(write_params(tmp_path, launcher="ddp").read_text()))
     assert key != run_key(ddp, "m", tiny_model_dir, 1)
+    # edit weights shape the weights; the plain loss (1.0) keeps the key it always had
+    weighted = parse_train(yaml.safe_load(write_params(tmp_path, edit_weight=3).read_text()))
+    assert weighted.edit_weight == 3.0 and key != run_key(weighted, "m", tiny_model_dir, 1)
+    plain = parse_train(yaml.safe_load(write_params(tmp_path, edit_weight=1).read_text()))
+    assert key == run_key(plain, "m", tiny_model_dir, 1)
+
+
+@pytest.mark.parametrize("weight", [0.5, 0, -3, float("inf"), float("nan")])
+def test_edit_weight_below_one_names_the_key(tmp_path: Path, weight: float) -> None:
+    with pytest.raises(InputError, match=r"train\.edit_weight must be >= 1"):
+        parse_train(yaml.safe_load(write_params(tmp_path, edit_weight=weight).read_text()))
+
+
+def test_edit_weight_trains_another_adapter(tmp_path: Path, mixture: Path,
+                                           tiny_model_dir: Path) -> None:
+    """Two steps with edits weighing 3 run through the CLI and move the adapter elsewhere
+    than the plain loss does (same seed, data and steps)."""
+    adapters = {}
+    for weight in (1.0, 3.0):
+        folder = tmp_path / f"w{weight}"
+        folder.mkdir()
+        params = write_params(folder, edit_weight=weight, lora={"dropout": 0.0})
+        result = CliRunner().invoke(train, cli_args(folder, mixture, tiny_model_dir, params))
+        assert result.exit_code == 0, result.output
+        record = json.loads((folder / "adapter" / "training_args.json").read_text())
+        assert record["params"]["edit_weight"] == weight and record["global_step"] == 2
+        adapters[weight] = load_file(folder / "adapter" / "adapter_model.safetensors")
+    assert adapters[1.0].keys() == adapters[3.0].keys()
+    assert any(not torch.equal(adapters[1.0][k], adapters[3.0][k]) for k in adapters[1.0])
+
+
+def test_edit_weight_needs_the_source_column(tmp_path: Path, mixture: Path,
+                                            tiny_model_dir: Path) -> None:
+    from datasets import Dataset
+
+    old = tmp_path / "old-mix"
+    old.mkdir()
+    Dataset.from_parquet(str(mixture / "train.parquet")).remove_columns("source").to_parquet(
+        str(old / "train.parquet"))
+    params = write_params(tmp_path, edit_weight=3.0)
+    result = CliRunner().invoke(train, cli_args(tmp_path, old, tiny_model_dir, params))
+    assert result.exit_code == 2
+    assert "has no source column" in result.output and "train.edit_weight 3.0" in result.output
 
 
 def test_bad_train_params_name_the_key(tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:

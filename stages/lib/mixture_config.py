@@ -6,7 +6,9 @@ stages/lib/train_config.py is for `train`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from stages.lib.io import InputError
@@ -23,6 +25,13 @@ class Filters:
     max_words: int = 0
     drop_empty_output: bool = True
     drop_unchanged: bool = False      # output identical to input (e.g. GEC no-op sentences)
+    # Cap on unchanged pairs (output identical to input) among the component's sampled
+    # rows, so an edit model does not learn to copy: null = no cap (the sample as drawn
+    # today); 0.0 = none (the same rows as drop_unchanged: true); 0.1 = at most 10%, the
+    # rest changed pairs. Under the cap the sample keeps the pool's own share (rounded):
+    # the cap never adds unchanged pairs. Drawn with the component's seed; a fraction is
+    # of the rows the cap allows. Not together with drop_unchanged.
+    max_unchanged_share: float | None = None
 
 
 @dataclass
@@ -106,7 +115,20 @@ def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
             raise InputError(f"{where}.fraction must be in (0, 1], got {comp.fraction}")
         if comp.n is not None and comp.n < 1:
             raise InputError(f"{where}.n must be positive, got {comp.n}")
+        share = comp.filters.max_unchanged_share
+        if share is not None and not 0 <= share <= 1:
+            raise InputError(f"{where}.filters.max_unchanged_share must be in [0, 1] or "
+                             f"null, got {share}")
+        if share is not None and comp.filters.drop_unchanged:
+            raise InputError(f"{where}.filters.max_unchanged_share: set it or drop_unchanged, "
+                             f"not both (max_unchanged_share 0.0 drops every unchanged pair)")
     return mixture
+
+
+def unchanged(record: dict) -> bool:
+    """Whether a record's (first) output is its input, up to surrounding whitespace."""
+    refs = record.get("refs") or [""]
+    return refs[0].strip() == record.get("src", "").strip()
 
 
 def keep(record: dict, f: Filters) -> bool:
@@ -119,9 +141,49 @@ def keep(record: dict, f: Filters) -> bool:
         return False
     if f.drop_empty_output and not refs[0].strip():
         return False
-    return not (f.drop_unchanged and refs[0].strip() == src.strip())
+    return not (f.drop_unchanged and unchanged(record))
 
 
 def sample_size(comp: Component, available: int) -> int:
     """Rows a component draws from `available` items (after filters and decontamination)."""
     return comp.n if comp.n is not None else max(1, round((comp.fraction or 0) * available))
+
+
+def unchanged_quota(n: int, changed: int, unchanged_items: int, share: float,
+                    replace: bool = False) -> int:
+    """Unchanged pairs among `n` rows drawn under max_unchanged_share `share`: the pool's
+    own share of them (rounded), capped at floor(share x n) and, without replacement, at
+    those there are. Exact arithmetic: a share of 0.29 allows 29 of 100 rows, not 28."""
+    total = changed + unchanged_items
+    if not total:
+        return 0
+    quota = min(round(Fraction(n * unchanged_items, total)),
+                math.floor(Fraction(str(share)) * n))
+    return quota if replace else min(quota, unchanged_items)
+
+
+def capped_available(changed: int, unchanged_items: int, share: float | None) -> int:
+    """The most rows a component can draw without replacement under the cap: every
+    changed pair and the unchanged pairs the cap allows beside them."""
+    if share is None:
+        return changed + unchanged_items
+    # rows - quota(rows) grows by 0 or 1 per row (the quota grows by at most 1), so the
+    # largest size whose changed rows fit is found by bisection
+    low, high = 0, changed + unchanged_items
+    while low < high:
+        mid = (low + high + 1) // 2
+        if mid - unchanged_quota(mid, changed, unchanged_items, share) <= changed:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def available_items(records: list[dict], comp: Component) -> int:
+    """Rows `comp` can draw without replacement from `records`: those that pass its
+    filters, with unchanged pairs beyond its max_unchanged_share left out."""
+    kept = [r for r in records if keep(r, comp.filters)]
+    if comp.filters.max_unchanged_share is None:
+        return len(kept)
+    same = sum(unchanged(r) for r in kept)
+    return capped_available(len(kept) - same, same, comp.filters.max_unchanged_share)

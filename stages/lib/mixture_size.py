@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.lib.io import InputError, read_json, read_jsonl
-from stages.lib.mixture_config import Component, Mixture, keep, sample_size
+from stages.lib.mixture_config import Component, Mixture, available_items, sample_size
 
 Records = list[dict[str, Any]]
 
@@ -33,7 +33,7 @@ class ComponentSize:
     corpus: str
     split: str
     rows: int | None          # None: unknown (a fraction of a corpus that was not found)
-    available: int | None     # items after filters, before decontamination
+    available: int | None     # items after filters (and unchanged cap), before decontamination
     source: str               # where `available` came from
 
 
@@ -66,10 +66,10 @@ class CorpusCounts:
     def available(self, comp: Component) -> tuple[int | None, str]:
         records = self._normalized_split(comp.corpus, comp.split)
         if records is not None:
-            return sum(keep(r, comp.filters) for r in records), str(self.corpora_dir)
+            return available_items(records, comp), str(self.corpora_dir)
         splits = self._mirror_splits(comp.corpus)
         if splits is not None and comp.split in splits:
-            return sum(keep(r, comp.filters) for r in splits[comp.split]), "mirror"
+            return available_items(splits[comp.split], comp), "mirror"
         return self._manifest_count(comp.corpus, comp.split)
 
     def _normalized_split(self, corpus: str, split: str) -> Records | None:
@@ -149,7 +149,8 @@ def _stale_component(reports: dict[str, dict[str, Any]], mixture: Mixture) -> st
         report = reports[key]
         if (report.get("corpus"), report.get("split")) != (comp.corpus, comp.split):
             return f"{key}: {report.get('corpus')}/{report.get('split')}"
-        wanted = sample_size(comp, int(report.get("after_decontamination", 0)))
+        pool = report.get("after_unchanged_cap", report.get("after_decontamination", 0))
+        wanted = sample_size(comp, int(pool))
         if report.get("sampled") != wanted:
             return f"{key}: {report.get('sampled')} rows, the declaration gives {wanted}"
     return ""

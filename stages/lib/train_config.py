@@ -40,6 +40,10 @@ class TrainParams:
     device: str = "auto"              # auto (cuda when usable, else cpu) | cpu | cuda
     packing: bool = True              # BFD packing of rows into max_length blocks
     padding_free: bool = False        # flatten each batch (no pad tokens)
+    # Edit-weighted MLE (Junczys-Dowmunt et al. 2018): completion tokens of words a word
+    # diff from the row's source marks as changed weigh this much in the loss, the other
+    # completion tokens 1; 1.0 = the plain loss. Needs a mixture with a `source` column.
+    edit_weight: float = 1.0
     gradient_checkpointing: bool = False
     seed: int = 0
     deterministic: bool = True        # torch deterministic algorithms (slower on GPUs)
@@ -83,6 +87,10 @@ def parse_train(params: dict[str, Any], overrides: str | None = None) -> TrainPa
     for key in ("max_steps", "per_device_batch_size", "global_batch_size", "num_processes"):
         if getattr(cfg, key) < 1:
             raise InputError(f"params.yaml: {where}.{key} must be >= 1")
+    if not 1 <= cfg.edit_weight < float("inf"):  # also rejects nan
+        raise InputError(f"params.yaml: {where}.edit_weight must be >= 1 (1 = the plain "
+                         f"loss; edits weigh about 3 in the GEC literature), got "
+                         f"{cfg.edit_weight}")
     accumulation_steps(cfg, world_size(cfg), where)  # fails early on a batch that won't divide
     return cfg
 
