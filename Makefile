@@ -68,7 +68,7 @@ COMPAT_TORCH_SPEC ?= torch==2.13.0
 COMPAT_TESTS ?= $(wildcard tests/test_train.py tests/test_devices.py tests/test_engines.py \
 	tests/test_predict.py tests/test_edit.py tests/test_smoke_tiny_model.py \
 	tests/test_plan.py tests/test_gpu_check.py tests/test_publish.py tests/test_cards.py \
-	tests/test_mix.py tests/test_base_model.py)
+	tests/test_mix.py tests/test_base_model.py tests/test_copy_margin.py tests/test_prompt_template.py)
 
 # One venv per constraints file: .venv-<name> from constraints-<name>.txt
 VENV_EXTRAS = dev

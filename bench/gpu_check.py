@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = check.report
     model_dir, report["weights"] = weights(args, work)
     items = read_jsonl(args.data / "prompts.jsonl")[: args.items or None]
-    predict = read_predict_params(args.params)
+    predict, _ = read_predict_params(args.params)
     batch_size = args.batch_size or predict.batch_size
     fp32 = choose(args.device, "float32", "continuous", merge=True, num_beams=1)
     model, tokenizer = load(fp32, model_dir, None)

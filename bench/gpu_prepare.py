@@ -53,7 +53,7 @@ def copy_model_files(base: Path, out: Path) -> list[str]:
 
 def predict_sample(benchmark: Path, params_path: Path) -> list[dict[str, str]]:
     """predict's default selection over every benchmark dataset, in predict's order."""
-    params = read_predict_params(params_path)
+    params, _ = read_predict_params(params_path)
     sample = []
     for dataset in read_index(benchmark):
         items = select_items(read_items(benchmark, dataset), dataset, params.max_items,

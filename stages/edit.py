@@ -1,7 +1,7 @@
 """`writing-alpaca edit`: apply a writing task with a trained adapter to text.
 
-Loads the base model and the adapter once, builds the same Alpaca prompts as training
-and evaluation (stages.lib.prompts), and decodes with the shared batched generator
+Loads the base model and the adapter once, builds the prompts the adapter was trained
+with (its recorded prompt_template; stages.lib.prompts), and decodes with the shared batched generator
 (stages.lib.generation), so `edit` behaves like the evaluated system. Input is the TEXT
 argument or stdin (one item per line, batched, one output line per input line).
 
@@ -21,7 +21,7 @@ import click
 
 from stages.lib import engines
 from stages.lib.io import InputError
-from stages.lib.prompts import TASK_PROMPTS
+from stages.lib.prompts import PROMPT_TEMPLATES, TASK_PROMPTS, recorded_template
 
 DEFAULT_BASE = Path("models/base")
 
@@ -73,34 +73,41 @@ def read_inputs(text: str | None) -> list[str]:
 
 
 def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[str],
-               task: str, batch_size: int, max_new_tokens: int) -> list[str]:
+               task: str, batch_size: int, max_new_tokens: int, num_beams: int = 1,
+               copy_margin: float | None = None, template: str = "alpaca") -> list[str]:
     """Edited text per line with `engine` and the model it loaded (empty lines stay
-    empty, without running the model)."""
+    empty, without running the model), prompted with `template`; `num_beams` and
+    `copy_margin` as predict's."""
     from stages.lib.generation import max_new_tokens_for
     from stages.lib.prompts import format_prompt, task_instruction
 
     todo = [i for i, line in enumerate(lines) if line.strip()]
     instruction = task_instruction(task)
-    prompts = [format_prompt(instruction, lines[i].strip()) for i in todo]
+    prompts = [format_prompt(instruction, lines[i].strip(), template, tokenizer)
+               for i in todo]
     # Edits rewrite their input: budget ~2x its tokens, at least 16, at most the cap.
     budgets = [max_new_tokens_for(lines[i], tokenizer, factor=2.0, minimum=16,
                                   maximum=max_new_tokens) for i in todo]
     outputs = engine.generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
-                              progress=len(todo) > batch_size)
+                              num_beams=num_beams, progress=len(todo) > batch_size,
+                              copy_margin=copy_margin, sources=[lines[i].strip() for i in todo])
     result = [""] * len(lines)
     for i, output in zip(todo, outputs, strict=True):
         result[i] = output.replace("\n", " ").strip()  # one output line per input line
     return result
 
 
-def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
-    """Save base+adapter merged into plain weights (+ tokenizer), atomically, for serving."""
-    from stages.lib.io import atomic_path
+def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str) -> None:
+    """Save base+adapter merged into plain weights (+ tokenizer), atomically, for serving;
+    the prompt template goes with it, so `edit` prompts the merged model alike."""
+    from stages.lib.io import atomic_path, write_json
+    from stages.lib.prompts import TEMPLATE_RECORD
 
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     with atomic_path(out_dir, is_dir=True) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_json(tmp / TEMPLATE_RECORD, {"prompt_template": template})
 
 
 @click.command()
@@ -125,9 +132,19 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="Upper bound on the tokens generated per item.")
+@click.option("--num-beams", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Beam search width; 1 = greedy.")
+@click.option("--copy-margin", type=float, default=None,
+              help="With --num-beams 2+: prefer a candidate that changes the text over a "
+                   "best one that copies it when its mean token log-probability is within "
+                   "this margin (as predict.copy_margin; default off).")
+@click.option("--prompt-template", type=click.Choice(PROMPT_TEMPLATES), default=None,
+              help="Default: the one the adapter was trained with (its training_args.json), "
+                   "else alpaca.")
 def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
          diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
-         merge_lora: bool, batch_size: int, max_new_tokens: int) -> None:
+         merge_lora: bool, batch_size: int, max_new_tokens: int, num_beams: int,
+         copy_margin: float | None, prompt_template: str | None) -> None:
     """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
 
     Examples:
@@ -144,7 +161,11 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     """
     from stages.lib.hub import resolve_repo_or_path
     from stages.lib.models import is_adapter_dir, load_system
+    from stages.lib.predict_config import copy_margin_problem
 
+    problem = copy_margin_problem(copy_margin, num_beams, beams_key="--num-beams")
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--copy-margin")
     adapter_dir = resolve_repo_or_path(adapter, revision=revision)
     if is_adapter_dir(adapter_dir):
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
@@ -153,10 +174,11 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     from stages.lib.model_dirs import check_model_dirs  # one line, not a traceback
 
     check_model_dirs(base_dir, adapter_dir)
+    template = prompt_template or recorded_template(adapter_dir) or "alpaca"
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
     try:
         # items: `auto` starts vLLM only for a batch large enough to repay its start-up
-        inference = engines.choose(device, dtype, engine, merge_lora, num_beams=1,
+        inference = engines.choose(device, dtype, engine, merge_lora, num_beams=num_beams,
                                    items=len(lines))
     except engines.SettingError as exc:
         raise click.BadParameter(str(exc), param_hint=f"--{exc.key}") from None
@@ -165,12 +187,12 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         model, tokenizer = engines.load(inference, base_dir, adapter_arg)
         click.echo(f"edit: {inference.describe(lora=adapter_arg is not None)}", err=True)
         outputs = edit_lines(inference.engine, model, tokenizer, lines, task, batch_size,
-                             max_new_tokens)
+                             max_new_tokens, num_beams, copy_margin, template)
         for source, output in zip(lines, outputs, strict=True):
             click.echo(word_diff(source, output) if diff and source.strip() else output)
     if merge_dir is not None:
         # the export saves a transformers model, which the vLLM engine does not load
         if model is None or not inference.engine.transformers_model:
             model, tokenizer = load_system(base_dir, adapter_arg, inference.dtype, merge=True)
-        merge_to(model, tokenizer, merge_dir)
+        merge_to(model, tokenizer, merge_dir, template)
         click.echo(f"merged model written to {merge_dir}", err=True)

@@ -56,8 +56,11 @@ def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]
     # source: the text the completion edits, for train.edit_weight's word diff; a generic
     # row answers its own instruction and edits nothing
     source = "" if comp.task == GENERIC else record.get("src", "")
+    # instruction and input: what train renders another prompt_template from (the prompt
+    # column is the paper's Alpaca template, the dataset's published form)
     return {"id": f"{key}/{record['id']}{suffix}", "corpus": comp.corpus, "task": comp.task,
-            **example, "source": source}
+            **example, "source": source, "instruction": instruction,
+            "input": record.get("src", "")}
 
 
 def draw(rng: random.Random, pool: list[dict], comp: Component, n: int) -> list[int]:

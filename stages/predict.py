@@ -7,7 +7,9 @@ outputs are written as predictions/<system>/<dataset>.jsonl {id, input, output} 
 the benchmark's item order. The folder is written atomically: a killed run leaves
 no output and the next run redoes it from scratch. The device, dtype, engine and LoRA
 merge come from params predict.device/dtype/engine/merge_lora, chosen by
-stages.lib.engines.choose, and are printed first.
+stages.lib.engines.choose, and are printed first. predict.copy_margin (with
+predict.num_beams >= 2) prefers a beam candidate that edits the input over a near-tied
+best candidate that copies it (stages.lib.generation.prefer_edit).
 
 Item selection (params predict.max_items): with a cap N, a dataset larger than N keeps
 the N items drawn by random.Random(f"{predict.seed}:{dataset}").sample over item
@@ -28,14 +30,32 @@ from stages.lib import engines
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
 from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
 from stages.lib.params import load_params
-from stages.lib.predict_config import PredictParams, parse_predict
-from stages.lib.prompts import format_prompt
+from stages.lib.predict_config import PredictParams, check_predict, parse_predict
+from stages.lib.prompts import (
+    TEMPLATE_RECORD,
+    format_prompt,
+    recorded_template,
+    template_setting,
+)
 
 log = logging.getLogger(__name__)
 
 
-def read_predict_params(path: str | Path) -> PredictParams:
-    return parse_predict(load_params(path))
+def read_predict_params(path: str | Path) -> tuple[PredictParams, str]:
+    """The predict section and the prompt template, from the params file at `path`."""
+    params = load_params(path)
+    return parse_predict(params), template_setting(params)
+
+
+def check_template(template: str, adapter: Path, system: str) -> None:
+    """An adapter is prompted the way it was trained: a params template that differs from
+    the one its folder records (a stale adapter, or one trained elsewhere) is an error."""
+    trained = recorded_template(adapter)
+    if trained is not None and trained != template:
+        raise InputError(f"params.yaml: prompt_template is {template!r}, but {adapter} "
+                         f"(system {system}) was trained with {trained!r} "
+                         f"({adapter / TEMPLATE_RECORD}); retrain it or set prompt_template "
+                         f"{trained}")
 
 
 COPY_BASELINE_FILE = "baseline.json"
@@ -64,20 +84,25 @@ def copy_predictions(selections: dict[str, list[dict[str, Any]]]
 
 def predict_all(engine: engines.Engine, model: Any, tokenizer: Any,
                 selections: dict[str, list[dict[str, Any]]], params: PredictParams,
-                progress: bool = True) -> dict[str, list[dict[str, Any]]]:
-    """Generate outputs for every selected item with `engine` and the model it loaded;
-    returns dataset -> prediction records."""
+                progress: bool = True, template: str = "alpaca"
+                ) -> dict[str, list[dict[str, Any]]]:
+    """Generate outputs for every selected item with `engine` and the model it loaded,
+    prompted with `template`; returns dataset -> prediction records."""
     from stages.lib.generation import max_new_tokens_for
 
     flat = [(dataset, item) for dataset, items in selections.items() for item in items]
-    prompts = [format_prompt(item["instruction"], item["input"]) for _, item in flat]
+    prompts = [format_prompt(item["instruction"], item["input"], template, tokenizer)
+               for _, item in flat]
     budgets = [
         max_new_tokens_for(item["input"], tokenizer, params.max_new_tokens_factor,
                            params.max_new_tokens_min, params.max_new_tokens_max)
         for _, item in flat
     ]
+    # copy_margin compares each candidate with the input the prompt asks to rewrite
     outputs = engine.generate(model, tokenizer, prompts, budgets, params.batch_size,
-                              num_beams=params.num_beams, progress=progress)
+                              num_beams=params.num_beams, progress=progress,
+                              copy_margin=params.copy_margin,
+                              sources=[item["input"] for _, item in flat])
     result: dict[str, list[dict[str, Any]]] = {dataset: [] for dataset in selections}
     for (dataset, item), output in zip(flat, outputs):
         result[dataset].append({"id": item["id"], "input": item["input"], "output": output})
@@ -114,9 +139,10 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     from stages.lib.model_dirs import check_model_dirs
     from stages.lib.models import is_adapter_dir
 
-    params = read_predict_params(params_path)
+    params, template = read_predict_params(params_path)
     if num_beams is not None:
         params.num_beams = num_beams
+        check_predict(params, "--num-beams")  # predict.copy_margin needs beams
     if max_items is not None:
         params.max_items = max_items
     if engine is not None:
@@ -127,6 +153,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     copy = is_copy_baseline(adapter)  # needs no model
     if not copy:
         check_model_dirs(base, adapter)  # one line, not a traceback
+        check_template(template, adapter, system)
     index = read_index(benchmark)
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,
@@ -147,10 +174,13 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     model, tokenizer = engines.load(inference, base, adapter)
     total = sum(len(items) for items in selections.values())
     click.echo(f"predict@{system}: {inference.describe(lora=is_adapter_dir(adapter))}; "
-               f"{total} items from {len(selections)} datasets, batch {params.batch_size}, "
-               f"beams {params.num_beams}", err=True)
+               f"{total} items from {len(selections)} datasets, prompt template {template}, "
+               f"batch {params.batch_size}, beams {params.num_beams}"
+               + (f", copy margin {params.copy_margin}" if params.copy_margin else ""),
+               err=True)
     started = time.perf_counter()
-    predictions = predict_all(inference.engine, model, tokenizer, selections, params)
+    predictions = predict_all(inference.engine, model, tokenizer, selections, params,
+                              template=template)
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
@@ -161,6 +191,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
                             "seconds": round(elapsed, 2),
                             "items_per_s": round(total / max(elapsed, 1e-9), 3),
                             "num_beams": params.num_beams, "batch_size": params.batch_size,
+                            "copy_margin": params.copy_margin,
                             "inference": inference.describe(lora=is_adapter_dir(adapter)),
                             "torch_threads": torch.get_num_threads()})
 

@@ -28,6 +28,7 @@ import click
 
 from stages.lib.io import InputError, atomic_path, file_sha256, write_json
 from stages.lib.params import load_params
+from stages.lib.prompts import format_prompt, template_setting
 from stages.lib.train_config import TrainParams, accumulation_steps, parse_train, world_size
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
@@ -36,7 +37,8 @@ LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate l
 _NOT_IN_KEY = {"save_steps", "save_total_limit", "logging_steps"}
 
 
-def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int) -> str:
+def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int,
+            template: str = "alpaca") -> str:
     """Hash of everything that shapes the weights: a changed config never resumes a stale
     run. The world size and launcher are in it: a checkpoint of a 1-GPU run holds a
     different data order and optimizer state than one of an 8-GPU run."""
@@ -45,8 +47,10 @@ def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int) -> str:
         # the plain loss: the key it had before edit_weight existed, so such a run resumes
         del relevant["edit_weight"]
     base_hash = file_sha256(base / "config.json") if (base / "config.json").is_file() else ""
-    blob = json.dumps([relevant, mixture_hash, base_hash, {"world_size": world}],
-                      sort_keys=True)
+    run = {"world_size": world}
+    if template != "alpaca":  # the paper's template keeps the key it always had
+        run["prompt_template"] = template
+    blob = json.dumps([relevant, mixture_hash, base_hash, run], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -119,11 +123,23 @@ def training_arguments(cfg: TrainParams, output_dir: Path, device: str, world: i
     return args
 
 
-def training_rows(cfg: TrainParams, data: Path) -> Any:
-    """The mixture's prompt/completion rows, with their source when edits are weighted."""
+def training_rows(cfg: TrainParams, data: Path, template: str = "alpaca",
+                  tokenizer: Any = None) -> Any:
+    """The mixture's prompt/completion rows, with their source when edits are weighted.
+    The prompt column is the paper's Alpaca template; another `template` is rendered from
+    the rows' instruction and input with the tokenizer."""
     from datasets import Dataset
 
     dataset = Dataset.from_parquet(str(data / "train.parquet"))
+    if template != "alpaca":
+        missing = {"instruction", "input"} - set(dataset.column_names)
+        if missing:
+            raise InputError(f"{data / 'train.parquet'} has no {' or '.join(sorted(missing))} "
+                             f"column, which prompt_template {template} renders prompts "
+                             f"from: rebuild the mixture (writing-alpaca mix)")
+        dataset = dataset.map(
+            lambda row: {"prompt": format_prompt(row["instruction"], row["input"], template,
+                                                 tokenizer)})
     if cfg.edit_weight == 1.0:
         return dataset.select_columns(["prompt", "completion"])
     if "source" not in dataset.column_names:
@@ -134,7 +150,7 @@ def training_rows(cfg: TrainParams, data: Path) -> Any:
 
 
 def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
-                  device: str = "cpu", world: int = 1) -> Any:
+                  device: str = "cpu", world: int = 1, template: str = "alpaca") -> Any:
     """The SFTTrainer for this config (shared with bench/)."""
     import torch
     from peft import LoraConfig
@@ -143,16 +159,16 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
 
     from stages.lib.models import resolve_dtype
 
-    dataset = training_rows(cfg, data)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = training_rows(cfg, data, template, tokenizer)
     args = training_arguments(cfg, output_dir, device, world)
     compute = resolve_dtype(cfg.dtype, device)
     # LoRA: the frozen base may live in bf16/fp16 (PEFT keeps adapter weights in fp32);
     # full fine-tuning keeps fp32 master weights and autocasts.
     load_dtype = compute if cfg.method == "lora" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(base, dtype=load_dtype)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     peft_config = None
     if cfg.method == "lora":
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
@@ -256,7 +272,9 @@ def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) 
 def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkpoints: Path,
           live_dir: Path, overrides: str | None) -> None:
     """Fine-tune the base model on mixture NAME; write the adapter (or full model) to OUT."""
-    cfg = parse_train(load_params(params_path), overrides)
+    params = load_params(params_path)
+    cfg = parse_train(params, overrides)
+    template = template_setting(params)
     device = train_device(cfg)
     world = world_size(cfg)
     if cfg.launcher != "none" and not os.environ.get(LAUNCHED_ENV):
@@ -270,10 +288,10 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         raise click.ClickException(f"train: {launched} processes running, but the config "
                                    f"asks for {world} (train.launcher, train.num_processes)")
     mixture_hash = file_sha256(data / "train.parquet")
-    key = run_key(cfg, mixture_hash, base, world)
+    key = run_key(cfg, mixture_hash, base, world, template)
     run_dir = checkpoints / key
     resume = last_checkpoint(run_dir)
-    trainer = build_trainer(cfg, data, base, run_dir, device, world)
+    trainer = build_trainer(cfg, data, base, run_dir, device, world, template)
     main = trainer.is_world_process_zero()
     if main:
         from stages.lib.training_log import live_callback
@@ -298,6 +316,8 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         "mixture_hash": mixture_hash,
         "training_args": {
             "mixture": name, "params": dataclasses.asdict(cfg), "run_key": key,
+            # predict, dev and edit prompt this adapter the way it was trained
+            "prompt_template": template,
             "global_step": trainer.state.global_step,
             "num_input_tokens_seen": trainer.state.num_input_tokens_seen,
             "resumed_from": resume.name if resume else None,

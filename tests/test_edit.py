@@ -145,3 +145,69 @@ def test_pull_accepts_a_local_folder_and_rejects_a_missing_one(adapter_dir: Path
     assert result.exit_code == 0 and result.stdout.strip() == str(adapter_dir.resolve())
     result = CliRunner().invoke(pull, ["./no/such/folder"])
     assert result.exit_code == 2 and "no such folder" in result.stderr
+
+
+# --- --num-beams and --copy-margin (predict.copy_margin's meaning) ------------------------
+
+def test_copy_margin_needs_beams_and_a_non_negative_margin(adapter_dir: Path) -> None:
+    for args, message in [(["--copy-margin", "0.3"], "--num-beams is 1"),
+                          (["--copy-margin", "-1", "--num-beams", "2"], "must be >= 0")]:
+        result = CliRunner().invoke(edit, ["--adapter", str(adapter_dir), "--task", "grammar",
+                                           *args, SOURCE])
+        assert result.exit_code == 2, result.output
+        assert "--copy-margin" in result.stderr and message in result.stderr
+    # 0 is off, with any beams
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", "--copy-margin", "0", SOURCE)
+    assert code == 0 and out.strip() == TARGET
+
+
+def test_edit_passes_beams_and_copy_margin_to_the_engine(
+        adapter_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_engines import MarkerEngine
+
+    from stages.lib import engines
+
+    calls: list[dict[str, object]] = []
+
+    class Recorder(MarkerEngine):
+        def generate(self, *args: object, **kwargs: object) -> list[str]:
+            calls.append(kwargs)
+            return super().generate(*args, **kwargs)  # type: ignore[arg-type]
+
+    chosen: list[int] = []
+
+    def resolve(name: str, device: str, num_beams: int = 1, *rest: object) -> engines.Engine:
+        chosen.append(num_beams)
+        return Recorder()
+
+    monkeypatch.setattr(engines, "resolve_engine", resolve)
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", "--num-beams", "3", "--copy-margin", "0.4",
+                            stdin="She go .\n\n  He go .  \n")
+    assert code == 0 and len(out.splitlines()) == 3
+    assert chosen == [3]  # beams rule vLLM out in the chooser
+    assert len(calls) == 1 and calls[0]["num_beams"] == 3
+    assert calls[0]["copy_margin"] == 0.4
+    assert calls[0]["sources"] == ["She go .", "He go ."]  # the texts the prompts hold
+
+
+def test_edit_with_a_copy_margin_turns_a_copy_into_an_edit(adapter_dir: Path) -> None:
+    """With beams and a margin wider than any score gap, a line whose plain beam output
+    copies it gets an edit instead; a line the plain output edits keeps that edit."""
+    lines = [SOURCE, TARGET, "She went home ."]
+    common = ["--adapter", str(adapter_dir), "--task", "grammar", "--dtype", "float32",
+              "--num-beams", "2", "--max-new-tokens", "12"]
+    code, plain, _ = run_edit(*common, stdin="\n".join(lines) + "\n")
+    assert code == 0
+    code, wide, _ = run_edit(*common, "--copy-margin", "1000", stdin="\n".join(lines) + "\n")
+    assert code == 0
+    copies = 0
+    for line, before, after in zip(lines, plain.splitlines(), wide.splitlines(), strict=True):
+        if before.split() == line.split():
+            copies += 1
+            assert after.split() != line.split() and after.strip()
+        else:
+            assert after == before
+    assert copies >= 1  # the trained adapter copies the already-correct TARGET
+    assert plain.splitlines()[0] == TARGET  # ... and its one trained edit stays

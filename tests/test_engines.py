@@ -369,7 +369,8 @@ class MarkerEngine:
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
                  max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True) -> list[str]:
+                 progress: bool = True, copy_margin: float | None = None,
+                 sources: list[str] | None = None) -> list[str]:
         return [f"marker {budget}" for budget in max_new_tokens]
 
 

@@ -51,9 +51,13 @@ class Engine(Protocol):
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
                  max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True) -> list[str]:
+                 progress: bool = True, copy_margin: float | None = None,
+                 sources: list[str] | None = None) -> list[str]:
         """Cleaned continuations of `prompts` (same order), each within its own token
-        budget; greedy unless num_beams > 1."""
+        budget; greedy unless num_beams > 1. `copy_margin` (None or 0 = off; beam search
+        only): a beam candidate that edits its prompt's input text (`sources`, one per
+        prompt) wins over a best candidate that copies it when it scores within the
+        margin (stages.lib.generation.prefer_edit)."""
         ...
 
 
@@ -74,17 +78,20 @@ class TorchEngine:
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
                  max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True) -> list[str]:
+                 progress: bool = True, copy_margin: float | None = None,
+                 sources: list[str] | None = None) -> list[str]:
         from stages.lib.generation import torch_generate
 
+        # beam search (and so copy_margin) runs on transformers' generate() in both
         return torch_generate(model, tokenizer, prompts, max_new_tokens, batch_size,
-                              num_beams, progress, continuous=self.continuous)
+                              num_beams, progress, continuous=self.continuous,
+                              copy_margin=copy_margin, sources=sources)
 
 
 @dataclass(frozen=True)
 class VllmEngine:
-    """vLLM (stages.lib.vllm_engine): CUDA only, greedy only; a LoRA adapter is served
-    unmerged by vLLM's own kernels."""
+    """vLLM (stages.lib.vllm_engine): CUDA only, greedy only (so no copy_margin, which
+    needs beams); a LoRA adapter is served unmerged by vLLM's own kernels."""
 
     name: str = "vllm"
     transformers_model: bool = False
@@ -97,9 +104,13 @@ class VllmEngine:
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
                  max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True) -> list[str]:
+                 progress: bool = True, copy_margin: float | None = None,
+                 sources: list[str] | None = None) -> list[str]:
         from stages.lib import vllm_engine
 
+        if copy_margin:  # resolve_engine already refuses it, through num_beams > 1
+            raise ValueError("engine 'vllm' decodes greedily only: copy_margin needs "
+                             "beam search (engine continuous or hf)")
         return vllm_engine.generate(model, tokenizer, prompts, max_new_tokens, batch_size,
                                     num_beams, progress)
 

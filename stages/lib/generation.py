@@ -13,7 +13,9 @@ answer. Results come back in the caller's order.
 Batched and one-at-a-time generation give the same tokens up to float rounding:
 positions count real tokens only and padding is masked, so a row computes what it
 would alone. Beam search uses transformers' generate() on length-sorted batches (the
-hf engine, also the baseline the generation bench compares against). These two loops
+hf engine, also the baseline the generation bench compares against); with a copy_margin
+it keeps every finished beam and prefers one that edits the input over a near-tied copy
+of it (`prefer_edit`), against the adapters' under-correction. These two loops
 are the torch engines of stages.lib.engines; its vLLM engine (stages.lib.vllm_engine)
 decodes the same token ids within the same budgets (`prepare`). Every engine's tokens
 are decoded and cleaned by the same function (`decode_output`).
@@ -328,13 +330,49 @@ def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     return batch if len(keep) == len(batch) else _keep(batch, keep)
 
 
+def _same_text(a: str, b: str) -> bool:
+    """Equal up to whitespace (runs of spaces and line breaks count as one space)."""
+    return a.split() == b.split()
+
+
+def prefer_edit(candidates: list[tuple[str, float]], source: str, margin: float) -> str:
+    """copy_margin's choice among one prompt's finished beam candidates (text, score):
+    the best-scoring text, unless it copies `source` (whitespace-normalised) and a text
+    that edits it scores within `margin` of it - then the best such edit. Adapters
+    under-correct (most outputs copy the input), so a near-tie goes to the edit; an empty
+    text is no edit (it would delete the input). The first of equal scores wins."""
+    best_text, best_score = max(candidates, key=lambda candidate: candidate[1])
+    if not _same_text(best_text, source):
+        return best_text
+    edits = [(text, score) for text, score in candidates
+             if text.strip() and not _same_text(text, source)
+             and score >= best_score - margin]
+    return max(edits, key=lambda candidate: candidate[1])[0] if edits else best_text
+
+
 def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
-                 batch_size: int, num_beams: int, eos_ids: list[int], bar: Any) -> list[str]:
+                 batch_size: int, num_beams: int, eos_ids: list[int], bar: Any,
+                 copy_margin: float | None = None, sources: list[str] | None = None
+                 ) -> list[str]:
     """transformers' generate() on length-sorted batches: beam search, and models whose
-    cache the continuous-batching loop cannot reshape (e.g. sliding-window layers)."""
+    cache the continuous-batching loop cannot reshape (e.g. sliding-window layers).
+
+    With a copy_margin, every prompt's `num_beams` finished candidates come back, best
+    first, with `sequences_scores`: the score beam search itself ranks finished
+    candidates by - the sum of the candidate's token log-probabilities divided by its
+    generated length (its final EOS or stopping token included) ** length_penalty, which
+    is 1.0 here (GenerationConfig's default), so the mean log-probability per generated
+    token. prefer_edit then picks among them; the top candidate is the plain output.
+    Keeping the scores costs memory until generate() returns: one float32 row of the
+    vocabulary per beam and step (about 25 MB a step for 32 prompts x 4 beams of a
+    49k-token vocabulary)."""
     order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     device = next(model.parameters()).device
+    # without a copy_margin, the call is exactly the plain beam search's
+    candidates = num_beams if copy_margin else 1
+    extra = {"num_return_sequences": num_beams, "output_scores": True,
+             "return_dict_in_generate": True} if copy_margin else {}
     outputs = [""] * len(encoded)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
@@ -343,17 +381,38 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
         row_limits = [limits[i] for i in rows]
         config = GenerationConfig(
             max_new_tokens=max(row_limits), do_sample=False, num_beams=num_beams,
-            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True,
+            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True, **extra,
         )
         stop = _StopRows(tokenizer, batch["input_ids"].shape[1], row_limits)
         generated = model.generate(**batch, generation_config=config,
                                    stopping_criteria=StoppingCriteriaList([stop]))
-        new_tokens = generated[:, batch["input_ids"].shape[1]:].tolist()
+        sequences = generated.sequences if copy_margin else generated
+        new_tokens = sequences[:, batch["input_ids"].shape[1]:].tolist()
         for row, index in enumerate(rows):
-            outputs[index] = decode_output(tokenizer, new_tokens[row], row_limits[row],
-                                           set(eos_ids))
+            texts = [decode_output(tokenizer, tokens, row_limits[row], set(eos_ids))
+                     for tokens in new_tokens[row * candidates:(row + 1) * candidates]]
+            if not copy_margin:
+                outputs[index] = texts[0]
+                continue
+            assert sources is not None and copy_margin is not None
+            scores = generated.sequences_scores[row * candidates:(row + 1) * candidates]
+            outputs[index] = prefer_edit(list(zip(texts, scores.tolist(), strict=True)),
+                                         sources[index], copy_margin)
         bar.update(len(rows))
     return outputs
+
+
+def check_copy_margin(copy_margin: float | None, num_beams: int,
+                      sources: list[str] | None, prompts: int) -> None:
+    """ValueError unless a copy_margin (None or 0 = off) can be applied: predict's rule
+    (stages.lib.predict_config.copy_margin_problem), and one source text per prompt."""
+    from stages.lib.predict_config import copy_margin_problem
+
+    problem = copy_margin_problem(copy_margin, num_beams, beams_key="num_beams")
+    if problem is not None:
+        raise ValueError(f"copy_margin {problem}")
+    if copy_margin and (sources is None or len(sources) != prompts):
+        raise ValueError("copy_margin needs one source text per prompt")
 
 
 def prepare(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
@@ -372,19 +431,23 @@ def prepare(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list
 @torch.inference_mode()
 def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
                    batch_size: int, num_beams: int = 1, progress: bool = True,
-                   continuous: bool = True) -> list[str]:
+                   continuous: bool = True, copy_margin: float | None = None,
+                   sources: list[str] | None = None) -> list[str]:
     """Cleaned continuations of `prompts` by a transformers model (same order), greedy
     unless num_beams > 1: the continuous and hf engines of stages.lib.engines.
 
     `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
     `continuous`: this module's continuous batching (greedy only: beam search, and a
     cache it cannot reshape, fall back to static batches); False: transformers'
-    generate() on static length-sorted batches.
+    generate() on static length-sorted batches. `copy_margin` (beam search only; None
+    or 0 = off): prefer a candidate that edits its prompt's text in `sources` when it
+    scores within the margin of a best candidate that copies it (prefer_edit).
     """
     from tqdm.auto import tqdm
 
     encoded, stop_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size,
                                 num_beams)
+    check_copy_margin(copy_margin, num_beams, sources, len(prompts))
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
         if num_beams == 1 and continuous:
             try:
@@ -393,16 +456,18 @@ def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_token
             except _UnsupportedCache:
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
-                            num_beams, stop_ids, bar)
+                            num_beams, stop_ids, bar, copy_margin, sources)
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
              batch_size: int, num_beams: int = 1, progress: bool = True,
-             engine: str = "continuous") -> list[str]:
+             engine: str = "continuous", copy_margin: float | None = None,
+             sources: list[str] | None = None) -> list[str]:
     """Cleaned continuations of `prompts` by a model already loaded for the concrete
     engine named `engine` (tests and benches; predict and edit choose and load through
     stages.lib.engines.choose). The name is checked there, as every engine name is."""
     from stages.lib.engines import engine_named
 
     return engine_named(engine).generate(model, tokenizer, prompts, max_new_tokens,
-                                         batch_size, num_beams, progress)
+                                         batch_size, num_beams, progress,
+                                         copy_margin=copy_margin, sources=sources)

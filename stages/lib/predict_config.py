@@ -26,9 +26,37 @@ class PredictParams:
     engine: str = "auto"  # one of stages.lib.engines.ENGINE_NAMES, checked by its chooser
     merge_lora: bool = True  # fold a LoRA adapter into the weights in memory (faster)
     num_beams: int = 1  # 1 = greedy
+    # Prefer a beam candidate that edits the input over a best one that copies it when
+    # its length-normalised log-probability is within this margin (nats per token);
+    # None or 0 = off (plain decoding). Needs num_beams >= 2.
+    copy_margin: float | None = None
     max_new_tokens_factor: float = 1.5  # x input tokens
     max_new_tokens_min: int = 16
     max_new_tokens_max: int = 128
+
+
+def copy_margin_problem(copy_margin: float | None, num_beams: int,
+                        beams_key: str = "predict.num_beams") -> str | None:
+    """What is wrong with a copy_margin for `num_beams` beams, or None: predict's params
+    and edit's --copy-margin / --num-beams (`beams_key`) share this rule; the caller
+    names the copy_margin setting."""
+    if copy_margin is None or copy_margin == 0:
+        return None  # off: today's decoding
+    if copy_margin < 0:
+        return f"must be >= 0 (null or 0 = off), got {copy_margin}"
+    if num_beams < 2:
+        return (f"{copy_margin} chooses among beam search candidates, but {beams_key} is "
+                f"{num_beams}: set {beams_key} to 2 or more, or turn "
+                f"copy_margin off")
+    return None
+
+
+def check_predict(cfg: PredictParams, beams_key: str = "predict.num_beams") -> None:
+    """InputError naming the key for settings that cannot go together (run again after
+    command-line overrides: predict --num-beams passes itself as `beams_key`)."""
+    problem = copy_margin_problem(cfg.copy_margin, cfg.num_beams, beams_key)
+    if problem is not None:
+        raise InputError(f"params.yaml: predict.copy_margin {problem}")
 
 
 def parse_predict(params: dict[str, Any]) -> PredictParams:
@@ -37,4 +65,5 @@ def parse_predict(params: dict[str, Any]) -> PredictParams:
     if cfg.max_items is not None and cfg.max_items < 1:
         raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
                          f"got {cfg.max_items}")
+    check_predict(cfg)
     return cfg
