@@ -171,6 +171,7 @@ def test_publish_commits_each_repo_once_and_never_leaks_the_token(run_dir: Path)
     card = ModelCard(model["README.md"].decode())
     assert len(card.data.eval_results) == 10
     assert card.data.datasets == ["me/writing-alpaca-data"]
+    assert "`prompt_template: alpaca`" in card.text  # no record: the paper's template
     assert "published model repo me/writing-alpaca-7b" in result.stdout
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from stages.lib.benchmark_info import PAPER_METRICS, PAPER_ORDER
 from stages.lib.io import read_json as parse_json_file
+from stages.lib.prompts import recorded_template
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
 # dataset the test set comes from (ITERATER intents are configs of one dataset).
@@ -136,6 +137,7 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
             read_json(adapter_dir / "training_args.json") or {}),
         "mixture_hash": _read_text(adapter_dir / "mixture_hash.txt"),
         "is_adapter": is_adapter,
+        "prompt_template": recorded_template(adapter_dir) or "alpaca",
     }
     return ModelCard.from_template(data, template_path=str(template), **context) \
         if template is not None and template.is_file() \
