@@ -184,7 +184,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
     """HF `datasets` parquet; the writer is deterministic for the same rows."""
     from datasets import Dataset
 
-    columns = ["id", "corpus", "task", "prompt", "completion", "source"]
+    columns = ["id", "corpus", "task", "prompt", "completion", "source", "instruction", "input"]
     Dataset.from_dict({c: [r[c] for r in rows] for c in columns}).to_parquet(str(path))
 
 

@@ -82,7 +82,12 @@ def test_mix_is_deterministic_and_complete(workspace: Path) -> None:
     from datasets import Dataset
 
     data = Dataset.from_parquet(str(workspace / "a" / "train.parquet"))
-    assert data.column_names == ["id", "corpus", "task", "prompt", "completion", "source"]
+    assert data.column_names == ["id", "corpus", "task", "prompt", "completion", "source",
+                                 "instruction", "input"]
+    from stages.lib.prompts import format_prompt
+
+    # the raw instruction and input re-render the paper's prompt (train renders others)
+    assert all(r["prompt"] == format_prompt(r["instruction"], r["input"]) for r in data)
     assert len(data) == 10 + 20 + 5
     stats = json.loads((workspace / "a" / "stats.json").read_text())
     assert stats["rows_per_task"] == {"generic": 10, "grammar": 20, "fluency": 5}
