@@ -24,8 +24,14 @@ from stages.lib.io import InputError, atomic_path
 DEV = Path("dev")
 
 
+# `dvc exp show` states of queue entries that have no results (yet): a queued or running
+# experiment's row is its base commit's, so it would score exactly as the baseline
+UNFINISHED = ("Queued", "Running", "Failed")
+
+
 def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the baseline commit's row, its experiments' rows) from `dvc exp show`."""
+    """(the baseline commit's row, its finished experiments' rows) from `dvc exp show`;
+    queued, running and failed queue entries are named on stderr and left out."""
     import dvc.api
 
     rows = dvc.api.exp_show(repo=repo)
@@ -33,7 +39,12 @@ def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                     None)
     if baseline is None:
         raise InputError("dvc exp show: no baseline commit (commit the pipeline first)")
-    return baseline, [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
+    experiments = [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
+    for row in experiments:
+        if row.get("State") in UNFINISHED:
+            click.echo(f"recipe-table: {row['Experiment']} is {row['State'].lower()}, "
+                       f"left out", err=True)
+    return baseline, [r for r in experiments if r.get("State") not in UNFINISHED]
 
 
 def flat_keys(params: dict[str, Any], prefix: str = "") -> set[str]:

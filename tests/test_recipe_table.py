@@ -49,7 +49,12 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
             {"Experiment": None, "rev": baseline, "typ": "baseline", "train.lr": 1.0,
              "dev/metrics/writing-alpaca.json:avg": 1.0},
             {"Experiment": "lr-3", "rev": experiment, "typ": "branch_commit", "train.lr": 3.0,
-             "dev/metrics/writing-alpaca.json:avg": 2.0}]
+             "dev/metrics/writing-alpaca.json:avg": 2.0, "State": "Success"},
+            # queue entries without results: their rows are their base commit's
+            {"Experiment": "queued", "rev": baseline, "typ": "branch_base", "State": "Queued",
+             "train.lr": 5.0},
+            {"Experiment": "running", "rev": baseline, "typ": "branch_commit",
+             "State": "Running", "train.lr": 7.0}]
     import dvc.api
 
     monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
@@ -73,6 +78,9 @@ def test_table_compares_each_experiment_with_the_baseline(repo_with_experiment: 
     # one experiment: its Holm p is its own p
     assert float(experiment.split("|")[-4]) == float(delta.rsplit("p ", 1)[1])
     assert experiment.split("|")[-3].strip() == "n/a"  # no dev predictions in this repo
+    # unfinished queue entries are named and left out of the table and of Holm's family
+    assert "| queued |" not in table and "| running |" not in table
+    assert "queued is queued, left out" in result.output
 
 
 def test_an_experiment_without_dev_metrics_names_the_file(repo_with_experiment: Path) -> None:
