@@ -148,7 +148,10 @@ def recipe_table(system: str, repo: str, out: Path) -> None:
             predictions = Path(tmp) / label / "predictions"
             predictions.mkdir()
             copies = dev_copy_share(repo, row["rev"], system, results.datasets, predictions)
-            changed = "-" if row is baseline else changed_params(baseline, row, params)
+            # the experiment's own keys too: `-S +key=value` adds one the baseline lacks
+            changed = "-" if row is baseline else changed_params(
+                baseline, row, params | flat_keys(dvc.api.params_show(repo=repo,
+                                                                       rev=row["rev"])))
             loaded.append((label, changed, results, copies))
         table = render(system, loaded, loaded[0][2])
     with atomic_path(out) as tmp_out:

@@ -49,7 +49,8 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
             {"Experiment": None, "rev": baseline, "typ": "baseline", "train.lr": 1.0,
              "dev/metrics/writing-alpaca.json:avg": 1.0},
             {"Experiment": "lr-3", "rev": experiment, "typ": "branch_commit", "train.lr": 3.0,
-             "dev/metrics/writing-alpaca.json:avg": 2.0, "State": "Success"},
+             "dev/metrics/writing-alpaca.json:avg": 2.0, "State": "Success",
+             "train.extra": 0.0},  # a key the experiment added (`-S +train.extra=0`)
             # queue entries without results: their rows are their base commit's
             {"Experiment": "queued", "rev": baseline, "typ": "branch_base", "State": "Queued",
              "train.lr": 5.0},
@@ -58,7 +59,8 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     import dvc.api
 
     monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
-    monkeypatch.setattr(dvc.api, "params_show", lambda repo=None, rev=None: {"train": {"lr": 1.0}})
+    monkeypatch.setattr(dvc.api, "params_show", lambda repo=None, rev=None: (
+        {"train": {"lr": 1.0}} if rev == baseline else {"train": {"lr": 3.0, "extra": 0.0}}))
     return repo
 
 
@@ -71,7 +73,7 @@ def test_table_compares_each_experiment_with_the_baseline(repo_with_experiment: 
     baseline = next(line for line in table.splitlines() if line.startswith("| baseline |"))
     experiment = next(line for line in table.splitlines() if line.startswith("| lr-3 |"))
     assert baseline.split("|")[-2].strip() == "-"
-    assert experiment.split("|")[-2].strip() == "train.lr=3"
+    assert experiment.split("|")[-2].strip() == "train.lr=3, train.extra=0"
     # the tuned outputs score higher than the copies: a positive paired delta with its CI
     delta = experiment.split("|")[-5].strip()
     assert delta.startswith("+") and "[" in delta and ", p " in delta
