@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "pull": "stages.pull:pull",
     "edit": "stages.edit:edit",
     "recipe-table": "stages.recipe_table:recipe_table",
+    "grid": "stages.grid:grid",
     "plan": "stages.plan:plan",
     # maintainer tool: params.yaml's corpora section from the mirror's MANIFEST.json
     "corpora-params": "stages.corpora_params:corpora_params",

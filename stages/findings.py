@@ -11,7 +11,7 @@ p < 0.05, and "inconclusive" otherwise.
 
 Two more tables: named-entity edits (sec. 4.2: the share of a system's GEC edits that
 touch a named entity, against the share of the gold edits on the same items), and
-Table 7's speed column (items/s greedy vs beam search, from grid/speed). The prose
+Table 7's speed column (items/s greedy vs beam search, from the speed stages). The prose
 around the tables is stages/templates/findings.md.
 """
 from __future__ import annotations
@@ -231,28 +231,23 @@ def copy_share_table(predictions: Path, systems: list[str], datasets: list[str])
     return "\n".join(lines)
 
 
-def load_systems(metrics_dirs: list[Path]) -> dict[str, SystemResults]:
-    systems = {}
-    for folder in metrics_dirs:
-        for path in sorted(folder.glob("*.json")):
-            systems[path.stem] = SystemResults(folder, path.stem)
-    return systems
+def load_systems(metrics_dir: Path) -> dict[str, SystemResults]:
+    return {path.stem: SystemResults(metrics_dir, path.stem)
+            for path in sorted(metrics_dir.glob("*.json"))}
 
 
 @click.command()
 @click.option("--metrics", "metrics_dir", required=True, type=click.Path(path_type=Path),
-              help="The default run's metrics folder.")
-@click.option("--grid-metrics", required=True, type=click.Path(path_type=Path),
-              help="The grid's metrics folder.")
+              help="The metrics folder of every system (the grid's included).")
 @click.option("--speed", required=True, type=click.Path(path_type=Path),
-              help="grid/speed: beam<N>/timing.json and scores.json.")
+              help="The speed stages' folder: beam<N>/timing.json and scores.json.")
 @click.option("--predictions", required=True, type=click.Path(path_type=Path))
 @click.option("--benchmark", required=True, type=click.Path(path_type=Path))
 @click.option("--params", "params_path", default="params.yaml", show_default=True)
 @click.option("--ne-system", default="writing-alpaca", show_default=True,
               help="System whose GEC edits are checked for named entities.")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-def findings(metrics_dir: Path, grid_metrics: Path, speed: Path, predictions: Path,
+def findings(metrics_dir: Path, speed: Path, predictions: Path,
              benchmark: Path, params_path: str, ne_system: str, out: Path) -> None:
     """Test the paper's claims on this run's systems -> OUT (markdown)."""
     params = load_params(params_path)
@@ -261,9 +256,9 @@ def findings(metrics_dir: Path, grid_metrics: Path, speed: Path, predictions: Pa
     paper = {name: dict(zip(columns, row)) for name, row in
              (report.get("reference_rows") or {}).items()}
     paper.update((params.get("grid") or {}).get("paper_rows") or {})
-    systems = load_systems([metrics_dir, grid_metrics])
+    systems = load_systems(metrics_dir)
     if not systems:
-        raise InputError(f"{metrics_dir}, {grid_metrics}: no metrics files")
+        raise InputError(f"{metrics_dir}: no metrics files")
     index = read_index(benchmark)
     standins = {d for d, info in index.items() if info.get("standin")}
     table, rows = claims_table(systems, paper, standins)

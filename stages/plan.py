@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError
+from stages.lib.grid import Run
+from stages.lib.grid import runs as build_runs
 from stages.lib.mixture_config import parse_mixture
 from stages.lib.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
 from stages.lib.params import load_params
@@ -37,25 +38,12 @@ def load_profile(path: Path, profile: str | None) -> tuple[dict[str, Any], str]:
     return params, params.get("profile", "default")
 
 
-def runs_to_plan(params: dict[str, Any], grid: bool) -> list[tuple[str, str, str | None]]:
-    """(run name, mixture, dotted key of train overrides) of every training run."""
-    build = (params.get("build") or {}).get("mixtures") or []
-    runs: list[tuple[str, str, str | None]] = [(name, name, None) for name in build]
-    if grid:
-        for key, run in ((params.get("grid") or {}).get("runs") or {}).items():
-            if not isinstance(run, dict) or "mixture" not in run:
-                raise InputError(f"params.yaml: grid.runs.{key} needs a mixture")
-            runs.append((key, run["mixture"], f"grid.runs.{key}.train"))
-    return runs
-
-
-def mixtures_to_size(params: dict[str, Any], runs: list[tuple[str, str, str | None]],
-                     grid: bool) -> list[str]:
+def mixtures_to_size(params: dict[str, Any], runs: list[Run], grid: bool) -> list[str]:
     """build.mixtures, then the grid's mixtures, then any other mixture a run trains on."""
     names = list((params.get("build") or {}).get("mixtures") or [])
     if grid:
         names += (params.get("grid") or {}).get("mixtures") or []
-    return list(dict.fromkeys(names + [mixture for _, mixture, _ in runs]))
+    return list(dict.fromkeys(names + [run.mixture for run in runs]))
 
 
 def size_mixtures(params: dict[str, Any], names: list[str], mixtures_dir: Path,
@@ -118,7 +106,7 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
     if base_config is None and Path("models/base/config.json").is_file():
         base_config = Path("models/base/config.json")
     shape = read_model_shape(base_config) if base_config is not None else None
-    runs = runs_to_plan(params, grid)
+    runs = build_runs(params, grid)
     names = mixtures_to_size(params, runs, grid)
     counts = CorpusCounts(corpora_dir, mirror or default_mirror(),
                           read_corpora_params(corpora_params))
@@ -126,9 +114,9 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
     problems = [Problem(level, text, [f"mixture {name}"])
                 for name, size in sizes.items() for level, text in size.problems]
     run_plans: list[RunPlan] = [
-        plan_run(name, mixture, parse_train(params, overrides), sizes[mixture], machine,
-                 shape, problems, "grid" if overrides else "build")
-        for name, mixture, overrides in runs]
+        plan_run(run.name, run.mixture, parse_train(params, run.overrides),
+                 sizes[run.mixture], machine, shape, problems, run.origin)
+        for run in runs]
     systems: list[SystemPlan] = plan_systems(params, grid, machine, benchmark,
                                              counts.declared, problems)
     result = {"profile": profile_name, "params": str(params_path),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from stages.lib.grid import grid_overrides
 from stages.lib.mixture_config import parse_mixture
 from stages.lib.params import load_params
 
@@ -40,7 +41,8 @@ def apply(tmp_path: Path, *overrides: str) -> Path:
 
     params = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", params)
-    apply_overrides(str(params), list(overrides))
+    if overrides:
+        apply_overrides(str(params), list(overrides))
     return params
 
 
@@ -79,21 +81,22 @@ def test_a_derived_mixture_follows_the_mixture_it_derives_from(tmp_path: Path) -
         {k: c for k, c in original.items() if k != "grammar"}
 
 
-def stage_params() -> dict[str, list[str]]:
-    """Stage address -> the params.yaml keys it declares, as DVC resolves dvc.yaml files."""
+def stage_params(root: Path) -> dict[str, list[str]]:
+    """Stage address -> the params.yaml keys it declares, as DVC resolves the dvc.yaml
+    files of ROOT with ROOT's params.yaml."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
-    with Repo(str(REPO)) as repo:
-        return {stage.addressing: [key for dep in stage.deps
+    with Repo(str(root)) as repo:
+        return {stage.name: [key for dep in stage.deps
                                    if isinstance(dep, ParamsDependency)
                                    and Path(dep.def_path).name == "params.yaml"
                                    for key in dep.params]
                 for stage in repo.index.stages}
 
 
-def changed_stages(before: dict, after: dict) -> set[str]:
-    return {stage for stage, keys in stage_params().items()
+def changed_stages(root: Path, before: dict, after: dict) -> set[str]:
+    return {stage for stage, keys in stage_params(root).items()
             if any(at(before, key) != at(after, key) for key in keys)}
 
 
@@ -102,10 +105,21 @@ def test_the_readme_experiment_reruns_writing_alpaca_and_what_derives_from_it(
     before = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     after = yaml.safe_load(apply(tmp_path, "mixtures.writing-alpaca.components.grammar.n=480")
                            .read_text(encoding="utf-8"))
-    changed = changed_stages(before, after)
-    assert {"mix@writing-alpaca", "grid/dvc.yaml:mix@writing-only"} <= changed
-    assert not any("alpaca" == s.rsplit("@", 1)[-1] or "gec-only" in s for s in changed)
-    assert not any(s.split("@")[0].endswith(("train", "predict", "evaluate")) for s in changed)
+    changed = changed_stages(REPO, before, after)
+    assert changed == {"mix@writing-alpaca"}  # train, predict, ... follow its new output
+    # in the grid experiment, writing-only derives from writing-alpaca: it re-runs too
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    for name in ("dvc.yaml", "corpora.yaml"):
+        shutil.copy(REPO / name, grid / name)
+    (grid / ".dvc").mkdir()
+    (grid / ".dvc" / "config").write_text("[core]\n    no_scm = true\n", encoding="utf-8")
+    with_grid = apply(grid, *grid_overrides(load_params(REPO / "params.yaml")))
+    before = yaml.safe_load(with_grid.read_text(encoding="utf-8"))
+    after = yaml.safe_load(apply(tmp_path, *grid_overrides(load_params(REPO / "params.yaml")),
+                                 "mixtures.writing-alpaca.components.grammar.n=480")
+                           .read_text(encoding="utf-8"))
+    assert changed_stages(grid, before, after) == {"mix@writing-alpaca", "mix@writing-only"}
 
 
 def test_a_derived_mixture_must_name_another_mixture(tmp_path: Path) -> None:
@@ -117,3 +131,35 @@ def test_a_derived_mixture_must_name_another_mixture(tmp_path: Path) -> None:
     params = apply(tmp_path, "mixtures.writing-only.drop=[generik]")
     with pytest.raises(InputError, match="mixtures.writing-only.drop: 'generik'"):
         parse_mixture(load_params(params), "writing-only")
+
+
+def test_the_grid_experiment_adds_the_grid_to_the_default_build(tmp_path: Path) -> None:
+    from stages.lib.train_config import parse_train
+
+    default = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    edited = apply(tmp_path, *grid_overrides(load_params(REPO / "params.yaml")))
+    raw = yaml.safe_load(edited.read_text(encoding="utf-8"))
+    grid = raw["grid"]
+    for section, target in (("mixtures", raw["build"]["mixtures"]),
+                            ("runs", raw["build"]["runs"]), ("systems", raw["systems"])):
+        before = default["systems"] if section == "systems" else default["build"][section]
+        assert target == {**before, **grid[section]}, section
+    assert raw["build"]["speed_beams"] == grid["speed"]["beams"] == [1, 16]
+    assert raw["build"]["findings"] == ["paper"]
+    # the grid's full fine-tuning run, as its train stage reads it inside the experiment
+    params = load_params(edited)
+    assert parse_train(params, "build.runs.writing-alpaca-full.train").method == "full"
+    assert parse_train(params, "build.runs.gec-only.train") == parse_train(params)
+
+
+def test_the_grid_command_runs_one_temporary_experiment() -> None:
+    from click.testing import CliRunner
+
+    from stages.grid import grid
+
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--dry-run",
+                                       "-S", "profile=paper"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("dvc exp run --temp -n paper-grid -S ")
+    assert "'+build.runs.gec-only=${grid.runs.gec-only}'" in result.output
+    assert result.output.rstrip().endswith("-S profile=paper")

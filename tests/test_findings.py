@@ -43,13 +43,13 @@ def test_findings_table(tmp_path: Path) -> None:
     bench = write_tiny_benchmark(tmp_path / "benchmark")
     references = {item["id"]: item["references"][0] for dataset in ("jfl", "trk", "sts")
                   for item in read_jsonl(bench / f"{dataset}.jsonl")}
-    metrics, grid = tmp_path / "metrics", tmp_path / "grid"
+    metrics = tmp_path / "metrics"  # every system, the grid's included
     # base copies; alpaca fixes the GEC sets; writing-alpaca also gives the references;
     # writing-only = alpaca's outputs (so STS drops against writing-alpaca)
     _evaluate(bench, tmp_path, metrics, "base", {})
     _evaluate(bench, tmp_path, metrics, "alpaca", dict(GOLD_FIXES))
     _evaluate(bench, tmp_path, metrics, "writing-alpaca", {**GOLD_FIXES, **references})
-    _evaluate(bench, tmp_path, grid, "writing-only", dict(GOLD_FIXES))
+    _evaluate(bench, tmp_path, metrics, "writing-only", dict(GOLD_FIXES))
     speed = tmp_path / "speed"
     for beams, rate in ((1, 5.0), (16, 0.5)):
         (speed / f"beam{beams}").mkdir(parents=True)
@@ -67,7 +67,7 @@ def test_findings_table(tmp_path: Path) -> None:
         "grid": {"paper_rows": {"LLaMA-7B-GEC": {"conll": 65.2, "bea": 54.6}}}}))
     out = tmp_path / "findings.md"
     result = CliRunner().invoke(findings, [
-        "--metrics", str(metrics), "--grid-metrics", str(grid), "--speed", str(speed),
+        "--metrics", str(metrics), "--speed", str(speed),
         "--predictions", str(tmp_path / "predictions"), "--benchmark", str(bench),
         "--params", str(params), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -89,23 +89,28 @@ def test_build_lists_the_mixture_each_one_reads() -> None:
             assert spec["reads"] == params["mixtures"][name].get("derived_from", name), name
 
 
-def test_grid_runs_are_trainable_and_their_mixtures_declared() -> None:
-    """Every grid run (grid/dvc.yaml) names a declared mixture and overrides `train` into a
-    valid config; the speed stage times one of the runs."""
+def test_runs_are_trainable_and_their_mixtures_declared() -> None:
+    """Every run of the default build and of the grid names a declared mixture and
+    overrides `train` into a valid config; the speed stage times one of the grid's
+    systems, and every trained system is evaluated."""
+    from stages.lib.grid import runs
     from stages.mix import parse_mixture
     from stages.train import parse_train
 
     params = load_params(PARAMS)
     grid = params["grid"]
-    for mixture in grid["mixtures"]:
+    for mixture in [*params["build"]["mixtures"], *grid["mixtures"]]:
         parse_mixture(params, mixture)
-    for run, spec in grid["runs"].items():
-        parse_mixture(params, spec["mixture"])
-        cfg = parse_train(params, f"grid.runs.{run}.train")
+    for run in runs(params, with_grid=True):
+        assert run.mixture in {**params["build"]["mixtures"], **grid["mixtures"]}, run
+        cfg = parse_train(params, run.overrides)
         assert cfg.max_steps == params["train"]["max_steps"], run  # same steps for every run
-    assert grid["runs"]["writing-alpaca-full"]["train"]["method"] == "full"
-    assert grid["speed"]["system"] in grid["runs"]
+        assert run.name in {**params["systems"], **grid["systems"]}, run
+    assert parse_train(params, "grid.runs.writing-alpaca-full.train").method == "full"
+    assert grid["speed"]["system"] in grid["systems"]
     assert set(grid["speed"]["datasets"].split(",")) <= set(params["benchmark"]["datasets"])
+    # the default run builds no grid stage
+    assert params["build"]["speed_beams"] == [] and params["build"]["findings"] == []
 
 
 def test_unknown_profile_lists_each_known_one_once(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ class Problem:
 @dataclass
 class RunPlan:
     name: str
-    origin: str                    # build (build.mixtures) | grid (grid.runs)
+    origin: str                    # build (build.runs) | grid (grid.runs)
     mixture: str
     method: str
     steps: int
@@ -261,7 +261,7 @@ def planned_engine(setting: str, device: str, beams: int, dtype: str, items: int
 
 def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark: Path,
                  declared: dict[str, Any], problems: list[Problem]) -> list[SystemPlan]:
-    """Every system of params `systems` (and the grid's runs): items, device, dtype, engine."""
+    """Every system of params `systems` (and grid.systems): items, device, dtype, engine."""
     cfg = parse_predict(params)
     sizes = benchmark_sizes(params, benchmark, declared)
     per_dataset = {d: min(n, cfg.max_items) if cfg.max_items else n for d, n in sizes.items()}
@@ -270,11 +270,10 @@ def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark
     dtype = planned_dtype(cfg.dtype, device, machine)
     check_dtype(dtype, device, machine, "predict.dtype", problems, "predict")
     engine = planned_engine(cfg.engine, device, cfg.num_beams, dtype, items, problems)
-    adapters = {name: str((spec or {}).get("adapter", ""))
-                for name, spec in (params.get("systems") or {}).items()}
-    if grid:  # grid/dvc.yaml predicts every grid run from adapters/<run>
-        adapters.update({key: f"adapters/{key}"
-                         for key in ((params.get("grid") or {}).get("runs") or {})})
+    systems = dict(params.get("systems") or {})
+    if grid:  # `make grid` adds grid.systems to systems
+        systems.update((params.get("grid") or {}).get("systems") or {})
+    adapters = {name: str((spec or {}).get("adapter", "")) for name, spec in systems.items()}
     plans = []
     for name, adapter in adapters.items():
         copy = (Path(adapter) / "baseline.json").is_file()  # no model: output = input

@@ -1,0 +1,67 @@
+"""grid: the paper's ablations as one DVC experiment (`make grid`).
+
+Runs `dvc exp run --temp -n NAME -S ...` with the overrides of stages/lib/grid.py: the
+grid's mixtures, runs and systems added to the default run's, the speed and findings
+stages switched on. DVC re-runs what the grid adds (the default run's stages come from
+its cache when `dvc repro` has run) in a temporary copy of the repository, so the
+workspace and its params.yaml stay as they are; the experiment's results are listed by
+`dvc exp show` and kept in its git ref. Its reports/findings.md is then copied into the
+workspace, where the docs link it.
+"""
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import click
+
+from stages.lib.grid import grid_overrides
+from stages.lib.io import atomic_path
+from stages.lib.params import load_params
+
+FINDINGS = Path("reports/findings.md")
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], check=False, capture_output=True, text=True)
+
+
+def experiment_ref(name: str) -> str:
+    """The git ref DVC gives experiment NAME of the current commit."""
+    head = git("rev-parse", "HEAD").stdout.strip()
+    return f"refs/exps/{head[:2]}/{head[2:]}/{name}"
+
+
+@click.command("grid")
+@click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--name", default="paper-grid", show_default=True,
+              help="The experiment's name; an earlier one of this commit is replaced.")
+@click.option("-S", "--set-param", "extra", multiple=True,
+              help="More `dvc exp run -S` overrides, e.g. profile=paper.")
+@click.option("--queue", is_flag=True,
+              help="Queue the experiment (`dvc queue start` runs it) instead of running it.")
+@click.option("--dry-run", is_flag=True, help="Print the dvc command only.")
+def grid(params_path: str, name: str, extra: tuple[str, ...], queue: bool,
+         dry_run: bool) -> None:
+    """Run the paper's ablations (params `grid`) as DVC experiment NAME."""
+    overrides = [*grid_overrides(load_params(params_path)), *extra]
+    command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", name,
+               *(arg for override in overrides for arg in ("-S", override))]
+    click.echo(shlex.join(command))
+    if dry_run:
+        return
+    ref = experiment_ref(name)
+    if git("show-ref", "--verify", "--quiet", ref).returncode == 0:
+        # `dvc exp run -f` would also force every stage to re-run
+        subprocess.run(["dvc", "exp", "remove", name], check=True)
+    if subprocess.run(command, check=False).returncode != 0:
+        raise click.ClickException(f"dvc exp run failed; the experiment {name} is not kept")
+    if queue:
+        return
+    shown = git("show", f"{ref}:{FINDINGS}")
+    if shown.returncode != 0:
+        raise click.ClickException(f"{ref}: no {FINDINGS} ({shown.stderr.strip()})")
+    with atomic_path(FINDINGS) as tmp:
+        tmp.write_text(shown.stdout, encoding="utf-8")
+    click.echo(f"grid -> experiment {name} (`dvc exp show`), {FINDINGS}", err=True)
