@@ -27,11 +27,15 @@ DEV = Path("dev")
 # `dvc exp show` states of queue entries that have no results (yet): a queued or running
 # experiment's row is its base commit's, so it would score exactly as the baseline
 UNFINISHED = ("Queued", "Running", "Failed")
+# params of what is built, not of how: an experiment that changes them (`make grid`)
+# builds other systems and is not a recipe variant
+BUILD_PARAMS = ("build.", "systems.")
 
 
 def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the baseline commit's row, its finished experiments' rows) from `dvc exp show`;
-    queued, running and failed queue entries are named on stderr and left out."""
+    """(the baseline commit's row, its finished recipe experiments' rows) from `dvc exp
+    show`; queued, running and failed queue entries, and experiments that change what is
+    built (the grid), are named on stderr and left out."""
     import dvc.api
 
     rows = dvc.api.exp_show(repo=repo)
@@ -40,11 +44,18 @@ def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if baseline is None:
         raise InputError("dvc exp show: no baseline commit (commit the pipeline first)")
     experiments = [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
+    kept = []
     for row in experiments:
         if row.get("State") in UNFINISHED:
             click.echo(f"recipe-table: {row['Experiment']} is {row['State'].lower()}, "
                        f"left out", err=True)
-    return baseline, [r for r in experiments if r.get("State") not in UNFINISHED]
+        elif any(key.startswith(BUILD_PARAMS) and row[key] != baseline.get(key)
+                 for key in row):
+            click.echo(f"recipe-table: {row['Experiment']} changes what is built "
+                       f"(build, systems), not a recipe: left out", err=True)
+        else:
+            kept.append(row)
+    return baseline, kept
 
 
 def flat_keys(params: dict[str, Any], prefix: str = "") -> set[str]:

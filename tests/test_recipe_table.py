@@ -55,7 +55,11 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
             {"Experiment": "queued", "rev": baseline, "typ": "branch_base", "State": "Queued",
              "train.lr": 5.0},
             {"Experiment": "running", "rev": baseline, "typ": "branch_commit",
-             "State": "Running", "train.lr": 7.0}]
+             "State": "Running", "train.lr": 7.0},
+            # `make grid`: adds systems, changes no recipe param
+            {"Experiment": "paper-grid", "rev": experiment, "typ": "branch_commit",
+             "State": "Success", "train.lr": 1.0, "build.findings": ["paper"],
+             "dev/metrics/writing-alpaca.json:avg": 2.0}]
     import dvc.api
 
     monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
@@ -83,6 +87,9 @@ def test_table_compares_each_experiment_with_the_baseline(repo_with_experiment: 
     # unfinished queue entries are named and left out of the table and of Holm's family
     assert "| queued |" not in table and "| running |" not in table
     assert "queued is queued, left out" in result.output
+    # the grid experiment builds other systems: not a recipe variant, not in Holm's family
+    assert "| paper-grid |" not in table
+    assert "paper-grid changes what is built" in result.output
 
 
 def test_an_experiment_without_dev_metrics_names_the_file(repo_with_experiment: Path) -> None:
