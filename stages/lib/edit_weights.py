@@ -53,12 +53,3 @@ def token_weights(offsets: Sequence[tuple[int, int]], in_loss: Sequence[bool],
         weights.append(edit_weight if hit else 1.0)
     return weights
 
-
-def flatten(spans: list[tuple[int, int]]) -> list[int]:
-    """Spans as one flat list of ints (a dataset column of one type for every row)."""
-    return [bound for span in spans for bound in span]
-
-
-def unflatten(flat: Sequence[int], shift: int = 0) -> list[tuple[int, int]]:
-    """The spans of `flatten`, moved `shift` characters on."""
-    return [(flat[i] + shift, flat[i + 1] + shift) for i in range(0, len(flat), 2)]
