@@ -36,7 +36,8 @@ def experiment_ref(name: str) -> str:
 @click.command("grid")
 @click.option("--params", "params_path", default="params.yaml", show_default=True)
 @click.option("--name", default="paper-grid", show_default=True,
-              help="The experiment's name; an earlier one of this commit is replaced.")
+              help="The experiment's name; an earlier one of this commit is replaced once "
+                   "the new one has run.")
 @click.option("-S", "--set-param", "extra", multiple=True,
               help="More `dvc exp run -S` overrides, e.g. profile=paper.")
 @click.option("--queue", is_flag=True,
@@ -52,13 +53,25 @@ def grid(params_path: str, name: str, extra: tuple[str, ...], queue: bool,
     if dry_run:
         return
     ref = experiment_ref(name)
-    if git("show-ref", "--verify", "--quiet", ref).returncode == 0:
-        # `dvc exp run -f` would also force every stage to re-run
-        subprocess.run(["dvc", "exp", "remove", name], check=True)
+    previous = f"{name}-previous"
+    kept = git("show-ref", "--verify", "--quiet", ref).returncode == 0
+    if kept:
+        # the name must be free (`dvc exp run -f` would also force every stage to re-run);
+        # the earlier results stay under another name until the new run has succeeded
+        subprocess.run(["dvc", "exp", "rename", "-f", name, previous], check=True)
     if subprocess.run(command, check=False).returncode != 0:
-        raise click.ClickException(f"dvc exp run failed; the experiment {name} is not kept")
+        if kept:
+            subprocess.run(["dvc", "exp", "rename", previous, name], check=True)
+        raise click.ClickException(
+            f"dvc exp run failed; the experiment {name} is not kept"
+            + ("; the earlier one keeps its name" if kept else ""))
     if queue:
+        if kept:
+            click.echo(f"the earlier {name} is kept as {previous} until you remove it "
+                       f"(`dvc exp remove {previous}`)", err=True)
         return
+    if kept:
+        subprocess.run(["dvc", "exp", "remove", previous], check=True)
     shown = git("show", f"{ref}:{FINDINGS}")
     if shown.returncode != 0:
         raise click.ClickException(f"{ref}: no {FINDINGS} ({shown.stderr.strip()})")

@@ -3,10 +3,11 @@
 A recipe variant is a DVC experiment (`dvc exp run --queue -n <name> -S key=value`, then
 `dvc queue start`): the pipeline re-runs what the change touches, and the dev stage
 scores every system on the dev splits (dev/metrics/<system>.json, never a test split).
-This command reads the experiments `dvc exp show` lists for the current commit, and for
-one system gives each experiment's dev scores with 95% half-widths, its paired Δ on the
-average against the commit itself (the baseline), the params it changed, and the share of
-its dev outputs that copy their input (when its predictions are in the local cache).
+This command reads the experiments `dvc exp show` lists for the current commit (or for
+several commits whose own dev scores are identical, --rev), and for one system gives each
+experiment's dev scores with 95% half-widths, its paired Δ on the average against the
+baseline commit, the params it changed, and the share of its dev outputs that copy their
+input (when its predictions are in the local cache).
 """
 from __future__ import annotations
 
@@ -32,20 +33,24 @@ UNFINISHED = ("Queued", "Running", "Failed")
 BUILD_PARAMS = ("build.", "systems.")
 
 
-def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the baseline commit's row, its finished recipe experiments' rows) from `dvc exp
-    show`; queued, running and failed queue entries, and experiments that change what is
-    built (the grid), are named on stderr and left out."""
+def list_experiments(repo: str, revs: tuple[str, ...] = ()
+                     ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """For each baseline commit (REVS, or HEAD), its row and its finished recipe
+    experiments' rows, from `dvc exp show`; queued, running and failed queue entries, and
+    experiments that change what is built (the grid), are named on stderr and left out."""
     import dvc.api
 
-    rows = dvc.api.exp_show(repo=repo)
-    baseline = next((r for r in rows if r["typ"] == "baseline" and r["rev"] != "workspace"),
-                    None)
-    if baseline is None:
-        raise InputError("dvc exp show: no baseline commit (commit the pipeline first)")
-    experiments = [r for r in rows if r["typ"].startswith("branch") and r["Experiment"]]
-    kept = []
-    for row in experiments:
+    rows = dvc.api.exp_show(repo=repo, revs=list(revs) or None)
+    # `dvc exp show` lists each baseline commit followed by its experiments
+    groups: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for row in rows:
+        if row["typ"] == "baseline":
+            if row["rev"] != "workspace":
+                groups.append((row, []))
+            continue
+        if not (row["typ"].startswith("branch") and row["Experiment"] and groups):
+            continue
+        baseline, kept = groups[-1]
         if row.get("State") in UNFINISHED:
             click.echo(f"recipe-table: {row['Experiment']} is {row['State'].lower()}, "
                        f"left out", err=True)
@@ -55,7 +60,9 @@ def list_experiments(repo: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                        f"(build, systems), not a recipe: left out", err=True)
         else:
             kept.append(row)
-    return baseline, kept
+    if not groups:
+        raise InputError("dvc exp show: no baseline commit (commit the pipeline first)")
+    return groups
 
 
 def flat_keys(params: dict[str, Any], prefix: str = "") -> set[str]:
@@ -108,20 +115,24 @@ def dev_copy_share(repo: str, rev: str, system: str, datasets: list[str],
 
 
 def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
-           reference: SystemResults) -> str:
+           reference: SystemResults, baselines: list[str]) -> str:
     """The table; the experiments' p-values are one family, so each also gets its Holm-
     adjusted p (a sweep of k variants at 0.05 each would find a false gain by chance)."""
     datasets = reference.datasets
+    commits = ("commit " if len(baselines) == 1 else "commits ") + \
+        ", ".join(rev[:7] for rev in baselines)
+    same = "" if len(baselines) == 1 else \
+        " (these commits' dev metrics are byte-identical)"
     avgs = {name: compare_systems(reference, results)["avg"]
             for name, _, results, _ in rows if results is not reference}
     adjusted = dict(zip(avgs, holm([avg["p"] for avg in avgs.values()])))
     head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p", "Holm p",
             "copies input", "changed params"]
     lines = [f"# Recipe experiments on the dev splits ({system})", "",
-             ("Made by `writing-alpaca recipe-table` from `dvc exp show`: every experiment "
-              "of this commit, scored on the dev splits (dev/metrics); 95% bootstrap "
-              "half-widths; Δ paired against the baseline commit; Holm p adjusts the "
-              "experiments' p-values as one family."), "",
+             ("Made by `writing-alpaca recipe-table` from `dvc exp show`: every finished "
+              f"experiment of {commits}, scored on the dev splits (dev/metrics); 95% "
+              "bootstrap half-widths; Δ paired against the baseline"
+              f"{same}; Holm p adjusts the experiments' p-values as one family."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, changed, results, copies in rows:
         details = results.scores["details"]
@@ -139,32 +150,66 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
     return "\n".join(lines) + "\n"
 
 
+def same_files(first: Path, second: Path) -> bool:
+    """Whether two materialized metrics folders hold byte-identical files."""
+    files = sorted(f.relative_to(first) for f in first.rglob("*") if f.is_file())
+    return files == sorted(f.relative_to(second) for f in second.rglob("*") if f.is_file()) \
+        and all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
 @click.command("recipe-table")
 @click.option("--system", default="writing-alpaca", show_default=True,
               help="The system whose dev scores are compared.")
 @click.option("--repo", default=".", show_default=True, help="The DVC repository.")
+@click.option("--rev", "revs", multiple=True,
+              help="A baseline commit whose experiments join the table (repeatable; "
+                   "default HEAD). Their dev metrics must equal the first one's, so that "
+                   "every Δ is paired against one baseline and Holm sees one family.")
 @click.option("--out", default="reports/recipe-dev.md", show_default=True,
               type=click.Path(path_type=Path))
-def recipe_table(system: str, repo: str, out: Path) -> None:
-    """Compare this commit's DVC experiments on the dev splits -> OUT (markdown)."""
+def recipe_table(system: str, repo: str, revs: tuple[str, ...], out: Path) -> None:
+    """Compare the experiments of a commit (or of several, --rev) on the dev splits -> OUT
+    (markdown)."""
     import dvc.api
 
-    baseline, experiments = list_experiments(repo)
-    params = flat_keys(dvc.api.params_show(repo=repo, rev=baseline["rev"]))
+    groups = list_experiments(repo, revs)
     with tempfile.TemporaryDirectory() as tmp:
-        loaded = []
-        for label, row in [("baseline", baseline), *((r["Experiment"], r) for r in experiments)]:
-            folder = materialize(repo, row["rev"], system, Path(tmp) / label / "metrics")
-            results = SystemResults(folder, system)
-            predictions = Path(tmp) / label / "predictions"
-            predictions.mkdir()
-            copies = dev_copy_share(repo, row["rev"], system, results.datasets, predictions)
-            # the experiment's own keys too: `-S +key=value` adds one the baseline lacks
-            changed = "-" if row is baseline else changed_params(
-                baseline, row, params | flat_keys(dvc.api.params_show(repo=repo,
-                                                                       rev=row["rev"])))
-            loaded.append((label, changed, results, copies))
-        table = render(system, loaded, loaded[0][2])
+        first = groups[0][0]["rev"]
+        reference = materialize(repo, first, system, Path(tmp) / "baseline")
+        baseline_results = SystemResults(reference, system)
+        loaded = [("baseline", "-", baseline_results,
+                   dev_copy_share(repo, first, system, baseline_results.datasets,
+                                  _folder(Path(tmp) / "baseline-predictions")))]
+        names = [row["Experiment"] for _, rows in groups for row in rows]
+        for index, (baseline, experiments) in enumerate(groups):
+            if index:
+                other = materialize(repo, baseline["rev"], system,
+                                    Path(tmp) / f"baseline-{index}")
+                if not same_files(reference, other):
+                    raise InputError(
+                        f"dev/metrics/{system}.* differ between baseline commits "
+                        f"{first[:10]} and {baseline['rev'][:10]}: their "
+                        f"experiments are not paired against one baseline")
+            params = flat_keys(dvc.api.params_show(repo=repo, rev=baseline["rev"]))
+            for row in experiments:
+                label = row["Experiment"]
+                if names.count(label) > 1:
+                    label = f"{label}@{row['rev'][:7]}"
+                folder = materialize(repo, row["rev"], system, Path(tmp) / label / "metrics")
+                results = SystemResults(folder, system)
+                copies = dev_copy_share(repo, row["rev"], system, results.datasets,
+                                        _folder(Path(tmp) / label / "predictions"))
+                # the experiment's own keys too: `-S +key=value` adds one the baseline lacks
+                changed = changed_params(baseline, row, params | flat_keys(
+                    dvc.api.params_show(repo=repo, rev=row["rev"])))
+                loaded.append((label, changed, results, copies))
+        table = render(system, loaded, loaded[0][2],
+                       [baseline["rev"] for baseline, _ in groups])
     with atomic_path(out) as tmp_out:
         tmp_out.write_text(table, encoding="utf-8")
     click.echo(table)
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path

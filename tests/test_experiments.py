@@ -163,3 +163,45 @@ def test_the_grid_command_runs_one_temporary_experiment() -> None:
     assert result.output.startswith("dvc exp run --temp -n paper-grid -S ")
     assert "'+build.runs.gec-only=${grid.runs.gec-only}'" in result.output
     assert result.output.rstrip().endswith("-S profile=paper")
+
+
+def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int) -> list[list[str]]:
+    """stages.grid's subprocess calls recorded; an earlier experiment of the name exists
+    and `dvc exp run` exits with RUN_RC."""
+    import subprocess
+
+    import stages.grid
+
+    calls: list[list[str]] = []
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        rc = run_rc if command[:3] == ["dvc", "exp", "run"] else 0
+        stdout = "# findings\n" if command[:2] == ["git", "show"] else "a" * 40
+        return subprocess.CompletedProcess(command, rc, stdout, "")
+
+    monkeypatch.setattr(stages.grid.subprocess, "run", run)
+    return calls
+
+
+@pytest.mark.parametrize("run_rc", [0, 1])
+def test_the_grid_replaces_an_earlier_experiment_only_once_the_new_one_ran(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_rc: int) -> None:
+    from click.testing import CliRunner
+
+    from stages.grid import grid
+
+    calls = _fake_dvc(monkeypatch, run_rc)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml")])
+    dvc_calls = [c[:5] for c in calls if c[0] == "dvc"]
+    assert dvc_calls[0] == ["dvc", "exp", "rename", "-f", "paper-grid"]
+    assert calls[[c[0] for c in calls].index("dvc")][-1] == "paper-grid-previous"
+    if run_rc:  # failed: the earlier results get their name back, nothing is written
+        assert result.exit_code != 0 and "earlier one keeps its name" in result.output
+        assert dvc_calls[-1] == ["dvc", "exp", "rename", "paper-grid-previous", "paper-grid"]
+        assert not (tmp_path / "reports" / "findings.md").exists()
+    else:
+        assert result.exit_code == 0, result.output
+        assert dvc_calls[-1] == ["dvc", "exp", "remove", "paper-grid-previous"]
+        assert (tmp_path / "reports" / "findings.md").read_text() == "# findings\n"

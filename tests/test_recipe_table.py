@@ -62,7 +62,7 @@ def repo_with_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
              "dev/metrics/writing-alpaca.json:avg": 2.0}]
     import dvc.api
 
-    monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None: rows)
+    monkeypatch.setattr(dvc.api, "exp_show", lambda repo=None, revs=None: rows)
     monkeypatch.setattr(dvc.api, "params_show", lambda repo=None, rev=None: (
         {"train": {"lr": 1.0}} if rev == baseline else {"train": {"lr": 3.0, "extra": 0.0}}))
     return repo
@@ -117,3 +117,65 @@ def test_changed_params_lists_only_params_that_differ() -> None:
     assert params == {"train.lr", "train.steps"}
     assert changed_params(baseline, row, params) == "train.lr=3"  # not the dep hash
     assert changed_params(baseline, dict(baseline), params) == "-"
+
+
+def _second_baseline(repo: Path, monkeypatch: pytest.MonkeyPatch, same_scores: bool
+                     ) -> tuple[str, list[str]]:
+    """A later baseline commit (identical dev scores, or the tuned ones) with one experiment
+    of its own; `dvc exp show --rev first --rev second` lists both groups. Returns the new
+    commit and the revs the command passed to exp_show."""
+    import dvc.api
+
+    rows = dvc.api.exp_show()
+    first, experiment = rows[1]["rev"], rows[2]["rev"]
+    if same_scores:
+        (repo / "notes.txt").write_text("a commit that leaves dev metrics alone\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "second baseline")
+    else:
+        git(repo, "merge", "-q", "--ff-only", experiment)
+    second = git(repo, "rev-parse", "HEAD")
+    rows = [*rows,
+            {"Experiment": None, "rev": second, "typ": "baseline", "train.lr": 1.0},
+            {"Experiment": "lr-5", "rev": experiment, "typ": "branch_commit",
+             "train.lr": 5.0, "State": "Success"}]
+    asked: list[str] = []
+    monkeypatch.setattr(dvc.api, "exp_show",
+                        lambda repo=None, revs=None: asked.extend(revs or []) or rows)
+    monkeypatch.setattr(dvc.api, "params_show", lambda repo=None, rev=None: (
+        {"train": {"lr": 1.0}} if rev in (first, second) else {"train": {"lr": 3.0}}))
+    return second, asked
+
+
+def test_experiments_of_several_commits_form_one_family(repo_with_experiment: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    second, asked = _second_baseline(repo_with_experiment, monkeypatch, same_scores=True)
+    first = git(repo_with_experiment, "rev-parse", "HEAD~1")
+    out = repo_with_experiment / "recipe.md"
+    result = CliRunner().invoke(recipe_table, ["--repo", str(repo_with_experiment), "--rev",
+                                               first, "--rev", second, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert asked == [first, second]
+    lines = out.read_text().splitlines()
+    assert sum(line.startswith("| baseline |") for line in lines) == 1
+    rows = {line.split("|")[1].strip(): line.split("|") for line in lines
+            if line.startswith(("| lr-3 |", "| lr-5 |"))}
+    assert set(rows) == {"lr-3", "lr-5"}
+    # the experiment of the later commit: its changed param against its own baseline
+    assert rows["lr-5"][-2].strip() == "train.lr=5"
+    # two p-values in one family: Holm doubles the smaller (same outputs: same p)
+    p = float(rows["lr-3"][-5].rsplit("p ", 1)[1])
+    assert float(rows["lr-3"][-4]) == pytest.approx(min(1.0, 2 * p), abs=1e-3)
+
+
+def test_baselines_with_different_scores_are_refused(repo_with_experiment: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    first = git(repo_with_experiment, "rev-parse", "HEAD")
+    second, _ = _second_baseline(repo_with_experiment, monkeypatch, same_scores=False)
+    out = repo_with_experiment / "recipe.md"
+    result = CliRunner().invoke(recipe_table, ["--repo", str(repo_with_experiment), "--rev",
+                                               first, "--rev", second, "--out", str(out)])
+    assert result.exit_code != 0
+    assert f"{first[:10]} and {second[:10]}" in result.output
+    assert not out.exists()
