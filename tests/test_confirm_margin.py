@@ -1,0 +1,43 @@
+"""bench/confirm_margin.py: the confirmatory items are exactly the dev items the default
+selection (predict.max_items, predict.seed) never scores."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from stages.lib.benchmark_info import read_index, read_items, select_items, write_index
+from stages.lib.io import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("confirm_margin",
+                                                  ROOT / "bench" / "confirm_margin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_unseen_items_are_the_complement_of_the_default_selection(tmp_path: Path) -> None:
+    confirm = _module()
+    source = tmp_path / "dev-benchmark"
+    index = {}
+    for dataset in (*confirm.DATASETS, "sts-dev"):
+        write_jsonl(source / f"{dataset}.jsonl",
+                    [{"id": f"{dataset}-{i}", "instruction": "Fix it.", "input": f"s {i}"}
+                     for i in range(12)])
+        index[dataset] = {"size": 12, "metric": "sari", "task": "simplify"}
+    write_index(source, index)
+
+    sizes = confirm.unseen_benchmark(source, tmp_path / "fresh", max_items=5, seed=0)
+
+    assert sizes == {dataset: 7 for dataset in confirm.DATASETS}
+    fresh_index = read_index(tmp_path / "fresh")
+    assert set(fresh_index) == set(confirm.DATASETS)  # only the sets with unseen items
+    for dataset in confirm.DATASETS:
+        assert fresh_index[dataset]["size"] == 7
+        seen = {item["id"] for item in select_items(read_items(source, dataset), dataset, 5, 0)}
+        fresh = {item["id"] for item in read_items(tmp_path / "fresh", dataset)}
+        assert len(seen) == 5 and not seen & fresh
+        assert seen | fresh == {f"{dataset}-{i}" for i in range(12)}
