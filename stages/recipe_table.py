@@ -11,6 +11,7 @@ input (when its predictions are in the local cache).
 """
 from __future__ import annotations
 
+import filecmp
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -152,9 +153,10 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
 
 def same_files(first: Path, second: Path) -> bool:
     """Whether two materialized metrics folders hold byte-identical files."""
-    files = sorted(f.relative_to(first) for f in first.rglob("*") if f.is_file())
-    return files == sorted(f.relative_to(second) for f in second.rglob("*") if f.is_file()) \
-        and all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    files = sorted(str(f.relative_to(first)) for f in first.rglob("*") if f.is_file())
+    _, mismatch, errors = filecmp.cmpfiles(first, second, files, shallow=False)
+    return not mismatch and not errors and \
+        len(files) == sum(1 for f in second.rglob("*") if f.is_file())
 
 
 @click.command("recipe-table")
