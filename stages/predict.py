@@ -41,10 +41,12 @@ from stages.lib.prompts import (
 log = logging.getLogger(__name__)
 
 
-def read_predict_params(path: str | Path) -> tuple[PredictParams, str]:
-    """The predict section and the prompt template, from the params file at `path`."""
+def read_predict_params(path: str | Path, system: str | None = None
+                        ) -> tuple[PredictParams, str]:
+    """The predict section (with SYSTEM's own decoding settings) and the prompt template,
+    from the params file at `path`."""
     params = load_params(path)
-    return parse_predict(params), template_setting(params)
+    return parse_predict(params, system), template_setting(params)
 
 
 def check_template(template: str, adapter: Path, system: str) -> None:
@@ -139,7 +141,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     from stages.lib.model_dirs import check_model_dirs
     from stages.lib.models import is_adapter_dir
 
-    params, template = read_predict_params(params_path)
+    params, template = read_predict_params(params_path, system)
     if num_beams is not None:
         params.num_beams = num_beams
         check_predict(params, "--num-beams")  # predict.copy_margin needs beams

@@ -243,3 +243,49 @@ def test_vllm_refuses_a_copy_margin(lively: tuple[Any, Any, list[str], list[int]
         engines.resolve_engine("vllm", "cuda", num_beams=2, dtype=torch.bfloat16)
     assert engines.resolve_engine("auto", "cuda", num_beams=2, dtype=torch.bfloat16) \
         is engines.CONTINUOUS
+
+
+# --- a system's own decoding (params systems.<name>.predict) -----------------------------
+
+def test_a_system_decodes_with_its_own_beams_and_margin() -> None:
+    params = {"predict": {"batch_size": 8},
+              "systems": {"w": {"adapter": "a", "predict": {"num_beams": 4,
+                                                            "copy_margin": 0.5}},
+                          "g": {"adapter": "b"}}}
+    own = parse_predict(params, "w")
+    assert (own.num_beams, own.copy_margin, own.batch_size) == (4, 0.5, 8)
+    for system in ("g", None):  # no settings of its own: the shared section
+        shared = parse_predict(params, system)
+        assert (shared.num_beams, shared.copy_margin, shared.batch_size) == (1, None, 8)
+    # the items are shared by every system: no per-system max_items
+    params["systems"]["w"]["predict"]["max_items"] = 10
+    with pytest.raises(InputError, match=r"systems\.w\.predict\.max_items: not a per-system"):
+        parse_predict(params, "w")
+    params["systems"]["w"]["predict"] = {"copy_margin": 0.5}  # beams 1: checked as usual
+    with pytest.raises(InputError, match=r"predict\.num_beams is 1"):
+        parse_predict(params, "w")
+
+
+def test_predict_applies_the_systems_own_decoding(lively_model_dir: Path,
+                                                  tmp_path: Path) -> None:
+    """systems.<name>.predict gives exactly what the same settings in `predict` give."""
+    code, log, shared = run_predict(tmp_path, lively_model_dir, "shared", num_beams=3,
+                                    copy_margin=0.5)
+    assert code == 0, log
+    path = tmp_path / "own.yaml"
+    code, log, _ = run_predict(tmp_path, lively_model_dir, "own")  # writes own.yaml
+    assert code == 0 and "beams 1" in log
+    import yaml
+
+    raw = yaml.safe_load(path.read_text())
+    raw["systems"] = {"own": {"adapter": str(lively_model_dir),
+                              "predict": {"num_beams": 3, "copy_margin": 0.5}}}
+    path.write_text(yaml.safe_dump(raw))
+    bench = tmp_path / "benchmark"
+    out = tmp_path / "predictions" / "own-system"
+    result = CliRunner().invoke(predict, [
+        "--system", "own", "--adapter", str(lively_model_dir), "--base", str(lively_model_dir),
+        "--benchmark", str(bench), "--params", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "beams 3, copy margin 0.5" in result.output
+    assert digest(out) == digest(shared)

@@ -277,7 +277,10 @@ def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark
     plans = []
     for name, adapter in adapters.items():
         copy = (Path(adapter) / "baseline.json").is_file()  # no model: output = input
+        beams = parse_predict(params, name).num_beams  # systems.<name>.predict may differ
+        own = engine if beams == cfg.num_beams else planned_engine(
+            cfg.engine, device, beams, dtype, items, problems)
         plans.append(SystemPlan(name, adapter, items, per_dataset,
                                 "-" if copy else device, "-" if copy else dtype,
-                                "none (copy baseline)" if copy else engine))
+                                "none (copy baseline)" if copy else own))
     return plans

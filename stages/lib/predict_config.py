@@ -59,9 +59,33 @@ def check_predict(cfg: PredictParams, beams_key: str = "predict.num_beams") -> N
         raise InputError(f"params.yaml: predict.copy_margin {problem}")
 
 
-def parse_predict(params: dict[str, Any]) -> PredictParams:
-    """The validated `predict` section of loaded params (profile applied)."""
-    cfg = parse_section(PredictParams, params.get("predict") or {}, "predict")
+# what a system may decode differently (params systems.<name>.predict); every other
+# predict setting is shared, so that all systems are scored on the same items
+PER_SYSTEM = ("num_beams", "copy_margin")
+
+
+def system_decoding(params: dict[str, Any], system: str) -> dict[str, Any]:
+    """systems.<system>.predict of loaded params ({} when absent), checked."""
+    spec = (params.get("systems") or {}).get(system) or {}
+    own = spec.get("predict") or {}
+    where = f"params.yaml: systems.{system}.predict"
+    if not isinstance(own, dict):
+        raise InputError(f"{where} must be a mapping, got {own!r}")
+    shared = sorted(set(own) - set(PER_SYSTEM))
+    if shared:
+        raise InputError(f"{where}.{shared[0]}: not a per-system setting (only "
+                         f"{', '.join(PER_SYSTEM)}: the items and the rest of predict are "
+                         f"shared by every system)")
+    return own
+
+
+def parse_predict(params: dict[str, Any], system: str | None = None) -> PredictParams:
+    """The validated `predict` section of loaded params (profile applied), with SYSTEM's
+    own decoding settings (systems.<system>.predict) over it."""
+    section = dict(params.get("predict") or {})
+    if system is not None:
+        section.update(system_decoding(params, system))
+    cfg = parse_section(PredictParams, section, "predict")
     if cfg.max_items is not None and cfg.max_items < 1:
         raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
                          f"got {cfg.max_items}")
