@@ -24,6 +24,7 @@ from stages.lib.io import InputError
 from stages.lib.prompts import PROMPT_TEMPLATES, TASK_PROMPTS, recorded_template
 
 DEFAULT_BASE = Path("models/base")
+PARAMS_FILE = Path("params.yaml")  # the pipeline's, when edit runs in a checkout
 
 
 def word_diff(source: str, edited: str) -> str:
@@ -63,6 +64,21 @@ def resolve_base(adapter_dir: Path, base: str | None) -> Path:
         return DEFAULT_BASE
     raise InputError(f"base model {name or '(unset)'} from adapter_config.json not found and "
                      f"no {DEFAULT_BASE}/ here; pass --base PATH_OR_REPO")
+
+
+def evaluated_decoding_of(adapter_dir: Path) -> tuple[int, float | None]:
+    """(num_beams, copy_margin) the adapter was evaluated with (stages.lib.decoding_record),
+    announced on stderr; greedy when nothing records it."""
+    from stages.lib.decoding_record import evaluated_decoding
+
+    found = evaluated_decoding(adapter_dir, PARAMS_FILE)
+    if found is None:
+        return 1, None
+    settings, source = found
+    margin = settings["copy_margin"]
+    click.echo(f"edit: decoding as evaluated ({source}): beams {settings['num_beams']}"
+               + (f", copy margin {margin}" if margin else ""), err=True)
+    return settings["num_beams"], margin
 
 
 def read_inputs(text: str | None) -> list[str]:
@@ -132,18 +148,20 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
               help="Upper bound on the tokens generated per item.")
-@click.option("--num-beams", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Beam search width; 1 = greedy.")
+@click.option("--num-beams", type=click.IntRange(min=1), default=None,
+              help="Beam search width; 1 = greedy. Default: the decoding the adapter was "
+                   "evaluated with (see below), else greedy.")
 @click.option("--copy-margin", type=float, default=None,
               help="With --num-beams 2+: prefer a candidate that changes the text over a "
                    "best one that copies it when its mean token log-probability is within "
-                   "this margin (as predict.copy_margin; default off).")
+                   "this margin (as predict.copy_margin; 0 = off). Default: as evaluated "
+                   "(see below), else off.")
 @click.option("--prompt-template", type=click.Choice(PROMPT_TEMPLATES), default=None,
               help="Default: the one the adapter was trained with (its training_args.json), "
                    "else alpaca.")
 def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
          diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
-         merge_lora: bool, batch_size: int, max_new_tokens: int, num_beams: int,
+         merge_lora: bool, batch_size: int, max_new_tokens: int, num_beams: int | None,
          copy_margin: float | None, prompt_template: str | None) -> None:
     """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
 
@@ -154,7 +172,10 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         writing-alpaca edit --adapter adapters/writing-alpaca --task simplify --diff "TEXT"
 
     The base model is --base, else the adapter's adapter_config.json
-    base_model_name_or_path when it resolves, else models/base. With --merge and no
+    base_model_name_or_path when it resolves, else models/base. Without --num-beams and
+    --copy-margin, the adapter is decoded as it was evaluated: its decoding.json (written
+    by `publish`), else the ./params.yaml system whose adapter it is; either flag alone
+    sets the decoding (the other takes its plain default). With --merge and no
     TEXT, only the merged model is written. The device, dtype and engine used are
     printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM
     for large batches (stdin of 500 lines or more).
@@ -163,10 +184,13 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     from stages.lib.models import is_adapter_dir, load_system
     from stages.lib.predict_config import copy_margin_problem
 
+    adapter_dir = resolve_repo_or_path(adapter, revision=revision)
+    if num_beams is None and copy_margin is None:
+        num_beams, copy_margin = evaluated_decoding_of(adapter_dir)
+    num_beams = num_beams or 1
     problem = copy_margin_problem(copy_margin, num_beams, beams_key="--num-beams")
     if problem is not None:
         raise click.BadParameter(problem, param_hint="--copy-margin")
-    adapter_dir = resolve_repo_or_path(adapter, revision=revision)
     if is_adapter_dir(adapter_dir):
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
     else:  # a full (e.g. merged) model folder: nothing to put on top

@@ -1,8 +1,9 @@
 """`writing-alpaca publish`: upload a trained adapter and its mixture to the Hub, with cards.
 
 Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<mixture>/,
-data/mixtures/<mixture>/ and metrics/<mixture>.json; renders and validates the adapter
-card locally; then makes ONE commit to the dataset repo and ONE to the model repo.
+data/mixtures/<mixture>/, metrics/<mixture>.json and the system's decoding from
+params.yaml (written as decoding.json, which `edit` applies); renders and validates the
+adapter card locally; then makes ONE commit to the dataset repo and ONE to the model repo.
 
 Order: the dataset repo first, then the adapter. The adapter card links to the dataset
 repo, so the link works from the moment the adapter appears; if the adapter commit
@@ -19,7 +20,10 @@ from typing import Any
 
 import click
 
+from stages.lib.decoding_record import DECODING_RECORD, decoding_settings
 from stages.lib.io import InputError
+from stages.lib.params import load_params
+from stages.lib.predict_config import parse_predict
 from stages.lib.results import read_results
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -75,9 +79,11 @@ def resolve_base_model_id(adapter_dir: Path, explicit: str | None) -> str | None
     return None
 
 
-def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None) -> dict[str, Any]:
-    """Files of the model repo: the adapter folder, its card, and (when the base model
-    has a Hub id) adapter_config.json pointing at it so `edit` finds the base by itself."""
+def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None,
+                  decoding: dict[str, Any]) -> dict[str, Any]:
+    """Files of the model repo: the adapter folder, its card, decoding.json (so `edit`
+    decodes it as it was evaluated) and (when the base model has a Hub id)
+    adapter_config.json pointing at it so `edit` finds the base by itself."""
     files: dict[str, Any] = {k: v for k, v in folder_files(adapter_dir).items()
                              if k != "README.md"}
     if base_id and "adapter_config.json" in files:
@@ -85,6 +91,7 @@ def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None) -> dic
         config["base_model_name_or_path"] = base_id
         files["adapter_config.json"] = (json.dumps(config, indent=2, sort_keys=True)
                                         + "\n").encode()
+    files[DECODING_RECORD] = (json.dumps(decoding, indent=2, sort_keys=True) + "\n").encode()
     files["README.md"] = card_text.encode("utf-8")
     return files
 
@@ -111,9 +118,14 @@ def _describe(files: dict[str, Any]) -> list[str]:
 @click.option("--metrics-dir", type=click.Path(path_type=Path), default=Path("metrics"))
 @click.option("--benchmark-dir", type=click.Path(path_type=Path), default=Path("data/benchmark"),
               help="For index.json (metric, size and stand-in flag per dataset).")
+@click.option("--params", "params_path", type=click.Path(path_type=Path),
+              default=Path("params.yaml"), show_default=True,
+              help="The params the scores were measured with: the system's decoding "
+                   "(systems.MIXTURE.predict over predict) goes into decoding.json.")
 def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bool,
             dry_run: bool, base_model_id: str | None, adapters_dir: Path,
-            mixtures_dir: Path, metrics_dir: Path, benchmark_dir: Path) -> None:
+            mixtures_dir: Path, metrics_dir: Path, benchmark_dir: Path,
+            params_path: Path) -> None:
     """Publish adapters/MIXTURE and data/mixtures/MIXTURE to the Hugging Face Hub.
 
     One commit to the dataset repo, then one to the model repo. The token comes from
@@ -131,17 +143,18 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     metrics = read_results(metrics_path, f" (run `dvc repro evaluate@{mixture}`)")
     dataset_card = load_dataset_card(mixture_dir)
     base_id = resolve_base_model_id(adapter_dir, base_model_id)
+    decoding = decoding_settings(parse_predict(load_params(params_path), mixture))
 
     rows = adapter_card.benchmark_rows(metrics, adapter_card.read_json(benchmark_dir / "index.json"))
     card = adapter_card.build_adapter_card(
         name=mixture, repo_id=repo_id, dataset_repo_id=dataset_repo_id, adapter_dir=adapter_dir,
         metrics=metrics, benchmark_index=adapter_card.read_json(benchmark_dir / "index.json"),
         license_info=adapter_card.license_info(dataset_card.data), base_model_id=base_id,
-        template=TEMPLATE,
+        template=TEMPLATE, decoding=decoding,
     )
     card_text = str(card)
     adapter_card.validate_adapter_card(card_text, rows)
-    model_files = adapter_files(adapter_dir, card_text, base_id)
+    model_files = adapter_files(adapter_dir, card_text, base_id, decoding)
     data_files: dict[str, Any] = dict(folder_files(mixture_dir))
     visibility = "private" if private else "public"
 

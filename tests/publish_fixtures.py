@@ -106,6 +106,9 @@ def make_mixture(out_dir: Path, licences: dict[str, str] | None = None) -> Path:
     return out_dir
 
 
+RUN_DECODING = {"num_beams": 3, "copy_margin": 0.4}  # make_run's params.yaml system decoding
+
+
 def make_run(root: Path, base_dir: Path, name: str = "writing-alpaca",
              standin: tuple[str, ...] = ("wnc",), steps: int = 60) -> dict[str, Path]:
     """adapters/, data/mixtures/, metrics/, data/benchmark/ under `root` for mixture `name`."""
@@ -121,5 +124,10 @@ def make_run(root: Path, base_dir: Path, name: str = "writing-alpaca",
                   "standin": ds in standin, "source": "fixture"} for ds in DATASETS}
     (root / "data" / "benchmark").mkdir(parents=True, exist_ok=True)
     (root / "data" / "benchmark" / "index.json").write_text(json.dumps(index))
+    # the system's own decoding, which publish writes into decoding.json
+    (root / "params.yaml").write_text(
+        f"systems:\n  {name}:\n    adapter: adapters/{name}\n"
+        f"    predict: {{num_beams: {RUN_DECODING['num_beams']}, "
+        f"copy_margin: {RUN_DECODING['copy_margin']}}}\n", encoding="utf-8")
     return {"root": root, "adapter": adapter, "mixture": mixture,
             "metrics": root / "metrics" / f"{name}.json"}

@@ -211,3 +211,60 @@ def test_edit_with_a_copy_margin_turns_a_copy_into_an_edit(adapter_dir: Path) ->
             assert after == before
     assert copies >= 1  # the trained adapter copies the already-correct TARGET
     assert plain.splitlines()[0] == TARGET  # ... and its one trained edit stays
+
+
+def record_generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Route edit to a marker engine; the returned list fills with each generate call's
+    keyword arguments (num_beams, copy_margin, sources, ...)."""
+    from test_engines import MarkerEngine
+
+    from stages.lib import engines
+
+    calls: list[dict[str, object]] = []
+
+    class Recorder(MarkerEngine):
+        def generate(self, *args: object, **kwargs: object) -> list[str]:
+            calls.append(kwargs)
+            return super().generate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engines, "resolve_engine", lambda *args, **kwargs: Recorder())
+    return calls
+
+
+def test_edit_decodes_as_the_adapter_was_evaluated_unless_told_otherwise(
+        adapter_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A published adapter's decoding.json sets beams and copy margin; either flag
+    replaces both; without a record (and no params system for it), edit is greedy."""
+    calls = record_generate_calls(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # no params.yaml here
+    published = tmp_path / "published"
+    shutil.copytree(adapter_dir, published)
+    (published / "decoding.json").write_text(json.dumps({"num_beams": 3, "copy_margin": 0.4}))
+    common = ["--task", "grammar", "--dtype", "float32", SOURCE]
+
+    code, _, err = run_edit("--adapter", str(published), *common)
+    assert code == 0 and (calls[-1]["num_beams"], calls[-1]["copy_margin"]) == (3, 0.4)
+    assert "decoding as evaluated" in err and "beams 3, copy margin 0.4" in err
+    code, _, err = run_edit("--adapter", str(published), "--num-beams", "1", *common)
+    assert code == 0 and (calls[-1]["num_beams"], calls[-1]["copy_margin"]) == (1, None)
+    assert "decoding as evaluated" not in err
+    code, _, _ = run_edit("--adapter", str(adapter_dir), *common)
+    assert code == 0 and (calls[-1]["num_beams"], calls[-1]["copy_margin"]) == (1, None)
+    assert len(calls) == 3
+
+
+def test_edit_in_the_checkout_takes_the_systems_decoding(
+        adapter_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`edit --adapter adapters/<system>` in the pipeline's checkout decodes like
+    predict@<system>: params.yaml's systems.<system>.predict."""
+    calls = record_generate_calls(monkeypatch)
+    shutil.copytree(adapter_dir, tmp_path / "adapters" / "writer")
+    (tmp_path / "params.yaml").write_text(
+        "systems:\n  writer: {adapter: adapters/writer, predict: {num_beams: 2, "
+        "copy_margin: 0.5}}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_edit("--adapter", "adapters/writer", "--task", "grammar", "--dtype",
+                            "float32", SOURCE)
+    assert code == 0, err
+    assert (calls[-1]["num_beams"], calls[-1]["copy_margin"]) == (2, 0.5)
+    assert "params.yaml: systems.writer" in err

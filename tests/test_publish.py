@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
-from publish_fixtures import make_run
+from publish_fixtures import RUN_DECODING, make_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_" + secrets.token_hex(17)  # shaped like a real token, fresh per run
@@ -165,10 +166,13 @@ def test_publish_commits_each_repo_once_and_never_leaks_the_token(run_dir: Path)
     adapter_dir = run_dir / "adapters" / "writing-alpaca"
     assert set(dataset) == local_files(mixture_dir)
     assert dataset["train.parquet"] == (mixture_dir / "train.parquet").read_bytes()
-    assert set(model) == local_files(adapter_dir) | {"README.md"}
+    assert set(model) == local_files(adapter_dir) | {"README.md", "decoding.json"}
     assert model["adapter_model.safetensors"] == \
         (adapter_dir / "adapter_model.safetensors").read_bytes()
+    # the decoding the scores were measured with: params.yaml's systems.<name>.predict
+    assert json.loads(model["decoding.json"]) == RUN_DECODING
     card = ModelCard(model["README.md"].decode())
+    assert "(beam 3, copy margin 0.4 decoding)" in card.text
     assert len(card.data.eval_results) == 10
     assert card.data.datasets == ["me/writing-alpaca-data"]
     assert "`prompt_template: alpaca`" in card.text  # no record: the paper's template
@@ -214,7 +218,7 @@ def test_failed_adapter_commit_leaves_no_half_published_repo_and_retry_completes
     model_commits = [files for t, _, files in hub.commits if t == "model"]
     assert len(model_commits) == 1
     assert set(model_commits[0]) == local_files(run_dir / "adapters" / "writing-alpaca") \
-        | {"README.md"}
+        | {"README.md", "decoding.json"}
     assert_no_token(first, run_dir)
 
 
@@ -226,6 +230,7 @@ def test_dry_run_prints_files_and_card_without_network(run_dir: Path) -> None:
                  "stats.json", "decontamination.json", "model-index:"):
         assert name in out
     assert out.count("- task:") == 10
+    assert "decoding.json" in out and "beam search with 3 beams" in out
     assert "stand-in" in out and "license: cc-by-nc-4.0" in out
 
 
@@ -235,3 +240,13 @@ def test_bad_repo_id_is_an_input_error(run_dir: Path) -> None:
          "--dry-run"], cwd=run_dir, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "OWNER/NAME" in result.stderr
+
+
+def test_greedy_system_publishes_greedy_decoding(run_dir: Path, tmp_path: Path) -> None:
+    """Without systems.<name>.predict the shared predict section's decoding is recorded."""
+    shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("hf-home"))
+    (tmp_path / "run" / "params.yaml").write_text("predict: {num_beams: 1}\n", encoding="utf-8")
+    result = publish(tmp_path / "run", "http://127.0.0.1:9", "--dry-run", token=None)
+    assert result.returncode == 0, result.stderr
+    assert "(greedy decoding)" in result.stdout and "copy margin" not in result.stdout
+    assert "decoding.json" in result.stdout

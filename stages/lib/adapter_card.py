@@ -114,8 +114,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
                        adapter_dir: Path, metrics: dict[str, Any],
                        benchmark_index: dict[str, Any] | None, license_info: dict[str, Any],
-                       base_model_id: str | None, template: Path | None) -> Any:
-    """The adapter's ModelCard (metadata + body) for `repo_id`."""
+                       base_model_id: str | None, template: Path | None,
+                       decoding: dict[str, Any] | None = None) -> Any:
+    """The adapter's ModelCard (metadata + body) for `repo_id`; `decoding`: the settings
+    its scores were measured with (stages.lib.decoding_record)."""
     from huggingface_hub import ModelCard, ModelCardData
 
     rows = benchmark_rows(metrics, benchmark_index)
@@ -138,6 +140,7 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
         "mixture_hash": _read_text(adapter_dir / "mixture_hash.txt"),
         "is_adapter": is_adapter,
         "prompt_template": recorded_template(adapter_dir) or "alpaca",
+        "decoding": decoding,
     }
     return ModelCard.from_template(data, template_path=str(template), **context) \
         if template is not None and template.is_file() \
