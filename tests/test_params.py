@@ -113,6 +113,27 @@ def test_runs_are_trainable_and_their_mixtures_declared() -> None:
     assert params["build"]["speed_beams"] == [] and params["build"]["findings"] == []
 
 
+def test_the_grids_writing_adapters_decode_as_writing_alpaca() -> None:
+    """The ablations (writing-only, full fine-tuning, gec-only against writing-alpaca)
+    compare data and training, so their systems share writing-alpaca's decoding."""
+    from stages.lib.grid import grid_overrides
+    from stages.lib.predict_config import parse_predict
+
+    params = load_params(PARAMS)
+    with_grid = dict(params)
+    with_grid["systems"] = {**params["systems"], **params["grid"]["systems"]}
+    reference = parse_predict(with_grid, "writing-alpaca")
+    assert reference.copy_margin  # else there would be nothing to share
+    for system in params["grid"]["systems"]:
+        cfg = parse_predict(with_grid, system)
+        assert (cfg.num_beams, cfg.copy_margin) == (reference.num_beams,
+                                                    reference.copy_margin), system
+    # ... and the experiment adds each whole entry, decoding included
+    overrides = grid_overrides(params)
+    for system in params["grid"]["systems"]:
+        assert f"+systems.{system}=${{grid.systems.{system}}}" in overrides, overrides
+
+
 def test_unknown_profile_lists_each_known_one_once(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"profile": "default", "profiles": {
