@@ -42,13 +42,16 @@ def experiment_ref(name: str) -> str:
               help="More `dvc exp run -S` overrides, e.g. profile=paper.")
 @click.option("--queue", is_flag=True,
               help="Queue the experiment (`dvc queue start` runs it) instead of running it.")
+@click.option("--target", "targets", multiple=True,
+              help="Build only this stage and what it needs (`dvc exp run` targets), e.g. "
+                   "findings@paper: the grid's claims without the dev stages of its systems.")
 @click.option("--dry-run", is_flag=True, help="Print the dvc command only.")
 def grid(params_path: str, name: str, extra: tuple[str, ...], queue: bool,
-         dry_run: bool) -> None:
+         targets: tuple[str, ...], dry_run: bool) -> None:
     """Run the paper's ablations (params `grid`) as DVC experiment NAME."""
     overrides = [*grid_overrides(load_params(params_path)), *extra]
     command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", name,
-               *(arg for override in overrides for arg in ("-S", override))]
+               *(arg for override in overrides for arg in ("-S", override)), *targets]
     click.echo(shlex.join(command))
     if dry_run:
         return

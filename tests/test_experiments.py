@@ -163,6 +163,11 @@ def test_the_grid_command_runs_one_temporary_experiment() -> None:
     assert result.output.startswith("dvc exp run --temp -n paper-grid -S ")
     assert "'+build.runs.gec-only=${grid.runs.gec-only}'" in result.output
     assert result.output.rstrip().endswith("-S profile=paper")
+    # targets go last, after every override
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--dry-run",
+                                       "--target", "findings@paper"])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("-S 'build.findings=${grid.findings}' findings@paper")
 
 
 def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int) -> list[list[str]]:
