@@ -34,9 +34,9 @@ from stages.lib.bootstrap import (
     resample_indices,
 )
 from stages.lib.comparison import SystemResults, compare_systems
+from stages.lib.decoding_record import decoding_label, decoding_note
 from stages.lib.io import InputError, atomic_path, read_json
 from stages.lib.params import load_params
-from stages.lib.predict_config import parse_predict
 
 if TYPE_CHECKING:
     from stages.lib.metrics.m2format import M2Block
@@ -105,23 +105,6 @@ def measure_label(measure: str, standins: set[str]) -> str:
         names = [label(d) + (" †" if d in standins else "") for d in TASK_GROUPS[measure]]
         return f"{measure} ({', '.join(names)})"
     return label(measure) + (" †" if measure in standins else "")
-
-
-def decoding_label(params: dict[str, Any], system: str) -> str:
-    """How SYSTEM generated its outputs (params systems.<system>.predict over predict)."""
-    cfg = parse_predict(params, system)
-    shown = "greedy" if cfg.num_beams == 1 else f"beam {cfg.num_beams}"
-    return shown + (f", copy margin {cfg.copy_margin}" if cfg.copy_margin else "")
-
-
-def decoding_note(decodings: dict[str, str]) -> str:
-    """One sentence per decoding: which systems used it (the copy baseline generates
-    nothing and is left out)."""
-    groups: dict[str, list[str]] = {}
-    for system, shown in decodings.items():
-        if system != "copy":
-            groups.setdefault(shown, []).append(system)
-    return "; ".join(f"{shown}: {', '.join(names)}" for shown, names in groups.items())
 
 
 def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, float]],

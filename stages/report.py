@@ -18,6 +18,7 @@ import click
 
 from stages.lib.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.comparison import SystemResults, compare_systems, compare_table
+from stages.lib.decoding_record import decoding_label, decoding_note
 from stages.lib.io import InputError, atomic_path
 from stages.lib.params import load_params
 from stages.lib.training_log import LOSS_CURVE, read_loss_curve
@@ -36,17 +37,19 @@ class ReportParams:
     dpi: int = 120
 
 
-def read_params(path: Path) -> tuple[list[str], ReportParams]:
+def read_params(path: Path) -> tuple[list[str], ReportParams, dict[str, str]]:
+    """The systems, the report section, and how each system decodes."""
     from stages.lib.params import parse_section
 
     data = load_params(path)
     systems = list((data.get("systems") or {}).keys())
+    decodings = {system: decoding_label(data, system) for system in systems}
     params = parse_section(ReportParams, data.get("report") or {}, "report")
     for name, row in params.reference_rows.items():
         if len(row) != len(params.reference_columns):
             raise InputError(f"params.yaml: report.reference_rows.{name} has {len(row)} values, "
                              f"expected {len(params.reference_columns)} (reference_columns)")
-    return systems, params
+    return systems, params, decodings
 
 
 def read_systems(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResults]:
@@ -77,7 +80,8 @@ def _half_width(m: dict[str, Any], key: str) -> Any:
     return _interval_info(m, key).get("half_width")
 
 
-def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> str:
+def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
+                 decodings: dict[str, str] | None = None) -> str:
     columns = dataset_columns(metrics)
     infos: dict[str, dict[str, Any]] = {}
     for m in metrics.values():
@@ -106,6 +110,10 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams) -> st
               f"({params.reference_source or 'Zhang et al. 2023, Table 4'}); they are "
               "reference points, not reruns (7B models, full test sets; their Avg. is the paper's "
               "over all 10 sets).")]
+    if decodings:
+        lines.append(f"Decoding (params systems.<name>.predict over predict): "
+                     f"{decoding_note(decodings)}. Systems that decode differently are "
+                     "compared as each is run.")
     if standins:
         lines.append("† stand-in dataset (a substitute corpus, not the paper's set): scored "
                      "but not comparable to the paper, and left out of our Avg. unless "
@@ -269,12 +277,12 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
               help="Reports folder: writes table.md and charts/ inside it.")
 def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
-    systems, params = read_params(params_path)
+    systems, params, decodings = read_params(params_path)
     loaded = read_systems(metrics_dir, systems)
     metrics = {name: results.scores for name, results in loaded.items()}
     standins = {d for m in metrics.values()
                 for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
-    table = render_table(metrics, params) + "\n".join(
+    table = render_table(metrics, params, decodings) + "\n".join(
         render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
     curves = read_loss_curves(live_dir)
     with atomic_path(out / "charts", is_dir=True) as tmp:

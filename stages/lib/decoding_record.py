@@ -4,7 +4,8 @@
 predict settings, stages.lib.predict_config), and `writing-alpaca edit` reads it, so a
 downloaded adapter is decoded as it was evaluated: the writing adapter with beam search
 and a copy margin, not greedily. An adapter the pipeline trained in this checkout has no
-record; its params.yaml system says the same.
+record; its params.yaml system says the same. The reports (table.md, findings.md) name
+each system's decoding with decoding_label, since systems may decode differently.
 """
 from __future__ import annotations
 
@@ -62,3 +63,20 @@ def evaluated_decoding(model_dir: Path, params_path: Path
             return (decoding_settings(parse_predict(params, name)),
                     f"{params_path}: systems.{name}")
     return None
+
+
+def decoding_label(params: dict[str, Any], system: str) -> str:
+    """How SYSTEM generated its outputs (params systems.<system>.predict over predict)."""
+    cfg = parse_predict(params, system)
+    shown = "greedy" if cfg.num_beams == 1 else f"beam {cfg.num_beams}"
+    return shown + (f", copy margin {cfg.copy_margin}" if cfg.copy_margin else "")
+
+
+def decoding_note(decodings: dict[str, str]) -> str:
+    """One sentence per decoding: which systems used it (the copy baseline generates
+    nothing and is left out)."""
+    groups: dict[str, list[str]] = {}
+    for system, shown in decodings.items():
+        if system != "copy":
+            groups.setdefault(shown, []).append(system)
+    return "; ".join(f"{shown}: {', '.join(names)}" for shown, names in groups.items())
