@@ -184,13 +184,16 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     from stages.lib.models import is_adapter_dir, load_system
     from stages.lib.predict_config import copy_margin_problem
 
-    adapter_dir = resolve_repo_or_path(adapter, revision=revision)
-    if num_beams is None and copy_margin is None:
-        num_beams, copy_margin = evaluated_decoding_of(adapter_dir)
+    told = num_beams is not None or copy_margin is not None
     num_beams = num_beams or 1
+    # the flags are checked before anything is downloaded; a recorded decoding is
+    # checked where it is read
     problem = copy_margin_problem(copy_margin, num_beams, beams_key="--num-beams")
     if problem is not None:
         raise click.BadParameter(problem, param_hint="--copy-margin")
+    adapter_dir = resolve_repo_or_path(adapter, revision=revision)
+    if not told:
+        num_beams, copy_margin = evaluated_decoding_of(adapter_dir)
     if is_adapter_dir(adapter_dir):
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
     else:  # a full (e.g. merged) model folder: nothing to put on top

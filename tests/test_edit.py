@@ -156,6 +156,10 @@ def test_copy_margin_needs_beams_and_a_non_negative_margin(adapter_dir: Path) ->
                                            *args, SOURCE])
         assert result.exit_code == 2, result.output
         assert "--copy-margin" in result.stderr and message in result.stderr
+    # ... before the adapter is looked up (here a Hub id, with the Hub switched off)
+    result = CliRunner().invoke(edit, ["--adapter", "someone/not-downloaded", "--task",
+                                       "grammar", "--copy-margin", "0.3", SOURCE])
+    assert result.exit_code == 2 and "--num-beams is 1" in result.stderr, result.output
     # 0 is off, with any beams
     code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
                             "float32", "--copy-margin", "0", SOURCE)
