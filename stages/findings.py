@@ -220,7 +220,7 @@ def speed_table(speed: Path) -> str:
 
 
 def copy_share_table(predictions: Path, systems: list[str], datasets: list[str]) -> str:
-    """Per system and dataset, the share of outputs identical to their input."""
+    """Per system and dataset, the share of outputs that copy their input (same words)."""
     from stages.lib.copy_share import copy_share
 
     lines = ["| System | " + " | ".join(label(d) for d in datasets) + " | mean |",
