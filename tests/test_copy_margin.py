@@ -45,6 +45,11 @@ def test_the_best_edit_within_the_margin_wins_over_a_best_copy() -> None:
                        " She go home .", 0.05) == "She  go\nhome ."
     assert prefer_edit([("She  go\nhome .", -0.1), ("She went home .", -0.2)],
                        " She go home .", 0.5) == "She went home ."
+    # nor does spacing around punctuation: a detokenized copy is still a copy
+    assert prefer_edit([("She go home.", -0.1), ("She went home.", -0.3)],
+                       SOURCE, 0.5) == "She went home."
+    assert prefer_edit([("She go home.", -0.1), ("She went home.", -0.3)],
+                       SOURCE, 0.1) == "She go home."
 
 
 def test_a_best_edit_stays_and_an_empty_text_is_no_edit() -> None:

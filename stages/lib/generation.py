@@ -35,6 +35,7 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from stages.lib.prompts import PREFACE_NO_INPUT, PREFACE_WITH_INPUT
+from stages.lib.same_words import same_words
 
 # Where an answer ends and template echo begins: a line starting a new "###" header,
 # the Alpaca preface, or two blank lines in a row.
@@ -330,22 +331,18 @@ def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     return batch if len(keep) == len(batch) else _keep(batch, keep)
 
 
-def _same_text(a: str, b: str) -> bool:
-    """Equal up to whitespace (runs of spaces and line breaks count as one space)."""
-    return a.split() == b.split()
-
-
 def prefer_edit(candidates: list[tuple[str, float]], source: str, margin: float) -> str:
     """copy_margin's choice among one prompt's finished beam candidates (text, score):
-    the best-scoring text, unless it copies `source` (whitespace-normalised) and a text
-    that edits it scores within `margin` of it - then the best such edit. Adapters
+    the best-scoring text, unless it copies `source` (the same words: a text that only
+    moves spaces, as "yesterday." for "yesterday .", is a copy, stages.lib.same_words)
+    and a text that edits it scores within `margin` of it - then the best such edit. Adapters
     under-correct (most outputs copy the input), so a near-tie goes to the edit; an empty
     text is no edit (it would delete the input). The first of equal scores wins."""
     best_text, best_score = max(candidates, key=lambda candidate: candidate[1])
-    if not _same_text(best_text, source):
+    if not same_words(best_text, source):
         return best_text
     edits = [(text, score) for text, score in candidates
-             if text.strip() and not _same_text(text, source)
+             if text.strip() and not same_words(text, source)
              and score >= best_score - margin]
     return max(edits, key=lambda candidate: candidate[1])[0] if edits else best_text
 
