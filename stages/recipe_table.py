@@ -12,6 +12,7 @@ input (when its predictions are in the local cache).
 from __future__ import annotations
 
 import filecmp
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ UNFINISHED = ("Queued", "Running", "Failed")
 # params of what is built, not of how: an experiment that changes them (`make grid`)
 # builds other systems and is not a recipe variant
 BUILD_PARAMS = ("build.", "systems.")
+
+
+def short_rev(rev: str) -> str:
+    """A commit hash shortened to 7 characters; a branch or tag name (`--rev main`) whole."""
+    return rev[:7] if re.fullmatch(r"[0-9a-f]{40}", rev) else rev
 
 
 def list_experiments(repo: str, revs: tuple[str, ...] = ()
@@ -94,7 +100,7 @@ def materialize(repo: str, rev: str, system: str, folder: Path) -> Path:
             target.write_text(dvc.api.read(str(DEV / "metrics" / relative), repo=repo, rev=rev),
                               encoding="utf-8")
         except Exception as exc:  # dvc raises many kinds for a missing file
-            raise InputError(f"{DEV / 'metrics' / relative} at {rev[:10]}: not readable "
+            raise InputError(f"{DEV / 'metrics' / relative} at {short_rev(rev)}: not readable "
                              f"({exc}); did the dev stage run in this experiment?") from exc
     return folder
 
@@ -121,7 +127,7 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
     adjusted p (a sweep of k variants at 0.05 each would find a false gain by chance)."""
     datasets = reference.datasets
     commits = ("commit " if len(baselines) == 1 else "commits ") + \
-        ", ".join(rev[:7] for rev in baselines)
+        ", ".join(short_rev(rev) for rev in baselines)
     same = "" if len(baselines) == 1 else \
         " (these commits' dev metrics are byte-identical)"
     avgs = {name: compare_systems(reference, results)["avg"]
@@ -190,13 +196,13 @@ def recipe_table(system: str, repo: str, revs: tuple[str, ...], out: Path) -> No
                 if not same_files(reference, other):
                     raise InputError(
                         f"dev/metrics/{system}.* differ between baseline commits "
-                        f"{first[:10]} and {baseline['rev'][:10]}: their "
+                        f"{short_rev(first)} and {short_rev(baseline['rev'])}: their "
                         f"experiments are not paired against one baseline")
             params = flat_keys(dvc.api.params_show(repo=repo, rev=baseline["rev"]))
             for row in experiments:
                 label = row["Experiment"]
                 if names.count(label) > 1:
-                    label = f"{label}@{row['rev'][:7]}"
+                    label = f"{label}@{short_rev(row['rev'])}"
                 folder = materialize(repo, row["rev"], system, Path(tmp) / label / "metrics")
                 results = SystemResults(folder, system)
                 copies = dev_copy_share(repo, row["rev"], system, results.datasets,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from test_report import _setup
 
-from stages.recipe_table import changed_params, flat_keys, recipe_table
+from stages.recipe_table import changed_params, flat_keys, recipe_table, short_rev
 
 
 def git(repo: Path, *args: str) -> str:
@@ -179,3 +179,9 @@ def test_baselines_with_different_scores_are_refused(repo_with_experiment: Path,
     assert result.exit_code != 0
     assert f"{first[:10]} and {second[:10]}" in result.output
     assert not out.exists()
+
+
+def test_a_commit_is_shortened_and_a_branch_name_kept_whole() -> None:
+    assert short_rev("d0ac3e2" + "5" * 33) == "d0ac3e2"
+    assert short_rev("margin-by-words") == "margin-by-words"  # was cut to "margin-"
+    assert short_rev("main") == "main"
