@@ -177,7 +177,7 @@ def test_baselines_with_different_scores_are_refused(repo_with_experiment: Path,
     result = CliRunner().invoke(recipe_table, ["--repo", str(repo_with_experiment), "--rev",
                                                first, "--rev", second, "--out", str(out)])
     assert result.exit_code != 0
-    assert f"{first[:10]} and {second[:10]}" in result.output
+    assert f"{first[:7]} and {second[:7]}" in result.output
     assert not out.exists()
 
 
