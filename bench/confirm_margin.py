@@ -9,8 +9,9 @@ adjustment. This script tests that one variant once more, declared before it run
 - items: from JFLEG dev and ASSET valid, the items outside the sweep's sample (the N the
   default run draws with predict.max_items and predict.seed), then N of those drawn with
   the same seed; the other dev splits have few or no unseen items left;
-- systems: the committed writing-alpaca adapter, greedy (params.yaml's predict) against
-  beam 4 with copy_margin 0.5, everything else equal;
+- systems: the committed writing-alpaca adapter, greedy against beam 4 with copy_margin
+  0.5, everything else equal (each arm sets systems.writing-alpaca.predict, which
+  params.yaml now fills with the adopted decoding);
 - test: `writing-alpaca compare` on the average of the two sets (paired bootstrap over
   items, params evaluate.bootstrap); the margin is confirmed at p < 0.05 with Δ > 0.
 
@@ -35,7 +36,8 @@ from stages.lib.params import load_params
 from stages.lib.predict_config import parse_predict
 
 DATASETS = ("jfl-dev", "ast-dev")
-MARGIN = {"num_beams": 4, "copy_margin": 0.5}
+ARMS = {"greedy": {"num_beams": 1, "copy_margin": None},
+        "margin": {"num_beams": 4, "copy_margin": 0.5}}
 
 
 def unseen_benchmark(benchmark: Path, out: Path, max_items: int, seed: int) -> dict[str, int]:
@@ -67,13 +69,13 @@ def main() -> None:
                              predict.seed)
     print(f"unseen items: {sizes}; scoring {args.n} of each", flush=True)
 
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    raw["predict"].update(MARGIN)
-    margin_params = args.out / "params-margin.yaml"
-    margin_params.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-
     tool = [sys.executable, "-m", "stages.cli"]
-    for name, params_file in (("greedy", ROOT / "params.yaml"), ("margin", margin_params)):
+    for name, decoding in ARMS.items():
+        # the arm's decoding as the system's own, which predict puts over params `predict`
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+        raw["systems"]["writing-alpaca"]["predict"] = decoding
+        params_file = args.out / f"params-{name}.yaml"
+        params_file.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         metrics = args.out / "metrics" / f"{name}.json"
         if metrics.is_file():  # a re-run keeps what a killed one finished
             continue
