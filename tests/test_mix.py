@@ -244,6 +244,23 @@ def test_unchanged_share_zero_draws_the_rows_drop_unchanged_draws(workspace: Pat
     assert rows_of(workspace / "dropped") == rows_of(workspace / "capped")
 
 
+def test_a_respaced_copy_is_an_unchanged_pair(workspace: Path) -> None:
+    """A target that only drops the space before the full stop (how detokenized text
+    differs from a tokenized source) edits nothing: drop_unchanged drops it, while a
+    target that changes a word or the case is kept."""
+    records = [{"id": "respaced", "src": "It is fine , thanks .", "refs": ["It is fine, thanks."],
+                "meta": {}},
+               {"id": "word", "src": "he walk home .", "refs": ["he walks home ."], "meta": {}},
+               {"id": "case", "src": "he walks home .", "refs": ["He walks home ."], "meta": {}}]
+    write_jsonl(workspace / "corpora" / "pairs" / "train.jsonl", records)
+    (workspace / "datacards" / "corpora" / "pairs.yaml").write_text("licence: Apache-2.0\n")
+    pairs_component(workspace, fraction=1.0, filters={"drop_unchanged": True})
+    result = run_mix(workspace, "dropped")
+    assert result.exit_code == 0, result.output
+    pairs = sorted(r["id"] for r in rows_of(workspace / "dropped") if r["id"].startswith("pairs/"))
+    assert pairs == ["pairs/case", "pairs/word"]
+
+
 def test_null_unchanged_share_leaves_the_mixture_as_it_was(workspace: Path) -> None:
     add_pairs_corpus(workspace)
     pairs_component(workspace, n=20)

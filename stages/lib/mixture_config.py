@@ -14,6 +14,7 @@ from typing import Any
 from stages.lib.io import InputError
 from stages.lib.params import deep_merge, parse_section
 from stages.lib.prompts import TASK_PROMPTS
+from stages.lib.same_words import same_words
 
 GENERIC = "generic"  # task of instruction-following data that carries its own instruction
 
@@ -24,8 +25,8 @@ class Filters:
     min_words: int = 0                # of the input; 0 = no bound
     max_words: int = 0
     drop_empty_output: bool = True
-    drop_unchanged: bool = False      # output identical to input (e.g. GEC no-op sentences)
-    # Cap on unchanged pairs (output identical to input) among the component's sampled
+    drop_unchanged: bool = False      # output with the input's words (e.g. GEC no-op sentences)
+    # Cap on unchanged pairs (output with the input's words, `unchanged`) among the component's sampled
     # rows, so an edit model does not learn to copy: null = no cap (the sample as drawn
     # today); 0.0 = none (the same rows as drop_unchanged: true); 0.1 = at most 10%, the
     # rest changed pairs. Under the cap the sample keeps the pool's own share (rounded):
@@ -126,9 +127,11 @@ def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
 
 
 def unchanged(record: dict) -> bool:
-    """Whether a record's (first) output is its input, up to surrounding whitespace."""
+    """Whether a record's (first) output has its input's words: spacing, even around
+    punctuation, is no edit (stages/lib/same_words.py, the rule the copy margin and the
+    copy share use)."""
     refs = record.get("refs") or [""]
-    return refs[0].strip() == record.get("src", "").strip()
+    return same_words(refs[0], record.get("src", ""))
 
 
 def keep(record: dict, f: Filters) -> bool:
