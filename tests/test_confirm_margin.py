@@ -2,25 +2,17 @@
 selection (predict.max_items, predict.seed) never scores."""
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from stages.lib.benchmark_info import read_index, read_items, select_items, write_index
 from stages.lib.io import write_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("confirm_margin",
-                                                  ROOT / "bench" / "confirm_margin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_unseen_items_are_the_complement_of_the_default_selection(tmp_path: Path) -> None:
-    confirm = _module()
+def test_unseen_items_are_the_complement_of_the_default_selection(tmp_path: Path,
+        bench_script: Callable[[str], ModuleType]) -> None:
+    confirm = bench_script("confirm_margin")
     source = tmp_path / "dev-benchmark"
     index = {}
     for dataset in (*confirm.DATASETS, "sts-dev"):
