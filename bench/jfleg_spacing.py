@@ -40,6 +40,9 @@ def gleu_stats(split: str, system: str, root: Path = ROOT) -> tuple[list[str], d
     benchmark, predictions, dataset = SPLITS[split]
     items = {item["id"]: item for item in read_items(root / benchmark, dataset)}
     path = root / predictions / system / f"{dataset}.jsonl"
+    if not path.is_file():
+        stage = "predict" if split == "test" else "dev"
+        raise InputError(f"{path}: no predictions of {system} (dvc repro {stage}@{system})")
     rows = read_jsonl(path)
     unknown = [row["id"] for row in rows if row["id"] not in items]
     if unknown:
@@ -55,19 +58,15 @@ def gleu_stats(split: str, system: str, root: Path = ROOT) -> tuple[list[str], d
     }, sum(out != tok for out, tok in zip(outputs, tokenized))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("systems", nargs="+")
-    parser.add_argument("--split", choices=sorted(SPLITS), default="test")
-    args = parser.parse_args()
+def report(split: str, systems: list[str]) -> None:
     metric = get_metric("gleu")
-    ids, copy, _ = gleu_stats(args.split, "copy")
+    ids, copy, _ = gleu_stats(split, "copy")
     bootstrap = read_evaluate_params(ROOT / "params.yaml").bootstrap
-    indices = resample_indices(len(ids), SPLITS[args.split][2], bootstrap)
-    print(f"JFLEG {args.split}, {len(ids)} items; GLEU as written / outputs tokenized; "
+    indices = resample_indices(len(ids), SPLITS[split][2], bootstrap)
+    print(f"JFLEG {split}, {len(ids)} items; GLEU as written / outputs tokenized; "
           "Δ = system - copy [95% CI] p")
-    for system in args.systems:
-        system_ids, stats, respaced = gleu_stats(args.split, system)
+    for system in systems:
+        system_ids, stats, respaced = gleu_stats(split, system)
         if system_ids != ids:
             raise InputError(f"{system}: its JFLEG items differ from copy's")
         cells = []
@@ -81,6 +80,16 @@ def main() -> None:
                          f"[{low:+.2f}, {high:+.2f}] p {p_value(deltas):.3f}")
         print(f"{system:16s} " + " | ".join(cells) + f" | tokenizing changes {respaced} outputs")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("systems", nargs="+")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test")
+    args = parser.parse_args()
+    try:
+        report(args.split, args.systems)
+    except InputError as exc:  # bad or missing input: one line and a non-zero exit, no traceback
+        sys.exit(f"Error: {exc.message}")
 
 if __name__ == "__main__":
     main()
