@@ -63,18 +63,20 @@ def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]
             "input": record.get("src", "")}
 
 
-def draw(rng: random.Random, pool: list[dict], comp: Component, n: int) -> list[int]:
-    """Indices of `pool` for a sample of n rows. Under filters.max_unchanged_share, the
-    changed and the unchanged pairs are drawn apart, changed first (so a share of 0.0
-    draws the rows that drop_unchanged: true draws), then shuffled together."""
+def draw(rng: random.Random, pool_size: int, same: list[int], comp: Component,
+         n: int) -> list[int]:
+    """Indices into a pool of `pool_size` rows for a sample of n rows; `same` lists the
+    pool's unchanged pairs (ascending). Under filters.max_unchanged_share, the changed
+    and the unchanged pairs are drawn apart, changed first (so a share of 0.0 draws the
+    rows that drop_unchanged: true draws), then shuffled together."""
     def pick(size: int, k: int) -> list[int]:
         return rng.choices(range(size), k=k) if comp.replace else rng.sample(range(size), k)
 
     share = comp.filters.max_unchanged_share
     if share is None:
-        return pick(len(pool), n)
-    same = [i for i, record in enumerate(pool) if unchanged(record)]
-    changed = [i for i, record in enumerate(pool) if not unchanged(record)]
+        return pick(pool_size, n)
+    unchanged_rows = set(same)
+    changed = [i for i in range(pool_size) if i not in unchanged_rows]
     quota = unchanged_quota(n, len(changed), len(same), share, comp.replace)
     picks = [changed[i] for i in pick(len(changed), n - quota)]
     if quota:
@@ -98,8 +100,10 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
                 clean.append(record)
         pool = clean
     share = comp.filters.max_unchanged_share
-    same = sum(unchanged(r) for r in pool) if share is not None else 0
-    available = capped_available(len(pool) - same, same, share)
+    # the pool's unchanged pairs, judged once (each test tokenizes two texts); needed
+    # only under a cap
+    same = [i for i, record in enumerate(pool) if unchanged(record)] if share is not None else []
+    available = capped_available(len(pool) - len(same), len(same), share)
     n = sample_size(comp, available)
     where = f"params.yaml: mixtures.{name}.components.{key}"
     if n > available and not comp.replace:
@@ -110,12 +114,12 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
             f"replace: true")
     if not pool:
         raise InputError(f"{where}: no items left")
-    if comp.replace and share is not None and share < 1 and same == len(pool):
+    if comp.replace and share is not None and share < 1 and len(same) == len(pool):
         raise InputError(f"{where}.filters.max_unchanged_share: every item is an unchanged "
                          f"pair, no changed pair to draw")
     # A string seed is hashed with SHA-512 by random.Random: stable across runs/machines.
     rng = random.Random(f"{comp.seed}:{name}:{key}")
-    picks = draw(rng, pool, comp, n)
+    picks = draw(rng, len(pool), same, comp, n)
     seen: dict[int, int] = {}
     rows = []
     for i in picks:
@@ -127,8 +131,9 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
               "after_decontamination": len(pool), "sampled": n, "replace": comp.replace,
               "distinct": len(seen), "standin_for": comp.standin_for}
     if share is not None:  # absent without a cap: the report stays as it was
+        unchanged_rows = set(same)
         report.update(after_unchanged_cap=available,
-                      unchanged_sampled=sum(unchanged(pool[i]) for i in picks))
+                      unchanged_sampled=sum(i in unchanged_rows for i in picks))
     return rows, report
 
 
