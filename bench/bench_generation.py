@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_generation.py [--model models/base] [--n 64]
 
-Measures items/s of stages.lib.generation.generate with batch_size B (continuous
+Measures items/s of the continuous engine with batch_size B (continuous
 batching) and with batch_size 1 (a one-at-a-time loop) on the same model, dtype and
 prompts; the share of identical greedy outputs between the two in float32 (padding
 changes float rounding only, so this should be ~100%); transformers' generate() on
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.lib.benchmark_info import read_index, read_items
-from stages.lib.engines import SettingError, choose, load
-from stages.lib.generation import generate, max_new_tokens_for
+from stages.lib.decoding import AnswerBudget, Decoding
+from stages.lib.engines import CONTINUOUS, HF, SettingError, choose, load
 from stages.lib.prompts import TASK_PROMPTS, format_prompt
 
 
@@ -59,8 +59,9 @@ def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:
 def timed(model, tokenizer, prompts, budgets, batch_size,
           static: bool = False) -> tuple[list[str], float]:
     start = time.perf_counter()
-    outputs = generate(model, tokenizer, prompts, budgets, batch_size, progress=False,
-                       engine="hf" if static else "continuous")
+    engine = HF if static else CONTINUOUS
+    outputs = engine.generate(model, tokenizer, prompts, budgets, Decoding(), batch_size,
+                              progress=False)
     return outputs, len(prompts) / (time.perf_counter() - start)
 
 
@@ -74,9 +75,10 @@ def merge_comparison(args: argparse.Namespace, model_dir: Path, prompts: list[st
         inference = choose(args.device, "float32", "continuous", merge=merge, num_beams=1)
         print(f"bench: {inference.describe(lora=True)}", file=sys.stderr, flush=True)
         model, tokenizer = load(inference, model_dir, args.adapter)
-        budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
-                                      args.max_tokens) for _, text in pairs]
-        generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up
+        budget = AnswerBudget(args.factor, args.min_tokens, args.max_tokens)
+        budgets = [budget.tokens_for(text, tokenizer) for _, text in pairs]
+        CONTINUOUS.generate(model, tokenizer, prompts[:2], [4, 4], Decoding(), 2,
+                            progress=False)  # warm-up
         outputs[key], report[f"{key}_items_per_s"] = timed(
             model, tokenizer, prompts, budgets, args.batch_size)
         report["device"] = inference.device
@@ -130,9 +132,10 @@ def main() -> None:
         report["device"] = inference.device
         print(f"bench: {inference.describe(lora=False)}", file=sys.stderr, flush=True)
         model, tokenizer = load(inference, model_dir, None)
-        budgets = [max_new_tokens_for(text, tokenizer, args.factor, args.min_tokens,
-                                      args.max_tokens) for _, text in pairs]
-        generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)  # warm-up
+        budget = AnswerBudget(args.factor, args.min_tokens, args.max_tokens)
+        budgets = [budget.tokens_for(text, tokenizer) for _, text in pairs]
+        CONTINUOUS.generate(model, tokenizer, prompts[:2], [4, 4], Decoding(), 2,
+                            progress=False)  # warm-up
         results[name], report[f"{name}_batched_items_per_s"] = timed(
             model, tokenizer, prompts, budgets, args.batch_size)
         # The >= 98% equivalence target is about fp32; bf16 rounds differently per batch

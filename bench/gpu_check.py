@@ -50,9 +50,10 @@ sys.path.insert(0, str(ROOT))
 import torch
 from gpu_parts import logits_agreement, random_weights, train_part, transformers_cb
 
+from stages.lib.decoding import Decoding
 from stages.lib.engines import Engine, choose, load
-from stages.lib.generation import max_new_tokens_for
 from stages.lib.io import read_jsonl, write_json
+from stages.lib.predict_config import decoding_of
 from stages.lib.prompts import format_prompt
 from stages.predict import read_predict_params
 
@@ -118,9 +119,9 @@ def run_engine(engine: Engine | None, model: Any, tokenizer: Any, prompts: list[
     if engine is None:
         outputs, timing = transformers_cb(model, tokenizer, prompts, budgets, batch_size)
     else:
-        engine.generate(model, tokenizer, prompts[:2], [4, 4], 2, progress=False)
+        engine.generate(model, tokenizer, prompts[:2], [4, 4], Decoding(), 2, progress=False)
         start = time.perf_counter()
-        outputs = engine.generate(model, tokenizer, prompts, budgets, batch_size,
+        outputs = engine.generate(model, tokenizer, prompts, budgets, Decoding(), batch_size,
                                   progress=False)
         if cuda:
             torch.cuda.synchronize()
@@ -196,9 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fp32 = choose(args.device, "float32", "continuous", merge=True, num_beams=1)
     model, tokenizer = load(fp32, model_dir, None)
     prompts = [format_prompt(item["instruction"], item["input"]) for item in items]
-    budgets = [max_new_tokens_for(item["input"], tokenizer, predict.max_new_tokens_factor,
-                                  predict.max_new_tokens_min, predict.max_new_tokens_max)
-               for item in items]
+    budget = decoding_of(predict).budget
+    budgets = [budget.tokens_for(item["input"], tokenizer) for item in items]
     report["sample"] = {"items": len(items), "budget_tokens": sum(budgets),
                         "batch_size": batch_size}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from stages.lib.generation import decode_output, eos_ids
+from stages.lib.answers import decode_output, eos_ids
 
 
 def random_weights(source: Path, out: Path, seed: int) -> Path:

@@ -74,11 +74,11 @@ def evaluated_decoding_of(adapter_dir: Path) -> tuple[int, float | None]:
     found = evaluated_decoding(adapter_dir, PARAMS_FILE)
     if found is None:
         return 1, None
-    settings, source = found
-    margin = settings["copy_margin"]
-    click.echo(f"edit: decoding as evaluated ({source}): beams {settings['num_beams']}"
-               + (f", copy margin {margin}" if margin else ""), err=True)
-    return settings["num_beams"], margin
+    decoding, source = found
+    click.echo(f"edit: decoding as evaluated ({source}): beams {decoding.num_beams}"
+               + (f", copy margin {decoding.copy_margin}" if decoding.margin else ""),
+               err=True)
+    return decoding.num_beams, decoding.copy_margin
 
 
 def read_inputs(text: str | None) -> list[str]:
@@ -94,7 +94,7 @@ def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[s
     """Edited text per line with `engine` and the model it loaded (empty lines stay
     empty, without running the model), prompted with `template`; `num_beams` and
     `copy_margin` as predict's."""
-    from stages.lib.generation import max_new_tokens_for
+    from stages.lib.decoding import AnswerBudget, Decoding
     from stages.lib.prompts import format_prompt, task_instruction
 
     todo = [i for i, line in enumerate(lines) if line.strip()]
@@ -102,11 +102,12 @@ def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[s
     prompts = [format_prompt(instruction, lines[i].strip(), template, tokenizer)
                for i in todo]
     # Edits rewrite their input: budget ~2x its tokens, at least 16, at most the cap.
-    budgets = [max_new_tokens_for(lines[i], tokenizer, factor=2.0, minimum=16,
-                                  maximum=max_new_tokens) for i in todo]
-    outputs = engine.generate(model, tokenizer, prompts, budgets, batch_size=batch_size,
-                              num_beams=num_beams, progress=len(todo) > batch_size,
-                              copy_margin=copy_margin, sources=[lines[i].strip() for i in todo])
+    decoding = Decoding(num_beams, copy_margin,
+                        AnswerBudget(factor=2.0, minimum=16, maximum=max(16, max_new_tokens)))
+    budgets = [decoding.budget.tokens_for(lines[i], tokenizer) for i in todo]
+    outputs = engine.generate(model, tokenizer, prompts, budgets, decoding, batch_size,
+                              sources=[lines[i].strip() for i in todo],
+                              progress=len(todo) > batch_size)
     result = [""] * len(lines)
     for i, output in zip(todo, outputs, strict=True):
         result[i] = output.replace("\n", " ").strip()  # one output line per input line
@@ -180,17 +181,19 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM
     for large batches (stdin of 500 lines or more).
     """
+    from stages.lib.decoding import Decoding, DecodingError
     from stages.lib.hub import resolve_repo_or_path
     from stages.lib.models import is_adapter_dir, load_system
-    from stages.lib.predict_config import copy_margin_problem
 
     told = num_beams is not None or copy_margin is not None
     num_beams = num_beams or 1
     # the flags are checked before anything is downloaded; a recorded decoding is
     # checked where it is read
-    problem = copy_margin_problem(copy_margin, num_beams, beams_key="--num-beams")
-    if problem is not None:
-        raise click.BadParameter(problem, param_hint="--copy-margin")
+    try:
+        Decoding(num_beams, copy_margin)
+    except DecodingError as exc:
+        message = exc.named({"num_beams": "--num-beams", "copy_margin": ""}).strip()
+        raise click.BadParameter(message, param_hint=f"--{exc.key.replace('_', '-')}") from None
     adapter_dir = resolve_repo_or_path(adapter, revision=revision)
     if not told:
         num_beams, copy_margin = evaluated_decoding_of(adapter_dir)

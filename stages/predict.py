@@ -9,7 +9,7 @@ no output and the next run redoes it from scratch. The device, dtype, engine and
 merge come from params predict.device/dtype/engine/merge_lora, chosen by
 stages.lib.engines.choose, and are printed first. predict.copy_margin (with
 predict.num_beams >= 2) prefers a beam candidate that edits the input over a near-tied
-best candidate that copies it (stages.lib.generation.prefer_edit).
+best candidate that copies it (stages.lib.decoding.prefer_edit).
 
 Item selection (params predict.max_items): with a cap N, a dataset larger than N keeps
 the N items drawn by random.Random(f"{predict.seed}:{dataset}").sample over item
@@ -28,9 +28,10 @@ import click
 
 from stages.lib import engines
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
+from stages.lib.decoding import Decoding
 from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
 from stages.lib.params import load_params
-from stages.lib.predict_config import PredictParams, check_predict, parse_predict
+from stages.lib.predict_config import PredictParams, decoding_of, parse_predict
 from stages.lib.prompts import (
     TEMPLATE_RECORD,
     format_prompt,
@@ -85,26 +86,18 @@ def copy_predictions(selections: dict[str, list[dict[str, Any]]]
 
 
 def predict_all(engine: engines.Engine, model: Any, tokenizer: Any,
-                selections: dict[str, list[dict[str, Any]]], params: PredictParams,
-                progress: bool = True, template: str = "alpaca"
+                selections: dict[str, list[dict[str, Any]]], decoding: Decoding,
+                batch_size: int, progress: bool = True, template: str = "alpaca"
                 ) -> dict[str, list[dict[str, Any]]]:
     """Generate outputs for every selected item with `engine` and the model it loaded,
     prompted with `template`; returns dataset -> prediction records."""
-    from stages.lib.generation import max_new_tokens_for
-
     flat = [(dataset, item) for dataset, items in selections.items() for item in items]
     prompts = [format_prompt(item["instruction"], item["input"], template, tokenizer)
                for _, item in flat]
-    budgets = [
-        max_new_tokens_for(item["input"], tokenizer, params.max_new_tokens_factor,
-                           params.max_new_tokens_min, params.max_new_tokens_max)
-        for _, item in flat
-    ]
-    # copy_margin compares each candidate with the input the prompt asks to rewrite
-    outputs = engine.generate(model, tokenizer, prompts, budgets, params.batch_size,
-                              num_beams=params.num_beams, progress=progress,
-                              copy_margin=params.copy_margin,
-                              sources=[item["input"] for _, item in flat])
+    budgets = [decoding.budget.tokens_for(item["input"], tokenizer) for _, item in flat]
+    # the copy margin compares each candidate with the input the prompt asks to rewrite
+    outputs = engine.generate(model, tokenizer, prompts, budgets, decoding, batch_size,
+                              sources=[item["input"] for _, item in flat], progress=progress)
     result: dict[str, list[dict[str, Any]]] = {dataset: [] for dataset in selections}
     for (dataset, item), output in zip(flat, outputs):
         result[dataset].append({"id": item["id"], "input": item["input"], "output": output})
@@ -144,7 +137,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     params, template = read_predict_params(params_path, system)
     if num_beams is not None:
         params.num_beams = num_beams
-        check_predict(params, "--num-beams")  # predict.copy_margin needs beams
+    # predict.copy_margin needs beams: checked again with --num-beams, named as given
+    decoding = decoding_of(params, {"num_beams": "--num-beams"} if num_beams else None)
     if max_items is not None:
         params.max_items = max_items
     if engine is not None:
@@ -177,12 +171,12 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     total = sum(len(items) for items in selections.values())
     click.echo(f"predict@{system}: {inference.describe(lora=is_adapter_dir(adapter))}; "
                f"{total} items from {len(selections)} datasets, prompt template {template}, "
-               f"batch {params.batch_size}, beams {params.num_beams}"
-               + (f", copy margin {params.copy_margin}" if params.copy_margin else ""),
+               f"batch {params.batch_size}, beams {decoding.num_beams}"
+               + (f", copy margin {decoding.copy_margin}" if decoding.margin else ""),
                err=True)
     started = time.perf_counter()
-    predictions = predict_all(inference.engine, model, tokenizer, selections, params,
-                              template=template)
+    predictions = predict_all(inference.engine, model, tokenizer, selections, decoding,
+                              params.batch_size, template=template)
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)

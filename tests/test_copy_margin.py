@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from decode_helpers import generate, max_new_tokens_for
 from test_predict import write_params, write_tiny_benchmark
 from transformers import StoppingCriteriaList
 
-from stages.lib import engines, generation
-from stages.lib.generation import generate, max_new_tokens_for, prefer_edit
+from stages.lib import answers, decoding, engines, generation
+from stages.lib.decoding import Decoding, prefer_edit
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.models import load_system
 from stages.lib.predict_config import parse_predict
@@ -80,12 +81,12 @@ def lively(lively_model_dir: Path) -> tuple[Any, Any, list[str], list[int]]:
 def _alone(model: Any, tokenizer: Any, prompt: str, budget: int, beams: int) -> str:
     """transformers' own beam search on one prompt, stopped and cleaned as ours."""
     ids = tokenizer(prompt, return_tensors="pt")
-    stop_ids = generation.eos_ids(model, tokenizer)
+    stop_ids = answers.eos_ids(model, tokenizer)
     out = model.generate(**ids, max_new_tokens=budget, do_sample=False, num_beams=beams,
                          eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id,
                          stopping_criteria=StoppingCriteriaList(
                              [generation._StopRows(tokenizer, ids["input_ids"].shape[1], [budget])]))
-    return generation.decode_output(tokenizer, out[0, ids["input_ids"].shape[1]:].tolist(), budget,
+    return answers.decode_output(tokenizer, out[0, ids["input_ids"].shape[1]:].tolist(), budget,
                          set(stop_ids))
 
 
@@ -105,11 +106,11 @@ def test_copy_margin_off_is_the_plain_beam_search(lively: tuple[Any, Any, list[s
 
     engine = engines.engine_named(name)
     monkeypatch.setattr(model, "generate", spy)
-    default = engine.generate(model, tokenizer, prompts, budgets, 2, num_beams=2,
+    default = engine.generate(model, tokenizer, prompts, budgets, Decoding(2), 2,
                               progress=False)
     for margin in (None, 0.0):
-        assert engine.generate(model, tokenizer, prompts, budgets, 2, num_beams=2,
-                               progress=False, copy_margin=margin, sources=TEXTS) == default
+        assert engine.generate(model, tokenizer, prompts, budgets, Decoding(2, margin), 2,
+                               sources=TEXTS, progress=False) == default
     assert configs and all(c.num_return_sequences in (None, 1) and not c.output_scores
                            and not c.return_dict_in_generate for c in configs)
     monkeypatch.undo()
@@ -127,7 +128,7 @@ def test_copy_margin_prefers_an_edit_over_a_best_copy(
     model, tokenizer, prompts, budgets = lively
     plain = generate(model, tokenizer, prompts, budgets, 3, num_beams=beams, progress=False)
     seen: list[tuple[list[tuple[str, float]], str, str]] = []
-    real = generation.prefer_edit
+    real = decoding.prefer_edit
 
     def spy(candidates: list[tuple[str, float]], source: str, margin: float) -> str:
         seen.append((candidates, source, real(candidates, source, margin)))
@@ -238,7 +239,7 @@ def test_vllm_refuses_a_copy_margin(lively: tuple[Any, Any, list[str], list[int]
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     model, tokenizer, prompts, budgets = lively
     with pytest.raises(ValueError, match="copy_margin needs beam search"):
-        engines.VLLM.generate(model, tokenizer, prompts, budgets, 2, copy_margin=0.5,
+        engines.VLLM.generate(model, tokenizer, prompts, budgets, Decoding(2, 0.5), 2,
                               sources=TEXTS)
     # through the chooser, copy_margin's beams already rule vLLM out
     from stages.lib import vllm_engine

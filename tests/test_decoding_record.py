@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.decoding_record import evaluated_decoding, read_decoding_record
+from stages.lib.decoding import Decoding, read_record
+from stages.lib.decoding_record import evaluated_decoding
 from stages.lib.io import InputError
 
 PARAMS = """predict: {num_beams: 1}
@@ -27,10 +28,10 @@ def checkout(tmp_path: Path) -> Path:
 def test_a_pipeline_adapter_takes_its_systems_decoding(checkout: Path) -> None:
     params = checkout / "params.yaml"
     assert evaluated_decoding(checkout / "adapters" / "writer", params) == (
-        {"num_beams": 4, "copy_margin": 0.5}, f"{params}: systems.writer")
+        Decoding(4, 0.5), f"{params}: systems.writer")
     # a system without its own decoding: the shared predict section's
     assert evaluated_decoding(checkout / "adapters" / "copy", params) == (
-        {"num_beams": 1, "copy_margin": None}, f"{params}: systems.copy")
+        Decoding(1, None), f"{params}: systems.copy")
     assert evaluated_decoding(checkout / "adapters" / "other", params) is None
 
 
@@ -50,7 +51,7 @@ def test_the_record_wins_over_params(checkout: Path) -> None:
     folder = checkout / "adapters" / "writer"
     (folder / "decoding.json").write_text(json.dumps({"num_beams": 2, "copy_margin": None}))
     assert evaluated_decoding(folder, checkout / "params.yaml") == (
-        {"num_beams": 2, "copy_margin": None}, str(folder / "decoding.json"))
+        Decoding(2, None), str(folder / "decoding.json"))
 
 
 @pytest.mark.parametrize("content, message", [
@@ -67,7 +68,7 @@ def test_a_bad_record_is_an_error_naming_the_file(tmp_path: Path, content: objec
     record = tmp_path / "decoding.json"
     record.write_text(json.dumps(content))
     with pytest.raises(InputError, match=message) as info:
-        read_decoding_record(record)
+        read_record(record)
     assert str(record) in info.value.message
 
 
@@ -75,4 +76,4 @@ def test_invalid_json_names_the_line(tmp_path: Path) -> None:
     record = tmp_path / "decoding.json"
     record.write_text('{\n  "num_beams": 4,\n}\n')
     with pytest.raises(InputError, match=r"decoding.json:3: invalid JSON"):
-        read_decoding_record(record)
+        read_record(record)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -175,9 +176,11 @@ def test_edit_passes_beams_and_copy_margin_to_the_engine(
     calls: list[dict[str, object]] = []
 
     class Recorder(MarkerEngine):
-        def generate(self, *args: object, **kwargs: object) -> list[str]:
-            calls.append(kwargs)
-            return super().generate(*args, **kwargs)  # type: ignore[arg-type]
+        def generate(self, *args: Any, **kwargs: Any) -> list[str]:
+            decoding = args[4]  # (model, tokenizer, prompts, budgets, decoding, ...)
+            calls.append({"num_beams": decoding.num_beams,
+                          "copy_margin": decoding.copy_margin, **kwargs})
+            return super().generate(*args, **kwargs)
 
     chosen: list[int] = []
 
@@ -227,9 +230,11 @@ def record_generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, obj
     calls: list[dict[str, object]] = []
 
     class Recorder(MarkerEngine):
-        def generate(self, *args: object, **kwargs: object) -> list[str]:
-            calls.append(kwargs)
-            return super().generate(*args, **kwargs)  # type: ignore[arg-type]
+        def generate(self, *args: Any, **kwargs: Any) -> list[str]:
+            decoding = args[4]  # (model, tokenizer, prompts, budgets, decoding, ...)
+            calls.append({"num_beams": decoding.num_beams,
+                          "copy_margin": decoding.copy_margin, **kwargs})
+            return super().generate(*args, **kwargs)
 
     monkeypatch.setattr(engines, "resolve_engine", lambda *args, **kwargs: Recorder())
     return calls

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from decode_helpers import generate, max_new_tokens_for
 from test_predict import write_params, write_tiny_benchmark
 
 from stages.lib import engines, models, vllm_engine
-from stages.lib.generation import generate, max_new_tokens_for
+from stages.lib.decoding import Decoding
 from stages.lib.io import read_jsonl
 from stages.lib.models import load_system, resolve_device, resolve_dtype
 from stages.lib.prompts import format_prompt
@@ -284,11 +285,13 @@ def test_merged_lora_generates_what_the_unmerged_model_does(
     assert not any("lora" in name for name, _ in merged.named_parameters())
     prompts = [format_prompt("Fix grammatical errors in the text.", t) for t in TEXTS]
     budgets = [max_new_tokens_for(t, tokenizer, 1.5, 4, 20) for t in TEXTS]
-    ours = engine.generate(merged, tokenizer, prompts, budgets, 4, progress=False)
-    assert ours == engine.generate(unmerged, tokenizer, prompts, budgets, 4, progress=False)
+    ours = engine.generate(merged, tokenizer, prompts, budgets, Decoding(), 4, progress=False)
+    assert ours == engine.generate(unmerged, tokenizer, prompts, budgets, Decoding(), 4,
+                                   progress=False)
     base, _ = load_system(lively_model_dir, None, torch.float32)
     # the adapter matters: a real comparison
-    assert ours != engine.generate(base, tokenizer, prompts, budgets, 4, progress=False)
+    assert ours != engine.generate(base, tokenizer, prompts, budgets, Decoding(), 4,
+                                   progress=False)
     assert len({o for o in ours if o}) >= 4
     assert digest(lora_dir) == before  # merged in memory only
 
@@ -296,7 +299,7 @@ def test_merged_lora_generates_what_the_unmerged_model_does(
 def test_vllm_generate_refuses_beams_before_vllm_runs(lively_model_dir: Path) -> None:
     model, tokenizer = load_system(lively_model_dir, None, torch.float32)
     with pytest.raises(ValueError, match="greedily only"):
-        engines.VLLM.generate(model, tokenizer, ["x"], [2], 1, num_beams=2)
+        engines.VLLM.generate(model, tokenizer, ["x"], [2], Decoding(2), 1)
     with pytest.raises(ValueError, match="greedily only"):  # the same through the name
         generate(model, tokenizer, ["x"], [2], 1, num_beams=2, engine="vllm")
 
@@ -368,9 +371,8 @@ class MarkerEngine:
         return None, models.load_tokenizer(base)  # the tokenizer sizes the budgets
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
-                 max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True, copy_margin: float | None = None,
-                 sources: list[str] | None = None) -> list[str]:
+                 max_new_tokens: list[int], decoding: Decoding, batch_size: int,
+                 sources: list[str] | None = None, progress: bool = True) -> list[str]:
         return [f"marker {budget}" for budget in max_new_tokens]
 
 

@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
+from decode_helpers import generate, max_new_tokens_for
 
 from stages.lib import engines
+from stages.lib.answers import clean_output, cut_point
 from stages.lib.benchmark_info import select_items
-from stages.lib.generation import clean_output, cut_point, generate, max_new_tokens_for
+from stages.lib.decoding import AnswerBudget, Decoding
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.models import load_system
 from stages.lib.prompts import format_prompt
-from stages.predict import PredictParams, predict, predict_all
+from stages.predict import predict, predict_all
 
 CONLL_BLOCKS = [
     ("S She go to school yesterday .\nA 1 2|||Vt|||went|||REQUIRED|||-NONE-|||0\n"
@@ -197,9 +199,9 @@ def test_predict_all_matches_direct_generation(lively_model_dir: Path) -> None:
     """Pooling datasets into one length-sorted run changes nothing per item."""
     model, tokenizer = load_system(lively_model_dir, None, torch.float32)
     items = [_item("trk", i, "simplify", s, r, None, False) for i, (s, r) in enumerate(SARI_ITEMS)]
-    params = PredictParams(batch_size=3, max_new_tokens_min=2, max_new_tokens_max=6)
+    decoding = Decoding(budget=AnswerBudget(1.5, 2, 6))
     pooled = predict_all(engines.CONTINUOUS, model, tokenizer, {"a": items[:2], "b": items[2:]},
-                         params, False)
+                         decoding, 3, False)
     alone = [generate(model, tokenizer, [format_prompt(i["instruction"], i["input"])],
                       [max_new_tokens_for(i["input"], tokenizer, 1.5, 2, 6)], 1, progress=False)[0]
              for i in items]

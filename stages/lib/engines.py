@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import torch
 
+    from stages.lib.decoding import Decoding
+
 # vLLM's start-up (weights, KV-cache profiling, CUDA-graph capture) takes tens of seconds,
 # in which the continuous engine on the same GPU generates a few hundred items: `auto`
 # starts vLLM only for a workload at least this large (a predict stage, not an `edit`).
@@ -50,14 +52,13 @@ class Engine(Protocol):
              device: str, merge: bool) -> tuple[Any, Any]: ...
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
-                 max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True, copy_margin: float | None = None,
-                 sources: list[str] | None = None) -> list[str]:
+                 max_new_tokens: list[int], decoding: Decoding, batch_size: int,
+                 sources: list[str] | None = None, progress: bool = True) -> list[str]:
         """Cleaned continuations of `prompts` (same order), each within its own token
-        budget; greedy unless num_beams > 1. `copy_margin` (None or 0 = off; beam search
-        only): a beam candidate that edits its prompt's input text (`sources`, one per
-        prompt) wins over a best candidate that copies it when it scores within the
-        margin (stages.lib.generation.prefer_edit)."""
+        budget, decoded as `decoding` says. With its copy margin on, `sources` holds
+        each prompt's input text: a beam candidate that edits it wins over a best
+        candidate that copies it when it scores within the margin
+        (stages.lib.decoding.prefer_edit)."""
         ...
 
 
@@ -77,15 +78,13 @@ class TorchEngine:
         return load_system(base, adapter, dtype, device, merge=merge)
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
-                 max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True, copy_margin: float | None = None,
-                 sources: list[str] | None = None) -> list[str]:
+                 max_new_tokens: list[int], decoding: Decoding, batch_size: int,
+                 sources: list[str] | None = None, progress: bool = True) -> list[str]:
         from stages.lib.generation import torch_generate
 
-        # beam search (and so copy_margin) runs on transformers' generate() in both
-        return torch_generate(model, tokenizer, prompts, max_new_tokens, batch_size,
-                              num_beams, progress, continuous=self.continuous,
-                              copy_margin=copy_margin, sources=sources)
+        # beam search (and so the copy margin) runs on transformers' generate() in both
+        return torch_generate(model, tokenizer, prompts, max_new_tokens, decoding,
+                              batch_size, sources, progress, continuous=self.continuous)
 
 
 @dataclass(frozen=True)
@@ -103,16 +102,15 @@ class VllmEngine:
         return vllm_engine.load(base, adapter, dtype, device)
 
     def generate(self, model: Any, tokenizer: Any, prompts: list[str],
-                 max_new_tokens: list[int], batch_size: int, num_beams: int = 1,
-                 progress: bool = True, copy_margin: float | None = None,
-                 sources: list[str] | None = None) -> list[str]:
+                 max_new_tokens: list[int], decoding: Decoding, batch_size: int,
+                 sources: list[str] | None = None, progress: bool = True) -> list[str]:
         from stages.lib import vllm_engine
 
-        if copy_margin:  # resolve_engine already refuses it, through num_beams > 1
+        if decoding.margin:  # resolve_engine already refuses it, through num_beams > 1
             raise ValueError("engine 'vllm' decodes greedily only: copy_margin needs "
                              "beam search (engine continuous or hf)")
         return vllm_engine.generate(model, tokenizer, prompts, max_new_tokens, batch_size,
-                                    num_beams, progress)
+                                    decoding.num_beams, progress)
 
 
 CONTINUOUS: Engine = TorchEngine("continuous", continuous=True)

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import os
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,55 +32,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
-from stages.lib.prompts import PREFACE_NO_INPUT, PREFACE_WITH_INPUT
-from stages.lib.same_words import same_words
-
-# Where an answer ends and template echo begins: a line starting a new "###" header,
-# the Alpaca preface, or two blank lines in a row.
-_CUT = re.compile(
-    r"\n[ \t]*#{2,}|\n[ \t]*\n[ \t]*\n|"
-    + "|".join(re.escape(p[:40]) for p in {PREFACE_WITH_INPUT, PREFACE_NO_INPUT})
-)
-# An echoed response header at the very start ("### Response:" repeated by the model).
-_LEADING_HEADER = re.compile(r"^\s*#{2,}\s*(Response|Output|Answer)\s*:?[ \t]*\n?", re.IGNORECASE)
-
-
-def _strip_leading_headers(text: str) -> str:
-    while True:
-        match = _LEADING_HEADER.match(text)
-        if not match or not match.group(0):
-            return text
-        text = text[match.end():]
-
-
-def cut_point(text: str) -> int | None:
-    """Index in `text` where template echo starts (after any leading header), or None."""
-    body = _strip_leading_headers(text)
-    match = _CUT.search(body)
-    if match is None:
-        return None
-    return len(text) - len(body) + match.start()
-
-
-def clean_output(text: str) -> str:
-    """The answer part of a generated continuation: no echoed headers, no trailing template."""
-    text = text.replace("\r\n", "\n")
-    text = _strip_leading_headers(text)
-    cut = cut_point(text)
-    if cut is not None:
-        text = text[:cut]
-    return text.strip()
-
-
-def max_new_tokens_for(input_text: str, tokenizer: Any, factor: float, minimum: int,
-                       maximum: int) -> int:
-    """Token budget for an answer: `factor` x the input's token count, clamped.
-
-    Editing tasks rewrite their input, so the answer is about as long as the input;
-    the factor leaves room for insertions and the clamp bounds run time.
-    """
-    n_tokens = len(tokenizer(input_text, add_special_tokens=False)["input_ids"])
-    return max(minimum, min(maximum, math.ceil(n_tokens * factor)))
+from stages.lib.answers import cut_point, decode_output, prepare
+from stages.lib.decoding import Decoding, check_sources, prefer_edit
 
 
 class _StopRows(StoppingCriteria):
@@ -105,27 +56,6 @@ class _StopRows(StoppingCriteria):
         ]
         return torch.tensor(done, dtype=torch.bool,  # type: ignore[return-value]
                             device=input_ids.device)
-
-
-def eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    """The token ids that end a generation (the model's generation config's, plus the
-    tokenizer's EOS): every engine stops on these, bench/gpu_parts.py too."""
-    ids = model.generation_config.eos_token_id
-    ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
-
-
-def decode_output(tokenizer: Any, tokens: list[int], limit: int, eos_ids: set[int]) -> str:
-    """The cleaned answer in a row's new tokens (cut at its budget and at EOS): every
-    engine's output goes through here, so all engines clean alike."""
-    tokens = tokens[:limit]
-    for index, token in enumerate(tokens):
-        if token in eos_ids:
-            tokens = tokens[:index]
-            break
-    return clean_output(tokenizer.decode(tokens, skip_special_tokens=True))
 
 
 @dataclass
@@ -331,30 +261,13 @@ def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     return batch if len(keep) == len(batch) else _keep(batch, keep)
 
 
-def prefer_edit(candidates: list[tuple[str, float]], source: str, margin: float) -> str:
-    """copy_margin's choice among one prompt's finished beam candidates (text, score):
-    the best-scoring text, unless it copies `source` (the same words: a text that only
-    moves spaces, as "yesterday." for "yesterday .", is a copy, stages.lib.same_words)
-    and a text that edits it scores within `margin` of it - then the best such edit. Adapters
-    under-correct (most outputs copy the input), so a near-tie goes to the edit; an empty
-    text is no edit (it would delete the input). The first of equal scores wins."""
-    best_text, best_score = max(candidates, key=lambda candidate: candidate[1])
-    if not same_words(best_text, source):
-        return best_text
-    edits = [(text, score) for text, score in candidates
-             if text.strip() and not same_words(text, source)
-             and score >= best_score - margin]
-    return max(edits, key=lambda candidate: candidate[1])[0] if edits else best_text
-
-
 def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
-                 batch_size: int, num_beams: int, eos_ids: list[int], bar: Any,
-                 copy_margin: float | None = None, sources: list[str] | None = None
-                 ) -> list[str]:
+                 batch_size: int, decoding: Decoding, eos_ids: list[int], bar: Any,
+                 sources: list[str] | None = None) -> list[str]:
     """transformers' generate() on length-sorted batches: beam search, and models whose
     cache the continuous-batching loop cannot reshape (e.g. sliding-window layers).
 
-    With a copy_margin, every prompt's `num_beams` finished candidates come back, best
+    With a copy margin, every prompt's `num_beams` finished candidates come back, best
     first, with `sequences_scores`: the score beam search itself ranks finished
     candidates by - the sum of the candidate's token log-probabilities divided by its
     generated length (its final EOS or stopping token included) ** length_penalty, which
@@ -363,13 +276,14 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
     Keeping the scores costs memory until generate() returns: one float32 row of the
     vocabulary per beam and step (about 25 MB a step for 32 prompts x 4 beams of a
     49k-token vocabulary)."""
+    num_beams, margin = decoding.num_beams, decoding.margin
     order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     device = next(model.parameters()).device
-    # without a copy_margin, the call is exactly the plain beam search's
-    candidates = num_beams if copy_margin else 1
+    # without a copy margin, the call is exactly the plain beam search's
+    candidates = num_beams if margin else 1
     extra = {"num_return_sequences": num_beams, "output_scores": True,
-             "return_dict_in_generate": True} if copy_margin else {}
+             "return_dict_in_generate": True} if margin else {}
     outputs = [""] * len(encoded)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
@@ -383,88 +297,45 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
         stop = _StopRows(tokenizer, batch["input_ids"].shape[1], row_limits)
         generated = model.generate(**batch, generation_config=config,
                                    stopping_criteria=StoppingCriteriaList([stop]))
-        sequences = generated.sequences if copy_margin else generated
+        sequences = generated.sequences if margin else generated
         new_tokens = sequences[:, batch["input_ids"].shape[1]:].tolist()
         for row, index in enumerate(rows):
             texts = [decode_output(tokenizer, tokens, row_limits[row], set(eos_ids))
                      for tokens in new_tokens[row * candidates:(row + 1) * candidates]]
-            if not copy_margin:
+            if not margin:
                 outputs[index] = texts[0]
                 continue
-            assert sources is not None and copy_margin is not None
+            assert sources is not None
             scores = generated.sequences_scores[row * candidates:(row + 1) * candidates]
             outputs[index] = prefer_edit(list(zip(texts, scores.tolist(), strict=True)),
-                                         sources[index], copy_margin)
+                                         sources[index], margin)
         bar.update(len(rows))
     return outputs
 
 
-def check_copy_margin(copy_margin: float | None, num_beams: int,
-                      sources: list[str] | None, prompts: int) -> None:
-    """ValueError unless a copy_margin (None or 0 = off) can be applied: predict's rule
-    (stages.lib.predict_config.copy_margin_problem), and one source text per prompt."""
-    from stages.lib.predict_config import copy_margin_problem
-
-    problem = copy_margin_problem(copy_margin, num_beams, beams_key="num_beams")
-    if problem is not None:
-        raise ValueError(f"copy_margin {problem}")
-    if copy_margin and (sources is None or len(sources) != prompts):
-        raise ValueError("copy_margin needs one source text per prompt")
-
-
-def prepare(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
-            batch_size: int, num_beams: int) -> tuple[list[list[int]], list[int]]:
-    """Check a request and return what every engine decodes from: the prompts' token ids
-    and the ids that end a generation (so all engines see the same tokens)."""
-    if len(prompts) != len(max_new_tokens):
-        raise ValueError("prompts and max_new_tokens must have the same length")
-    if batch_size < 1 or num_beams < 1:
-        raise ValueError("batch_size and num_beams must be >= 1")
-    if any(limit < 1 for limit in max_new_tokens):
-        raise ValueError("every max_new_tokens must be >= 1")
-    return tokenizer(prompts)["input_ids"], eos_ids(model, tokenizer)
-
-
 @torch.inference_mode()
 def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
-                   batch_size: int, num_beams: int = 1, progress: bool = True,
-                   continuous: bool = True, copy_margin: float | None = None,
-                   sources: list[str] | None = None) -> list[str]:
-    """Cleaned continuations of `prompts` by a transformers model (same order), greedy
-    unless num_beams > 1: the continuous and hf engines of stages.lib.engines.
+                   decoding: Decoding, batch_size: int, sources: list[str] | None = None,
+                   progress: bool = True, continuous: bool = True) -> list[str]:
+    """Cleaned continuations of `prompts` by a transformers model (same order), decoded
+    as `decoding` says: the continuous and hf engines of stages.lib.engines.
 
     `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
     `continuous`: this module's continuous batching (greedy only: beam search, and a
     cache it cannot reshape, fall back to static batches); False: transformers'
-    generate() on static length-sorted batches. `copy_margin` (beam search only; None
-    or 0 = off): prefer a candidate that edits its prompt's text in `sources` when it
-    scores within the margin of a best candidate that copies it (prefer_edit).
+    generate() on static length-sorted batches. With a copy margin, `sources` holds
+    each prompt's input text (stages.lib.decoding.prefer_edit).
     """
     from tqdm.auto import tqdm
 
-    encoded, stop_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size,
-                                num_beams)
-    check_copy_margin(copy_margin, num_beams, sources, len(prompts))
+    encoded, stop_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size)
+    check_sources(decoding, sources, len(prompts))
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
-        if num_beams == 1 and continuous:
+        if decoding.num_beams == 1 and continuous:
             try:
                 return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
                                           batch_size, stop_ids, bar)
             except _UnsupportedCache:
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
-                            num_beams, stop_ids, bar, copy_margin, sources)
-
-
-def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
-             batch_size: int, num_beams: int = 1, progress: bool = True,
-             engine: str = "continuous", copy_margin: float | None = None,
-             sources: list[str] | None = None) -> list[str]:
-    """Cleaned continuations of `prompts` by a model already loaded for the concrete
-    engine named `engine` (tests and benches; predict and edit choose and load through
-    stages.lib.engines.choose). The name is checked there, as every engine name is."""
-    from stages.lib.engines import engine_named
-
-    return engine_named(engine).generate(model, tokenizer, prompts, max_new_tokens,
-                                         batch_size, num_beams, progress,
-                                         copy_margin=copy_margin, sources=sources)
+                            decoding, stop_ids, bar, sources)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stages.lib.decoding import RECORD_KEYS, AnswerBudget, Decoding, DecodingError
 from stages.lib.io import InputError
 from stages.lib.params import parse_section
 
@@ -35,28 +36,17 @@ class PredictParams:
     max_new_tokens_max: int = 128
 
 
-def copy_margin_problem(copy_margin: float | None, num_beams: int,
-                        beams_key: str = "predict.num_beams") -> str | None:
-    """What is wrong with a copy_margin for `num_beams` beams, or None: predict's params
-    and edit's --copy-margin / --num-beams (`beams_key`) share this rule; the caller
-    names the copy_margin setting."""
-    if copy_margin is None or copy_margin == 0:
-        return None  # off: today's decoding
-    if copy_margin < 0:
-        return f"must be >= 0 (null or 0 = off), got {copy_margin}"
-    if num_beams < 2:
-        return (f"{copy_margin} chooses among beam search candidates, but {beams_key} is "
-                f"{num_beams}: set {beams_key} to 2 or more, or turn "
-                f"copy_margin off")
-    return None
-
-
-def check_predict(cfg: PredictParams, beams_key: str = "predict.num_beams") -> None:
-    """InputError naming the key for settings that cannot go together (run again after
-    command-line overrides: predict --num-beams passes itself as `beams_key`)."""
-    problem = copy_margin_problem(cfg.copy_margin, cfg.num_beams, beams_key)
-    if problem is not None:
-        raise InputError(f"params.yaml: predict.copy_margin {problem}")
+def decoding_of(cfg: PredictParams, names: dict[str, str] | None = None) -> Decoding:
+    """The Decoding a predict section describes; an InputError naming the params key of
+    a bad value or combination (`names` renames settings a command-line option has
+    overridden, e.g. {"num_beams": "--num-beams"})."""
+    try:
+        return Decoding(cfg.num_beams, cfg.copy_margin,
+                        AnswerBudget(cfg.max_new_tokens_factor, cfg.max_new_tokens_min,
+                                     cfg.max_new_tokens_max))
+    except DecodingError as exc:
+        called = {key: f"predict.{key}" for key in RECORD_KEYS} | (names or {})
+        raise InputError(f"params.yaml: {exc.named(called)}") from None
 
 
 # what a system may decode differently (params systems.<name>.predict); every other
@@ -89,5 +79,5 @@ def parse_predict(params: dict[str, Any], system: str | None = None) -> PredictP
     if cfg.max_items is not None and cfg.max_items < 1:
         raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
                          f"got {cfg.max_items}")
-    check_predict(cfg)
+    decoding_of(cfg)
     return cfg

@@ -2,9 +2,9 @@
 
 vLLM runs on CUDA only and is not part of the CPU install, so it is imported lazily
 here and `require` turns "cannot run" into one clear message. Generation gets the
-token ids, per-item budgets and EOS ids stages.lib.generation computes for every
+token ids, per-item budgets and EOS ids stages.lib.answers computes for every
 engine, decodes greedily (temperature 0) and returns the raw new tokens, which
-generation decodes and cleans exactly as it does the other engines' tokens.
+stages.lib.answers decodes and cleans exactly as it does the other engines' tokens.
 
 A LoRA adapter is served by vLLM's own LoRA support (its kernels run in fp16/bf16
 only), so nothing is merged or written to disk: merging would save the whole merged
@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from stages.lib.generation import decode_output, prepare
+from stages.lib.answers import decode_output, prepare
 
 # The max_lora_rank values vLLM accepts (vllm.config.lora.MaxLoRARanks in 0.33).
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -156,11 +156,10 @@ def generate_tokens(model: VllmModel, encoded: list[list[int]], limits: list[int
 def generate(model: VllmModel, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
              batch_size: int, num_beams: int, progress: bool) -> list[str]:
     """Cleaned greedy continuations of `prompts` (same order). vLLM decodes the token ids
-    and budgets stages.lib.generation prepares for every engine and sizes its own batches
+    and budgets stages.lib.answers prepares for every engine and sizes its own batches
     (`batch_size` is only checked); its raw new tokens are decoded and cleaned there, as
     the other engines' are."""
-    encoded, eos_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size,
-                               num_beams)
+    encoded, eos_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size)
     if num_beams != 1:
         raise ValueError("the vllm engine decodes greedily only (num_beams 1)")
     tokens = generate_tokens(model, encoded, max_new_tokens, eos_ids, progress)
