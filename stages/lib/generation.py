@@ -10,9 +10,9 @@ budget, or as soon as it starts echoing the prompt template (a new "### ..." hea
 the Alpaca preface, or a run of blank lines) - small models often keep going after the
 answer. Results come back in the caller's order.
 
-Batched and one-at-a-time generation give the same tokens up to float rounding:
-positions count real tokens only and padding is masked, so a row computes what it
-would alone. Beam search uses transformers' generate() on length-sorted batches (the
+The cache batch itself (padding, shared prefix, merging and dropping rows) is
+stages.lib.kv_batch; batched and one-at-a-time generation give the same tokens up to
+float rounding. Beam search uses transformers' generate() on length-sorted batches (the
 hf engine, also the baseline the generation bench compares against); with a copy_margin
 it keeps every finished beam and prefers one that edits the input over a near-tied copy
 of it (`prefer_edit`), against the adapters' under-correction. These two loops
@@ -22,11 +22,7 @@ are decoded and cleaned by the same function (`decode_output`).
 """
 from __future__ import annotations
 
-import functools
-import inspect
-import os
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,6 +30,16 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 
 from stages.lib.answers import cut_point, decode_output, prepare
 from stages.lib.decoding import Decoding, check_sources, prefer_edit
+from stages.lib.kv_batch import (
+    Batch,
+    Row,
+    UnsupportedCache,
+    decode_step,
+    keep_rows,
+    merge_batches,
+    prefill,
+    shared_prefix,
+)
 
 
 class _StopRows(StoppingCriteria):
@@ -58,153 +64,7 @@ class _StopRows(StoppingCriteria):
                             device=input_ids.device)
 
 
-@dataclass
-class _Row:
-    """One prompt being decoded: where its output goes, its budget, its tokens so far."""
-
-    index: int
-    limit: int
-    tokens: list[int] = field(default_factory=list)
-
-
-@dataclass
-class _Batch:
-    """Rows decoded together. `cache` holds every row's tokens but the last generated one,
-    right-aligned (left padding, masked out in `mask`); `last` is that pending token."""
-
-    rows: list[_Row]
-    cache: Any
-    mask: torch.Tensor   # (rows, cache length), 1 = real token
-    last: torch.Tensor   # (rows,)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-class _UnsupportedCache(Exception):
-    """The model's KV cache is not a plain per-layer (keys, values) cache."""
-
-
-def _cache_layers(cache: Any) -> list[Any]:
-    from transformers.cache_utils import DynamicCache, DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    if type(cache) is not DynamicCache or not layers \
-            or any(type(layer) is not DynamicLayer for layer in layers):
-        raise _UnsupportedCache(type(cache).__name__)
-    return layers
-
-
-def _left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    """Zero-pad `tensor` on the left of `dim` up to `length`."""
-    missing = length - tensor.shape[dim]
-    if missing == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
-
-
-def _merge(a: _Batch, b: _Batch) -> _Batch:
-    """One batch from two: the shorter cache is left-padded, so rows stay right-aligned."""
-    length = max(a.mask.shape[1], b.mask.shape[1])
-    for layer_a, layer_b in zip(_cache_layers(a.cache), _cache_layers(b.cache)):
-        layer_a.keys = torch.cat([_left_pad(layer_a.keys, length, 2),
-                                  _left_pad(layer_b.keys, length, 2)])
-        layer_a.values = torch.cat([_left_pad(layer_a.values, length, 2),
-                                    _left_pad(layer_b.values, length, 2)])
-    mask = torch.cat([_left_pad(a.mask, length, 1), _left_pad(b.mask, length, 1)])
-    return _Batch(a.rows + b.rows, a.cache, mask, torch.cat([a.last, b.last]))
-
-
-def _keep(batch: _Batch, keep: list[int]) -> _Batch:
-    """The batch without its finished rows, and without columns that are padding in
-    every remaining row (they would only cost attention work)."""
-    index = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
-    mask = batch.mask.index_select(0, index)
-    first = int(mask.any(dim=0).nonzero()[0])
-    for layer in _cache_layers(batch.cache):
-        layer.keys = layer.keys.index_select(0, index)[:, :, first:]
-        layer.values = layer.values.index_select(0, index)[:, :, first:]
-    return _Batch([batch.rows[i] for i in keep], batch.cache, mask[:, first:],
-                  batch.last.index_select(0, index))
-
-
-@dataclass
-class _SharedPrefix:
-    """KV cache of the leading tokens every prompt shares (the Alpaca preface and the
-    first header: about 30 tokens of an 80-token benchmark prompt), computed once."""
-
-    length: int
-    keys_values: list[tuple[torch.Tensor, torch.Tensor]]
-
-    def cache_for(self, rows: int) -> Any:
-        """A fresh cache holding the prefix once per row."""
-        from transformers.cache_utils import DynamicCache
-
-        cache = DynamicCache()
-        for layer, (keys, values) in enumerate(self.keys_values):
-            cache.update(keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1), layer)
-        return cache
-
-
-@functools.cache
-def _cache_name(model_class: Any) -> str:
-    """transformers renamed the KV-cache argument and output `past_key_values` -> `cache`
-    during 5.x (the old name warns and is due to go): the name this model class takes."""
-    return "cache" if "cache" in inspect.signature(model_class.forward).parameters \
-        else "past_key_values"
-
-
-def _forward(model: Any, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
-    """One forward pass with a KV cache -> (last-position logits, the cache)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    name = _cache_name(base.__class__)
-    out = model(**inputs, **{name: cache}, use_cache=True, logits_to_keep=1)
-    return out.logits[:, -1, :], out.get(name)
-
-
-def _shared_prefix(model: Any, encoded: list[list[int]], device: torch.device) -> _SharedPrefix:
-    # Token-level common prefix, so every prompt keeps exactly its own tokenization; at
-    # least one token of each prompt is left for the prefill to produce logits from.
-    length = min(len(os.path.commonprefix(encoded)), min(len(ids) for ids in encoded) - 1)
-    if length < 1:
-        return _SharedPrefix(0, [])
-    _, cache = _forward(model, None, input_ids=torch.tensor([encoded[0][:length]],
-                                                            device=device))
-    layers = _cache_layers(cache)
-    return _SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
-
-
-def _prefill(model: Any, tokenizer: Any, rows: list[_Row], encoded: list[list[int]],
-             prefix: _SharedPrefix, device: torch.device) -> tuple[_Batch, torch.Tensor]:
-    """Run the prompts of `rows` after the shared prefix -> their batch and next-token
-    logits. Shorter prompts are padded between the prefix and their own tokens; the
-    padding is masked and positions count real tokens only, so each row computes what
-    it would alone."""
-    padded = tokenizer.pad({"input_ids": [encoded[row.index][prefix.length:] for row in rows]},
-                           padding=True, padding_side="left", return_tensors="pt").to(device)
-    own = padded["attention_mask"]
-    positions = prefix.length + (own.cumsum(-1) - 1).clamp(min=0)
-    cache = prefix.cache_for(len(rows)) if prefix.length else None
-    mask = torch.cat([own.new_ones(len(rows), prefix.length), own], dim=1)
-    logits, cache = _forward(model, cache, input_ids=padded["input_ids"],
-                             attention_mask=mask, position_ids=positions)
-    _cache_layers(cache)
-    empty = torch.empty(len(rows), dtype=torch.long, device=device)
-    return _Batch(rows, cache, mask, empty), logits
-
-
-def _step(model: Any, batch: _Batch) -> torch.Tensor:
-    """Feed every row's pending token; returns the next-token logits."""
-    positions = batch.mask.sum(dim=1, keepdim=True)
-    batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch), 1)], dim=1)
-    logits, batch.cache = _forward(model, batch.cache, input_ids=batch.last[:, None],
-                                   attention_mask=batch.mask, position_ids=positions)
-    return logits
-
-
-def _finished(row: _Row, tokenizer: Any, eos_ids: set[int]) -> bool:
+def _finished(row: Row, tokenizer: Any, eos_ids: set[int]) -> bool:
     if row.tokens[-1] in eos_ids or len(row.tokens) >= row.limit:
         return True
     return cut_point(tokenizer.decode(row.tokens, skip_special_tokens=True)) is not None
@@ -225,27 +85,27 @@ def _greedy_continuous(model: Any, tokenizer: Any, encoded: list[list[int]],
     pending = deque(sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i)))
     eos = set(eos_ids)
     outputs = [""] * len(encoded)
-    prefix = _shared_prefix(model, encoded, device)
-    batch: _Batch | None = None
+    prefix = shared_prefix(model, encoded, device)
+    batch: Batch | None = None
     refill_at = max(1, batch_size // 4)
     while pending or batch is not None:
         room = batch_size - (len(batch) if batch is not None else 0)
         if pending and (batch is None or room >= min(refill_at, len(pending))):
-            rows = [_Row(pending.popleft(), 0) for _ in range(min(room, len(pending)))]
+            rows = [Row(pending.popleft(), 0) for _ in range(min(room, len(pending)))]
             for row in rows:
                 row.limit = limits[row.index]
-            new, logits = _prefill(model, tokenizer, rows, encoded, prefix, device)
+            new, logits = prefill(model, tokenizer, rows, encoded, prefix, device)
             survivors = _choose(new, logits, tokenizer, eos, outputs, bar)
             if survivors is not None:
-                batch = survivors if batch is None else _merge(batch, survivors)
+                batch = survivors if batch is None else merge_batches(batch, survivors)
             continue
         assert batch is not None
-        batch = _choose(batch, _step(model, batch), tokenizer, eos, outputs, bar)
+        batch = _choose(batch, decode_step(model, batch), tokenizer, eos, outputs, bar)
     return outputs
 
 
-def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
-            outputs: list[str], bar: Any) -> _Batch | None:
+def _choose(batch: Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
+            outputs: list[str], bar: Any) -> Batch | None:
     """Append each row's greedy token; finished rows are written out and dropped."""
     batch.last = logits.argmax(dim=-1)
     keep: list[int] = []
@@ -258,7 +118,7 @@ def _choose(batch: _Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     bar.update(len(batch) - len(keep))
     if not keep:
         return None
-    return batch if len(keep) == len(batch) else _keep(batch, keep)
+    return batch if len(keep) == len(batch) else keep_rows(batch, keep)
 
 
 def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
@@ -335,7 +195,7 @@ def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_token
             try:
                 return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
                                           batch_size, stop_ids, bar)
-            except _UnsupportedCache:
+            except UnsupportedCache:
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
                             decoding, stop_ids, bar, sources)
