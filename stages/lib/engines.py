@@ -6,8 +6,10 @@ name against ENGINE_NAMES and resolves `auto`. predict and edit reach it through
 `choose` (which adds the device and dtype), `plan` calls it for the machine it plans
 for, and the benches use `choose` too, so no other module picks an engine by its name:
 
-    continuous  this project's continuous batching; any device (the CPU default)
-    hf          transformers' generate() on static length-sorted batches
+    continuous  this project's continuous batching, greedy or beam search (the same
+                outputs as hf's beam search, stages.lib.beam_search); any device (the
+                CPU default)
+    hf          transformers' generate() on static length-sorted batches (the reference)
     vllm        vLLM, on CUDA where the optional `gpu` extra is installed
     auto        vllm on a CUDA device when vllm is importable, decoding is greedy, the
                 dtype is 16-bit and there are enough items to repay vLLM's start-up
@@ -82,7 +84,7 @@ class TorchEngine:
                  sources: list[str] | None = None, progress: bool = True) -> list[str]:
         from stages.lib.generation import torch_generate
 
-        # beam search (and so the copy margin) runs on transformers' generate() in both
+        # continuous: stages.lib.generation's greedy loop or stages.lib.beam_search
         return torch_generate(model, tokenizer, prompts, max_new_tokens, decoding,
                               batch_size, sources, progress, continuous=self.continuous)
 

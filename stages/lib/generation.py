@@ -12,11 +12,11 @@ answer. Results come back in the caller's order.
 
 The cache batch itself (padding, shared prefix, merging and dropping rows) is
 stages.lib.kv_batch; batched and one-at-a-time generation give the same tokens up to
-float rounding. Beam search uses transformers' generate() on length-sorted batches (the
-hf engine, also the baseline the generation bench compares against); with a copy_margin
-it keeps every finished beam and prefers one that edits the input over a near-tied copy
-of it (`prefer_edit`), against the adapters' under-correction. These two loops
-are the torch engines of stages.lib.engines; its vLLM engine (stages.lib.vllm_engine)
+float rounding. Beam search runs in the same kind of batch (stages.lib.beam_search),
+or in transformers' generate() on length-sorted batches (the hf engine, the reference
+the beam loop is tested against); with a copy margin both keep every finished beam and
+prefer one that edits the input over a near-tied copy of it (`prefer_edit`), against
+the adapters' under-correction. These loops are the torch engines of stages.lib.engines; its vLLM engine (stages.lib.vllm_engine)
 decodes the same token ids within the same budgets (`prepare`). Every engine's tokens
 are decoded and cleaned by the same function (`decode_output`).
 """
@@ -29,6 +29,7 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from stages.lib.answers import cut_point, decode_output, prepare
+from stages.lib.beam_search import EARLY_STOPPING, LENGTH_PENALTY, beam_continuous
 from stages.lib.decoding import Decoding, check_sources, prefer_edit
 from stages.lib.kv_batch import (
     Batch,
@@ -121,6 +122,24 @@ def _choose(batch: Batch, logits: torch.Tensor, tokenizer: Any, eos: set[int],
     return batch if len(keep) == len(batch) else keep_rows(batch, keep)
 
 
+# generation-config settings that add a logits processor (or change the search) in
+# transformers' generate(): the continuous loops apply none of them, so a model that
+# sets one is decoded by generate() itself
+_SEARCH_SETTINGS = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+                    "encoder_no_repeat_ngram_size": 0, "bad_words_ids": None,
+                    "min_length": 0, "min_new_tokens": None, "forced_bos_token_id": None,
+                    "forced_eos_token_id": None, "suppress_tokens": None,
+                    "begin_suppress_tokens": None, "sequence_bias": None,
+                    "diversity_penalty": 0.0, "exponential_decay_length_penalty": None}
+
+
+def _plain_search(model: Any) -> bool:
+    """The model's generation config adds nothing to plain greedy / beam search."""
+    config = getattr(model, "generation_config", None)
+    return all(getattr(config, name, default) in (default, None)
+               for name, default in _SEARCH_SETTINGS.items())
+
+
 def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
                  batch_size: int, decoding: Decoding, eos_ids: list[int], bar: Any,
                  sources: list[str] | None = None) -> list[str]:
@@ -150,9 +169,13 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
         batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, padding=True,
                               padding_side="left", return_tensors="pt").to(device)
         row_limits = [limits[i] for i in rows]
+        # the length penalty and stopping rule beam_continuous applies, whatever the
+        # model's own generation config says
+        beam_rules = {"length_penalty": LENGTH_PENALTY,
+                      "early_stopping": EARLY_STOPPING} if num_beams > 1 else {}
         config = GenerationConfig(
             max_new_tokens=max(row_limits), do_sample=False, num_beams=num_beams,
-            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True, **extra,
+            eos_token_id=eos_ids, pad_token_id=pad_id, use_cache=True, **beam_rules, **extra,
         )
         stop = _StopRows(tokenizer, batch["input_ids"].shape[1], row_limits)
         generated = model.generate(**batch, generation_config=config,
@@ -181,9 +204,10 @@ def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_token
     as `decoding` says: the continuous and hf engines of stages.lib.engines.
 
     `batch_size` is the number of rows decoded together; 1 is a one-at-a-time loop.
-    `continuous`: this module's continuous batching (greedy only: beam search, and a
-    cache it cannot reshape, fall back to static batches); False: transformers'
-    generate() on static length-sorted batches. With a copy margin, `sources` holds
+    `continuous`: continuous batching (this module's greedy loop, or
+    stages.lib.beam_search's beams; a cache it cannot reshape, or a model whose
+    generation config changes the search, falls back to static batches); False:
+    transformers' generate() on static length-sorted batches. With a copy margin, `sources` holds
     each prompt's input text (stages.lib.decoding.prefer_edit).
     """
     from tqdm.auto import tqdm
@@ -191,10 +215,13 @@ def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_token
     encoded, stop_ids = prepare(model, tokenizer, prompts, max_new_tokens, batch_size)
     check_sources(decoding, sources, len(prompts))
     with tqdm(total=len(prompts), unit="item", desc="generate", disable=not progress) as bar:
-        if decoding.num_beams == 1 and continuous:
+        if continuous and _plain_search(model):
             try:
-                return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
-                                          batch_size, stop_ids, bar)
+                if decoding.num_beams == 1:
+                    return _greedy_continuous(model, tokenizer, encoded, max_new_tokens,
+                                              batch_size, stop_ids, bar)
+                return beam_continuous(model, tokenizer, encoded, max_new_tokens, batch_size,
+                                       decoding, stop_ids, bar, sources)
             except UnsupportedCache:
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
