@@ -36,6 +36,7 @@ from stages.lib.bootstrap import (
     resample_indices,
     scores_for,
 )
+from stages.lib.decoding import DECODING_RECORD, read_record
 from stages.lib.gec_analysis import ne_touch_share, operation_counts
 from stages.lib.io import InputError
 from stages.lib.metrics.registry import Inputs, get_metric
@@ -122,9 +123,21 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
         "avg": _interval_details(mean_over(resampled, in_avg)) if in_avg else {},
         "excluded_standins": [d for d in scores if d not in in_avg],
         "n_items": sum(d["n"] for d in details.values()),
+        # how the outputs were made (predict's decoding.json; None: the copy baseline,
+        # or predictions written before it was recorded)
+        "decoding": recorded_decoding(predictions),
     }
     result["items"] = {"bootstrap": asdict(bootstrap), "datasets": item_stats}
     return result
+
+
+def recorded_decoding(predictions: Path) -> dict[str, Any] | None:
+    """The decoding record of a predictions folder, with its label, or None."""
+    record = predictions / DECODING_RECORD
+    if not record.is_file():
+        return None
+    decoding = read_record(record)
+    return {"label": decoding.label, **decoding.record()}
 
 
 def _interval_details(resampled: np.ndarray) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import click
 
 from stages.lib import engines
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
-from stages.lib.decoding import Decoding
+from stages.lib.decoding import DECODING_RECORD, Decoding
 from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
 from stages.lib.params import load_params
 from stages.lib.predict_config import PredictParams, decoding_of, parse_predict
@@ -125,9 +125,11 @@ def predict_all(engine: engines.Engine, model: Any, tokenizer: Any,
               help="Write generation speed (items/s and settings) to this JSON file.")
 @click.option("--engine", type=click.Choice(engines.ENGINE_NAMES), default=None,
               help="Overrides predict.engine (a timing compares engines only when it is fixed).")
+@click.option("--copy-margin", "copy_margin", default=None, metavar="X|none",
+              help="Overrides predict.copy_margin: a margin >= 0, or none (off).")
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
             out: Path, datasets: str | None, num_beams: int | None, max_items: int | None,
-            timing: Path | None, engine: str | None) -> None:
+            timing: Path | None, engine: str | None, copy_margin: str | None) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
@@ -137,8 +139,12 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     params, template = read_predict_params(params_path, system)
     if num_beams is not None:
         params.num_beams = num_beams
-    # predict.copy_margin needs beams: checked again with --num-beams, named as given
-    decoding = decoding_of(params, {"num_beams": "--num-beams"} if num_beams else None)
+    if copy_margin is not None:
+        params.copy_margin = parse_margin(copy_margin)
+    # checked again after the options, each setting named as it was given
+    names = ({"num_beams": "--num-beams"} if num_beams else {}) \
+        | ({"copy_margin": "--copy-margin"} if copy_margin is not None else {})
+    decoding = decoding_of(params, names)
     if max_items is not None:
         params.max_items = max_items
     if engine is not None:
@@ -157,7 +163,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         for dataset in chosen_datasets(index, datasets, "--datasets")
     }
     if copy:
-        write_predictions(out, copy_predictions(selections))
+        write_predictions(out, copy_predictions(selections), None)
         click.echo(f"predict@{system}: copy baseline, output = input for "
                    f"{sum(map(len, selections.values()))} items", err=True)
         return
@@ -180,20 +186,36 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
-    write_predictions(out, predictions)
+    write_predictions(out, predictions, decoding)
     if timing is not None:
         # wall time of generation only (model loading excluded); machine-dependent
         write_json(timing, {"system": system, "datasets": list(selections), "items": total,
                             "seconds": round(elapsed, 2),
                             "items_per_s": round(total / max(elapsed, 1e-9), 3),
-                            "num_beams": params.num_beams, "batch_size": params.batch_size,
-                            "copy_margin": params.copy_margin,
+                            "num_beams": decoding.num_beams, "batch_size": params.batch_size,
+                            "copy_margin": decoding.copy_margin,
                             "inference": inference.describe(lora=is_adapter_dir(adapter)),
                             "torch_threads": torch.get_num_threads()})
 
 
-def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]]) -> None:
-    """predictions/<system>/<dataset>.jsonl, the folder written atomically."""
+def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]],
+                      decoding: Decoding | None) -> None:
+    """predictions/<system>/<dataset>.jsonl and the decoding that made them
+    (decoding.json; none for the copy baseline, which decodes nothing), the folder
+    written atomically."""
     with atomic_path(out, is_dir=True) as tmp:
         for dataset, records in predictions.items():
             write_jsonl(tmp / f"{dataset}.jsonl", records)
+        if decoding is not None:
+            write_json(tmp / DECODING_RECORD, decoding.record())
+
+
+def parse_margin(text: str) -> float | None:
+    """--copy-margin's value: a number, or `none` for off."""
+    if text.strip().lower() in ("none", "null", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number or none",
+                                 param_hint="--copy-margin") from None

@@ -190,7 +190,7 @@ def test_predict_with_a_copy_margin_writes_every_output(lively_model_dir: Path,
         records = read_jsonl(out / f"{dataset}.jsonl")
         assert len(records) == min(2, len(read_jsonl(bench / f"{dataset}.jsonl")))
         assert all(set(r) == {"id", "input", "output"} for r in records)
-    assert sum(bool(r["output"]) for p in out.iterdir() for r in read_jsonl(p)) >= 3
+    assert sum(bool(r["output"]) for p in out.glob("*.jsonl") for r in read_jsonl(p)) >= 3
     # (a) at the stage: copy_margin null writes what a params file without it writes
     code, log, null = run_predict(tmp_path, lively_model_dir, "null", num_beams=2,
                                   copy_margin=None)

@@ -401,10 +401,10 @@ def test_predict_chooses_its_engine_through_the_chooser(
     code, err, out = run_predict(tmp_path, tiny_model_dir, tiny_model_dir, "spied",
                                  engine="hf", num_beams=2)
     assert code == 0, err
-    items = sum(len(read_jsonl(path)) for path in out.iterdir())
+    items = sum(len(read_jsonl(path)) for path in out.glob("*.jsonl"))
     assert calls == [("hf", "cpu", 2, torch.float32, items, None)]
     assert "engine marker" in err  # the chosen engine is the one described ...
-    outputs = {record["output"] for path in out.iterdir() for record in read_jsonl(path)}
+    outputs = {record["output"] for path in out.glob("*.jsonl") for record in read_jsonl(path)}
     assert outputs and all(o.startswith("marker ") for o in outputs)  # ... and run
 
 

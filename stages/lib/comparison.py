@@ -15,6 +15,7 @@ import numpy as np
 
 from stages.lib.benchmark_info import in_paper_order, label
 from stages.lib.bootstrap import mean_over, paired, system_resamples
+from stages.lib.decoding import decoding_from_settings
 from stages.lib.io import InputError
 from stages.lib.results import read_items, read_results
 
@@ -76,11 +77,37 @@ def compare_systems(a: SystemResults, b: SystemResults,
             mean_over(res_a, avg_over), mean_over(res_b, avg_over),
             round(b.scores["avg"] - a.scores["avg"], 4))}
     result = {"a": a.name, "b": b.name, "resamples": a.items["bootstrap"]["resamples"],
-              "datasets": rows, "avg": avg}
+              "datasets": rows, "avg": avg, **decodings(a, b)}
     if groups is not None:
         result["groups"] = {name: _mean_row(a, b, list(over), res_a, res_b)
                             for name, over in groups.items() if all(d in rows for d in over)}
     return result
+
+
+def decodings(a: SystemResults, b: SystemResults) -> dict[str, Any]:
+    """{"decodings": {system: label or None}, "same_decoding": bool or None}: whether the
+    two systems' outputs were searched alike (beams and copy margin; the answer budget
+    is shared by the items). None when either decoded nothing (the copy baseline) or its
+    metrics predate the record: then nothing is claimed."""
+    records = [system.scores["details"].get("decoding") for system in (a, b)]
+    labels = {a.name: records[0] and records[0]["label"],
+              b.name: records[1] and records[1]["label"]}
+    same = None
+    if all(records):
+        searches = [decoding_from_settings({key: value for key, value in record.items()
+                                            if key != "label"}).search()
+                    for record in records if record]
+        same = searches[0] == searches[1]
+    return {"decodings": labels, "same_decoding": same}
+
+
+def decoding_warning(result: dict[str, Any]) -> str | None:
+    """The line that says a comparison's systems decoded differently, or None."""
+    if result.get("same_decoding") is not False:
+        return None
+    a, b = result["a"], result["b"]
+    return (f"Decodings differ ({a}: {result['decodings'][a]}; {b}: "
+            f"{result['decodings'][b]}): Δ compares the systems and their decoders together.")
 
 
 def _mean_row(a: SystemResults, b: SystemResults, over: list[str],
@@ -108,7 +135,8 @@ def compare_table(result: dict[str, Any], standins: set[str]) -> str:
         lines.append(_fmt_row("Avg.", result["avg"]))
     lines.append("")
     lines.append(f"Paired bootstrap over items, {result['resamples']} resamples; verdict "
-                 f"= {b} better/worse than {a} at p < 0.05, else inconclusive.")
+                 f"= {b} better/worse than {a} at p < 0.05, else inconclusive."
+                 + (f" {warning}" if (warning := decoding_warning(result)) else ""))
     if result["avg"]:
         lines.append(f"Avg. over {', '.join(label(d) for d in result['avg']['over'])}.")
     if standins:
