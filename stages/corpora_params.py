@@ -152,6 +152,13 @@ def corpora_section(manifest: list[dict[str, Any]]) -> str:
     return HEADER + "\n".join(lines) + "\n"
 
 
+def corpus_ids(text: str) -> set[str]:
+    """The corpus keys of a `corpora:` section (or of a whole corpora.yaml)."""
+    import yaml
+
+    return set((yaml.safe_load(text) or {}).get("corpora") or {})
+
+
 def replace_section(params_text: str, section: str) -> str:
     """corpora.yaml with its `corpora:` section (up to the next blank line) replaced."""
     start = params_text.find("\ncorpora:\n")
@@ -174,11 +181,20 @@ def corpora_params(manifest: Path | None, params_path: Path | None) -> None:
         manifest = Path(mirror) / "MANIFEST.json"
     if not manifest.is_file():
         raise InputError(f"{manifest}: no such manifest (pass --manifest)")
-    section = corpora_section(read_json(manifest))
+    entries = read_json(manifest)
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{manifest}: no corpora in it (expected a non-empty JSON list)"
+                         + (f"; {params_path} left as it was" if params_path else ""))
+    section = corpora_section(entries)
     if params_path is None:
         click.echo(section, nl=False)
         return
-    text = replace_section(params_path.read_text(encoding="utf-8"), section)
+    old_text = params_path.read_text(encoding="utf-8")
+    dropped = sorted(corpus_ids(old_text) - corpus_ids(section))
+    if dropped:  # the user's own declarations are theirs; the manifest only adds/updates
+        raise InputError(f"{params_path}: {manifest} lacks corpora {', '.join(dropped)} "
+                         f"declared here; left as it was (remove them by hand first)")
+    text = replace_section(old_text, section)
     with atomic_path(params_path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     click.echo(f"{params_path}: corpora section written from {manifest}", err=True)

@@ -44,7 +44,7 @@ def word_diff(source: str, edited: str) -> str:
 
 def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     """The base model folder for `adapter_dir`; see the module doc for the order."""
-    from stages.lib.hub import HubError, resolve_repo_or_path
+    from stages.lib.hub import HubError, looks_local, resolve_repo_or_path
 
     if base:
         return resolve_repo_or_path(base)
@@ -52,7 +52,7 @@ def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     name = config.get("base_model_name_or_path") or ""
     if name and Path(name).expanduser().is_dir():
         return Path(name).expanduser()
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+    if name and not looks_local(name):
         try:
             return resolve_repo_or_path(name)
         except (HubError, InputError) as exc:
@@ -82,10 +82,34 @@ def evaluated_decoding_of(adapter_dir: Path) -> tuple[int, float | None]:
 
 
 def read_inputs(text: str | None) -> list[str]:
-    """The items to edit: TEXT, or stdin lines for `-` / no TEXT."""
+    """The items to edit: TEXT, or stdin lines for `-` / no TEXT. Lines end at a newline
+    only (str.splitlines would also split at U+2028 and other separators inside a line,
+    shifting every output after it); stdin that is not UTF-8 is one InputError."""
     if text is not None and text != "-":
         return [text]
-    return sys.stdin.read().splitlines()
+    try:
+        data = sys.stdin.buffer.read().decode("utf-8") if hasattr(sys.stdin, "buffer") \
+            else sys.stdin.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"stdin: not UTF-8 (byte {exc.start}: {exc.reason})") from None
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line opens no new one
+    return [line.removesuffix("\r") for line in lines]
+
+
+def check_context(model: Any, tokenizer: Any, prompts: list[str], budgets: list[int],
+                  line_numbers: list[int]) -> None:
+    """Refuse, naming the line, an item whose prompt and answer budget exceed the model's
+    context: generation would stop at once and print an empty or cut line."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        return  # an engine whose model says no context size checks its own
+    for prompt, budget, number in zip(prompts, budgets, line_numbers, strict=True):
+        used = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + budget
+        if used > context:
+            raise InputError(f"input line {number}: {used} tokens with its prompt and answer "
+                             f"budget, more than the model's context of {context}; split it")
 
 
 def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[str],
@@ -105,6 +129,7 @@ def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[s
     decoding = Decoding(num_beams, copy_margin,
                         AnswerBudget(factor=2.0, minimum=16, maximum=max(16, max_new_tokens)))
     budgets = [decoding.budget.tokens_for(lines[i], tokenizer) for i in todo]
+    check_context(model, tokenizer, prompts, budgets, [i + 1 for i in todo])
     outputs = engine.generate(model, tokenizer, prompts, budgets, decoding, batch_size,
                               sources=[lines[i].strip() for i in todo],
                               progress=len(todo) > batch_size)

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from stages.lib.decoding_record import DECODING_RECORD, decoding_settings
+from stages.lib.hub import looks_local
 from stages.lib.io import InputError
 from stages.lib.params import load_params
 from stages.lib.predict_config import parse_predict
@@ -39,11 +40,27 @@ def _check_repo_id(value: str, option: str) -> str:
     return value
 
 
+# Pickles run code when loaded, so none is published: the Trainer's training_args.bin is
+# left out (training_args.json says the same in JSON), and any other pickle is refused.
+UNPUBLISHED = {"training_args.bin"}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
 def folder_files(folder: Path) -> dict[str, Path]:
-    """Every plain file under `folder` (relative posix path -> file); hidden ones skipped."""
-    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
-            if path.is_file() and not any(part.startswith(".")
-                                          for part in path.relative_to(folder).parts)}
+    """Every plain file under `folder` (relative posix path -> file); hidden ones and
+    training_args.bin skipped; another pickle is an InputError naming it."""
+    files: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if relative.name in UNPUBLISHED:
+            continue
+        if relative.suffix in PICKLE_SUFFIXES:
+            raise InputError(f"{path}: a pickle (it would run code where it is loaded); "
+                             f"publish ships safetensors only, so save it as .safetensors")
+        files[relative.as_posix()] = path
+    return files
 
 
 def load_dataset_card(mixture_dir: Path) -> Any:
@@ -74,7 +91,7 @@ def resolve_base_model_id(adapter_dir: Path, explicit: str | None) -> str | None
         return None
     name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
     # A local path such as models/base means nothing to the Hub or to downloaders.
-    if REPO_ID.match(name) and not Path(name).exists() and not name.startswith("models/"):
+    if REPO_ID.match(name) and not looks_local(name):
         return name
     return None
 

@@ -277,3 +277,80 @@ def test_edit_in_the_checkout_takes_the_systems_decoding(
     assert code == 0, err
     assert (calls[-1]["num_beams"], calls[-1]["copy_margin"]) == (2, 0.5)
     assert "params.yaml: systems.writer" in err
+
+
+# --- nothing local is looked up on the Hub; lines are lines -------------------------------
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hub download in these tests is the bug under test: fail loudly if one starts."""
+    import huggingface_hub
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"Hub download attempted: {args}")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", refuse)
+
+
+def test_a_mistyped_local_adapter_is_not_looked_up_on_the_hub(
+        adapter_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        no_hub: None) -> None:
+    (tmp_path / "adapters").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_edit("--adapter", "adapters/writing-alpacca", "--task", "grammar",
+                            SOURCE)
+    assert code == 2
+    assert "adapters/writing-alpacca: no such folder (a local path" in err
+
+
+def test_a_recorded_local_base_outside_the_checkout_is_not_looked_up_on_the_hub(
+        adapter_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        no_hub: None) -> None:
+    """Every pipeline adapter records models/base; run elsewhere, edit asks for --base."""
+    moved = shutil.copytree(adapter_dir, tmp_path / "adapter")
+    config = json.loads((moved / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "models/base"
+    (moved / "adapter_config.json").write_text(json.dumps(config))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_edit("--adapter", str(moved), "--task", "grammar", SOURCE)
+    assert code == 2 and "models/base" in err and "--base" in err
+
+
+def test_looks_local_tells_paths_from_hub_ids(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from stages.lib.hub import looks_local
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    for local in ("./x", "/abs/x", "~/x", "a/b/c", "plain", "models/base", "adapters/x",
+                  "mine/typo"):
+        assert looks_local(local), local
+    for hub_id in ("HuggingFaceTB/SmolLM2-135M-Instruct", "me/writing-alpaca-7b"):
+        assert not looks_local(hub_id), hub_id
+
+
+def test_stdin_lines_end_at_newlines_only(adapter_dir: Path) -> None:
+    """U+2028 inside a line does not split it: one output line per input line."""
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", stdin=f"{SOURCE}\n{SOURCE}\u2028still one line\n"
+                                             f"{SOURCE}\r\n")
+    assert code == 0
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == 4, out  # three outputs, each ended by \n
+    assert lines[0] == TARGET and lines[2] == TARGET
+
+
+def test_stdin_that_is_not_utf8_is_one_line(adapter_dir: Path) -> None:
+    result = CliRunner().invoke(edit, ["--adapter", str(adapter_dir), "--task", "grammar"],
+                                input=b"caf\xe9\n")
+    assert result.exit_code == 2
+    assert "stdin: not UTF-8" in result.stderr
+
+
+def test_input_longer_than_the_context_is_refused_naming_its_line(adapter_dir: Path) -> None:
+    long_line = " ".join(["word"] * 600)  # the tiny model's context is 512 positions
+    result = CliRunner().invoke(edit, ["--adapter", str(adapter_dir), "--task", "grammar",
+                                       "--dtype", "float32"], input=f"{SOURCE}\n{long_line}\n")
+    assert result.exit_code == 2, result.output
+    assert "input line 2:" in result.stderr and "context of 512" in result.stderr
+    assert result.stdout == ""  # nothing printed for the lines before it either

@@ -250,3 +250,21 @@ def test_greedy_system_publishes_greedy_decoding(run_dir: Path, tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert "(greedy decoding)" in result.stdout and "copy margin" not in result.stdout
     assert "decoding.json" in result.stdout
+
+
+def test_the_trainers_pickle_is_left_out_and_any_other_is_refused(
+        run_dir: Path, tmp_path: Path) -> None:
+    """Pickles run code where they are loaded: training_args.bin is not published, and a
+    pickled weight file stops publish before any request, naming the file."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("hf-home"))
+    adapter = run / "adapters" / "writing-alpaca"
+    (adapter / "training_args.bin").write_bytes(b"\x80\x04K\x01.")
+    result = publish(run, "http://127.0.0.1:9", "--dry-run", token=None)
+    assert result.returncode == 0, result.stderr
+    assert "training_args.bin" not in result.stdout
+    assert "adapter_model.safetensors" in result.stdout
+    (adapter / "optimizer.pt").write_bytes(b"\x80\x04K\x01.")
+    refused = publish(run, "http://127.0.0.1:9", "--dry-run", token=None)
+    assert refused.returncode != 0
+    assert "optimizer.pt: a pickle" in refused.stderr and "Traceback" not in refused.stderr

@@ -121,6 +121,21 @@ def commit_files(api: Any, repo_id: str, repo_type: str, files: Mapping[str, byt
     return str(getattr(info, "commit_url", info))
 
 
+# The pipeline's own output folders: a name under one of them is a local path, even
+# where the folder is missing (edit run outside the checkout, a mistyped adapter name).
+LOCAL_ROOTS = ("models", "adapters", "data", "predictions")
+
+
+def looks_local(name: str) -> bool:
+    """Whether `name` can only mean a local path: it starts with ., / or ~, its first
+    component is a folder here (`adapters/writing-alpacca`) or one of the pipeline's
+    output folders, or it is not OWNER/NAME; such a name is never sent to the Hub."""
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        return True
+    owner = name.split("/", 1)[0]
+    return owner in LOCAL_ROOTS or Path(owner).is_dir()
+
+
 def resolve_repo_or_path(name: str, revision: str | None = None,
                          repo_type: str = "model") -> Path:
     """A local folder as is, else snapshot_download (honours HF_HUB_OFFLINE and the cache)."""
@@ -129,7 +144,9 @@ def resolve_repo_or_path(name: str, revision: str | None = None,
     local = Path(name).expanduser()
     if local.is_dir():
         return local.resolve()
-    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+    if looks_local(name):
+        raise InputError(f"{name}: no such folder (a local path; not looked up on the Hub)")
+    if name.count("/") != 1:
         raise InputError(f"{name}: no such folder, and not a Hub repo id (OWNER/NAME)")
     from huggingface_hub import snapshot_download
 
