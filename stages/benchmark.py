@@ -81,7 +81,7 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
                        "standin": standin, "source": f"{source.corpus}/{source.split}"}
         note = " (STAND-IN)" if standin else ""
         click.echo(f"benchmark {name}: {len(records)} items from {index[name]['source']}{note}")
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=("*.jsonl", "index.json")) as tmp:
         for name, items in built.items():
             write_jsonl(tmp / f"{name}.jsonl", items)
         write_index(tmp, index)

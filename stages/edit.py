@@ -139,14 +139,16 @@ def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[s
     return result
 
 
-def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str) -> None:
+def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str,
+             force: bool = False) -> None:
     """Save base+adapter merged into plain weights (+ tokenizer), atomically, for serving;
     the prompt template goes with it, so `edit` prompts the merged model alike."""
     from stages.lib.io import atomic_path, write_json
+    from stages.lib.model_dirs import MODEL_FOLDER_FILES
     from stages.lib.prompts import TEMPLATE_RECORD
 
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-    with atomic_path(out_dir, is_dir=True) as tmp:
+    with atomic_path(out_dir, is_dir=True, owns=MODEL_FOLDER_FILES, force=force) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / TEMPLATE_RECORD, {"prompt_template": template})
@@ -162,6 +164,8 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str) -> None:
 @click.option("--diff", is_flag=True, help="Mark the edits: [-deleted-]{+inserted+}.")
 @click.option("--merge", "merge_dir", type=click.Path(path_type=Path), default=None,
               help="Also write base+adapter merged into one model folder here.")
+@click.option("--force", is_flag=True,
+              help="Let --merge replace a folder holding files that are not a model's.")
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
               default="auto", show_default=True)
 @click.option("--device", default="auto", show_default=True,
@@ -188,7 +192,7 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str) -> None:
 def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
          diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
          merge_lora: bool, batch_size: int, max_new_tokens: int, num_beams: int | None,
-         copy_margin: float | None, prompt_template: str | None) -> None:
+         copy_margin: float | None, prompt_template: str | None, force: bool) -> None:
     """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
 
     Examples:
@@ -210,6 +214,11 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     from stages.lib.hub import resolve_repo_or_path
     from stages.lib.models import is_adapter_dir, load_system
 
+    if merge_dir is not None:  # refused before any model loads, not after the edits
+        from stages.lib.io import check_replaceable
+        from stages.lib.model_dirs import MODEL_FOLDER_FILES
+
+        check_replaceable(merge_dir, True, MODEL_FOLDER_FILES, force)
     told = num_beams is not None or copy_margin is not None
     num_beams = num_beams or 1
     # the flags are checked before anything is downloaded; a recorded decoding is
@@ -249,5 +258,5 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         # the export saves a transformers model, which the vLLM engine does not load
         if model is None or not inference.engine.transformers_model:
             model, tokenizer = load_system(base_dir, adapter_arg, inference.dtype, merge=True)
-        merge_to(model, tokenizer, merge_dir, template)
+        merge_to(model, tokenizer, merge_dir, template, force)
         click.echo(f"merged model written to {merge_dir}", err=True)

@@ -9,6 +9,7 @@ output (the folder is assembled in a temporary sibling and renamed at the end).
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -39,7 +40,8 @@ def fetch(corpus: str, params_path: str, out: str) -> None:
     """Fetch one corpus's raw files from upstream (or $WRITING_ALPACA_MIRROR), sha256-verified."""
     files = file_specs(corpus_spec(load_params(params_path), corpus))
     mirror = os.environ.get(MIRROR_ENV)
-    with atomic_path(out, is_dir=True) as tmp:
+    owns = tuple(glob.escape(spec.path) for spec in files) + ("SHA256SUMS",)
+    with atomic_path(out, is_dir=True, owns=owns) as tmp:
         if mirror:
             copy_from_mirror(files, Path(mirror), tmp)
         else:

@@ -29,6 +29,9 @@ from stages.lib.mixture_config import (
 from stages.lib.params import load_params
 from stages.lib.prompts import TASK_PROMPTS, format_example
 
+# what a mixture folder holds: a re-run may replace a folder of these and nothing else
+MIXTURE_FILES = ("train.parquet", "stats.json", "decontamination.json", "README.md")
+
 
 def load_split(corpora: Path, name: str, key: str, comp: Component) -> tuple[Path, list[dict]]:
     path = corpora / comp.corpus / f"{comp.split}.jsonl"
@@ -160,7 +163,10 @@ def mixture_stats(name: str, rows: list[dict], reports: dict[str, dict],
     if tokenizer is not None and (tokenizer / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(tokenizer)
+        from stages.lib.model_dirs import check_no_custom_code
+
+        check_no_custom_code(tokenizer)
+        tok = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=False)
 
         def count(texts: list[str]) -> list[int]:
             return [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]
@@ -230,7 +236,7 @@ def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: P
                                      for r in reports.values())}
     stats = mixture_stats(name, rows, reports, tokenizer)
     stats["sources_sha256"] = sources
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=MIXTURE_FILES) as tmp:
         write_parquet(rows, tmp / "train.parquet")
         write_json(tmp / "stats.json", stats)
         write_json(tmp / "decontamination.json", decontam)

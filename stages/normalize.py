@@ -28,7 +28,7 @@ def normalize(corpus: str, raw_dir: str, params_path: str, out: str) -> None:
     if not Path(raw_dir).is_dir():
         raise InputError(f"{raw_dir}: raw folder not found (run `dvc repro fetch@{corpus}`)")
     by_split = read_corpus(spec, corpus, Path(raw_dir))
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=("*.jsonl",)) as tmp:
         for split, records in sorted(by_split.items()):
             count = write_jsonl(tmp / f"{split}.jsonl", records)
             click.echo(f"normalize {corpus}: {split} {count} records")

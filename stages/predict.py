@@ -29,7 +29,14 @@ import click
 from stages.lib import engines
 from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
 from stages.lib.decoding import DECODING_RECORD, Decoding
-from stages.lib.io import InputError, atomic_path, read_json, write_json, write_jsonl
+from stages.lib.io import (
+    InputError,
+    atomic_path,
+    check_replaceable,
+    read_json,
+    write_json,
+    write_jsonl,
+)
 from stages.lib.params import load_params
 from stages.lib.predict_config import PredictParams, decoding_of, parse_predict
 from stages.lib.prompts import (
@@ -40,6 +47,9 @@ from stages.lib.prompts import (
 )
 
 log = logging.getLogger(__name__)
+
+# what a predictions folder holds: predict may replace a folder of these, nothing else
+PREDICTION_FILES = ("*.jsonl", DECODING_RECORD)
 
 
 def read_predict_params(path: str | Path, system: str | None = None
@@ -127,9 +137,12 @@ def predict_all(engine: engines.Engine, model: Any, tokenizer: Any,
               help="Overrides predict.engine (a timing compares engines only when it is fixed).")
 @click.option("--copy-margin", "copy_margin", default=None, metavar="X|none",
               help="Overrides predict.copy_margin: a margin >= 0, or none (off).")
+@click.option("--force", is_flag=True,
+              help="Replace OUT even when it holds files predict did not write.")
 def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path: Path,
             out: Path, datasets: str | None, num_beams: int | None, max_items: int | None,
-            timing: Path | None, engine: str | None, copy_margin: str | None) -> None:
+            timing: Path | None, engine: str | None, copy_margin: str | None,
+            force: bool) -> None:
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
@@ -149,6 +162,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         params.max_items = max_items
     if engine is not None:
         params.engine = engine
+    check_replaceable(out, True, PREDICTION_FILES, force)  # before any model loads
     for path in (adapter, base):
         if not path.is_dir():
             raise InputError(f"{path}: model/adapter folder not found (system {system})")
@@ -163,7 +177,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
         for dataset in chosen_datasets(index, datasets, "--datasets")
     }
     if copy:
-        write_predictions(out, copy_predictions(selections), None)
+        write_predictions(out, copy_predictions(selections), None, force)
         click.echo(f"predict@{system}: copy baseline, output = input for "
                    f"{sum(map(len, selections.values()))} items", err=True)
         return
@@ -186,7 +200,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
-    write_predictions(out, predictions, decoding)
+    write_predictions(out, predictions, decoding, force)
     if timing is not None:
         # wall time of generation only (model loading excluded); machine-dependent
         write_json(timing, {"system": system, "datasets": list(selections), "items": total,
@@ -199,11 +213,11 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
 
 
 def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]],
-                      decoding: Decoding | None) -> None:
+                      decoding: Decoding | None, force: bool = False) -> None:
     """predictions/<system>/<dataset>.jsonl and the decoding that made them
     (decoding.json; none for the copy baseline, which decodes nothing), the folder
     written atomically."""
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=PREDICTION_FILES, force=force) as tmp:
         for dataset, records in predictions.items():
             write_jsonl(tmp / f"{dataset}.jsonl", records)
         if decoding is not None:

@@ -285,7 +285,7 @@ def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> N
     table = render_table(metrics, params, decodings) + "\n".join(
         render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
     curves = read_loss_curves(live_dir)
-    with atomic_path(out / "charts", is_dir=True) as tmp:
+    with atomic_path(out / "charts", is_dir=True, owns=("*.png",)) as tmp:
         written = draw_charts(metrics, curves, tmp, params.dpi)
     with atomic_path(out / "table.md") as tmp:
         tmp.write_text(table, encoding="utf-8")

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, file_sha256, write_json
+from stages.lib.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
+from stages.lib.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
 from stages.lib.params import load_params
 from stages.lib.prompts import format_prompt, template_setting
 from stages.lib.train_config import TrainParams, accumulation_steps, parse_train, world_size
@@ -159,7 +161,7 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
 
     from stages.lib.models import resolve_dtype
 
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = training_rows(cfg, data, template, tokenizer)
@@ -168,7 +170,8 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
     # LoRA: the frozen base may live in bf16/fp16 (PEFT keeps adapter weights in fp32);
     # full fine-tuning keeps fp32 master weights and autocasts.
     load_dtype = compute if cfg.method == "lora" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=load_dtype)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=load_dtype,
+                                                 trust_remote_code=False)
     peft_config = None
     if cfg.method == "lora":
         peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
@@ -235,6 +238,34 @@ def relaunch(command: list[str]) -> None:
         raise click.ClickException(f"accelerate launch exited with {done.returncode}")
 
 
+RUN_KEY = re.compile(r"[0-9a-f]{16}")  # run_key's form: what train itself made
+_held_locks: list[Any] = []  # open lock files, held until the process ends
+
+
+def hold_checkpoints(checkpoints: Path) -> None:
+    """Take `checkpoints`' writer lock for the rest of the process, or refuse in one line
+    when another training holds it (two writers would share the staging folder)."""
+    import fcntl
+
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    handle = open(checkpoints / ".writer.lock", "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise click.ClickException(f"{checkpoints}: another training is writing here; "
+                                   f"wait for it or give another --checkpoints") from None
+    _held_locks.append(handle)
+
+
+def drop_stale_runs(checkpoints: Path, key: str) -> None:
+    """After this run is saved: other configs' checkpoint runs only take disk space.
+    Only folders named like a run key go; anything else there is the user's."""
+    for stale in checkpoints.iterdir():
+        if stale.is_dir() and stale.name != key and RUN_KEY.fullmatch(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) -> None:
     """Write the adapter (or full model) to OUT atomically. Every process calls this:
     under FSDP, gathering the full state dict for the save is a collective, so a rank
@@ -246,7 +277,7 @@ def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) 
     trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
         return
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out, is_dir=True, owns=MODEL_FOLDER_FILES) as tmp:
         for item in staging.iterdir():  # a rename: a 7B full model is not copied
             shutil.move(str(item), str(tmp / item.name))
         stable_adapter_config(tmp)
@@ -287,9 +318,13 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     if launched != world:
         raise click.ClickException(f"train: {launched} processes running, but the config "
                                    f"asks for {world} (train.launcher, train.num_processes)")
+    check_replaceable(out, True, MODEL_FOLDER_FILES)  # before training, not after
+    check_no_custom_code(base)
     mixture_hash = file_sha256(data / "train.parquet")
     key = run_key(cfg, mixture_hash, base, world, template)
     run_dir = checkpoints / key
+    if int(os.environ.get("RANK", "0")) == 0:
+        hold_checkpoints(checkpoints)  # one writer per folder: a second is refused
     resume = last_checkpoint(run_dir)
     trainer = build_trainer(cfg, data, base, run_dir, device, world, template)
     main = trainer.is_world_process_zero()
@@ -297,10 +332,6 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         from stages.lib.training_log import live_callback
 
         trainer.add_callback(live_callback(live_dir))
-        # Stale runs of other configs only take disk space; this run cannot use them.
-        for stale in checkpoints.glob("*"):
-            if stale.is_dir() and stale.name != key:
-                shutil.rmtree(stale, ignore_errors=True)
         if device == "cuda" and cfg.deterministic:
             click.echo("train: deterministic on CUDA (CUDA_LAUNCH_BLOCKING, deterministic "
                        "kernels) is several times slower; set train.deterministic false "
@@ -325,6 +356,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         }})
     if not main:
         return
+    drop_stale_runs(checkpoints, key)
     click.echo(f"train {name}: {trainer.state.global_step} steps, "
                f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "
                f"log -> {live_dir}; adapter -> {out}", err=True)

@@ -354,3 +354,29 @@ def test_input_longer_than_the_context_is_refused_naming_its_line(adapter_dir: P
     assert result.exit_code == 2, result.output
     assert "input line 2:" in result.stderr and "context of 512" in result.stderr
     assert result.stdout == ""  # nothing printed for the lines before it either
+
+
+def test_merge_into_a_folder_of_the_users_files_is_refused(adapter_dir: Path,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine", encoding="utf-8")
+    code, _, err = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
+                            "float32", "--merge", str(out))
+    assert code == 2 and "holds thesis.tex" in err
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+
+
+def test_an_adapter_that_ships_its_own_code_is_refused_and_never_run(
+        adapter_dir: Path, tmp_path: Path, tiny_model_dir: Path) -> None:
+    moved = shutil.copytree(adapter_dir, tmp_path / "adapter")
+    marker = tmp_path / "ran"
+    (moved / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    config_path = moved / "tokenizer_config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", None]}
+    config_path.write_text(json.dumps(config))
+    code, out, err = run_edit("--adapter", str(moved), "--task", "grammar", "--dtype",
+                              "float32", "--base", str(tiny_model_dir), SOURCE, stdin="y\n")
+    assert code == 2 and "names code of its own (auto_map)" in err
+    assert out == "" and not marker.exists()

@@ -295,3 +295,28 @@ def test_predict_subset_beams_and_timing(lively_model_dir: Path, tmp_path: Path)
         "--datasets", "conll,nope"])
     assert bad.exit_code == 2 and "unknown dataset(s) nope" in bad.output
     assert not (tmp_path / "p3").exists()
+
+
+def test_out_holding_the_users_files_is_refused_unless_forced(tmp_path: Path) -> None:
+    """predict --out onto a folder of someone else's files: one line, nothing lost; a
+    re-run onto its own output replaces it; --force replaces anything."""
+    bench = write_tiny_benchmark(tmp_path / "benchmark")
+    system = tmp_path / "copy"
+    system.mkdir()
+    (system / "baseline.json").write_text(json.dumps({"kind": "copy"}))
+    params = write_params(tmp_path / "params.yaml", max_items=2)
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine", encoding="utf-8")
+    args = ["--system", "copy", "--adapter", str(system), "--base", str(tmp_path),
+            "--benchmark", str(bench), "--params", str(params), "--out", str(out)]
+    refused = CliRunner().invoke(predict, args)
+    assert refused.exit_code == 2 and "holds thesis.tex" in refused.output
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+    (out / "thesis.tex").unlink()
+    assert CliRunner().invoke(predict, args).exit_code == 0
+    again = CliRunner().invoke(predict, args)  # its own output: replaced
+    assert again.exit_code == 0, again.output
+    (out / "thesis.tex").write_text("mine", encoding="utf-8")
+    forced = CliRunner().invoke(predict, [*args, "--force"])
+    assert forced.exit_code == 0 and not (out / "thesis.tex").exists()

@@ -354,3 +354,88 @@ def test_loss_covers_the_responses_only_when_packed(tmp_path: Path, mixture: Pat
     assert 0 < len(learned) < (batch["input_ids"] != tokenizer.pad_token_id).sum()
     text = tokenizer.decode(learned)
     assert "went to school" in text and "Fix grammatical" not in text and "go to" not in text
+
+
+# --- nothing lost: earlier checkpoints, the user's folders, one writer ------------------
+
+def test_a_failing_run_deletes_no_earlier_checkpoint(tmp_path: Path, mixture: Path,
+                                                     tiny_model_dir: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import stages.train
+
+    other_run = tmp_path / "ckpt" / "0123456789abcdef" / "checkpoint-8"
+    other_run.mkdir(parents=True)
+    (other_run / "trainer_state.json").write_text("{}", encoding="utf-8")
+    users = tmp_path / "ckpt" / "my-notes"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine", encoding="utf-8")
+    build = stages.train.build_trainer
+
+    def failing_build(*args: object, **kwargs: object) -> object:
+        trainer = build(*args, **kwargs)
+
+        def fail(*a: object, **k: object) -> None:
+            raise RuntimeError("the first step failed")
+        trainer.train = fail
+        return trainer
+
+    monkeypatch.setattr(stages.train, "build_trainer", failing_build)
+    params = write_params(tmp_path)
+    result = CliRunner().invoke(train, cli_args(tmp_path, mixture, tiny_model_dir, params))
+    assert isinstance(result.exception, RuntimeError)
+    assert (other_run / "trainer_state.json").is_file()  # kept: this run never finished
+    assert (users / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_finished_run_drops_only_other_runs(tmp_path: Path, mixture: Path,
+                                              tiny_model_dir: Path) -> None:
+    other_run = tmp_path / "ckpt" / "0123456789abcdef" / "checkpoint-8"
+    other_run.mkdir(parents=True)
+    users = tmp_path / "ckpt" / "my-notes"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine", encoding="utf-8")
+    params = write_params(tmp_path)
+    result = CliRunner().invoke(train, cli_args(tmp_path, mixture, tiny_model_dir, params))
+    assert result.exit_code == 0, result.output
+    assert not other_run.parent.exists()  # another config's run: only disk space
+    assert (users / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_second_writer_of_the_same_checkpoints_is_refused(tmp_path: Path, mixture: Path,
+                                                            tiny_model_dir: Path) -> None:
+    import fcntl
+
+    (tmp_path / "ckpt").mkdir()
+    with open(tmp_path / "ckpt" / ".writer.lock", "w", encoding="utf-8") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running training holds it
+        done = subprocess.run(
+            [sys.executable, "-m", "stages.cli", "train",
+             *cli_args(tmp_path, mixture, tiny_model_dir, write_params(tmp_path))],
+            cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 1
+    assert "another training is writing here" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "adapter").exists()
+
+
+def test_an_out_folder_it_did_not_write_is_refused_before_training(
+        tmp_path: Path, mixture: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "adapter"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine", encoding="utf-8")
+    params = write_params(tmp_path)
+    result = CliRunner().invoke(train, cli_args(tmp_path, mixture, tiny_model_dir, params))
+    assert result.exit_code == 2 and "holds thesis.tex" in result.output
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").glob("*/checkpoint-*"))
+    assert (out / "thesis.tex").read_text(encoding="utf-8") == "mine"
+
+
+def test_yaml_true_is_not_a_step_count(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="train.max_steps must be int, got True"):
+        parse_train(yaml.safe_load(write_params(tmp_path, max_steps=True).read_text()))
+
+
+def test_target_modules_must_be_a_list(tmp_path: Path) -> None:
+    params = yaml.safe_load(write_params(tmp_path).read_text())
+    params["train"]["lora"] = {"target_modules": "q_proj"}
+    with pytest.raises(InputError, match="train.lora.target_modules must be a list"):
+        parse_train(params)

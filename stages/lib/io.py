@@ -6,6 +6,7 @@ half-written output behind (house rule 3) and bad input names file and line.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -46,27 +47,97 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _clean_stale_temporaries(target: Path) -> None:
+    """Remove `target`'s temporaries whose writer is gone (a killed run); a live
+    writer's temporary is left alone (its pid is in the name)."""
+    for stale in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = stale.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
+def _foreign_entry(target: Path, owns: tuple[str, ...]) -> str | None:
+    """The first file under folder `target` that matches none of `owns` (relative posix
+    paths; fnmatch patterns), i.e. that this command would not have written."""
+    for path in sorted(target.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        relative = path.relative_to(target).as_posix()
+        if not any(fnmatch.fnmatchcase(relative, pattern) for pattern in owns):
+            return relative
+    return None
+
+
+def check_replaceable(target: Path, is_dir: bool, owns: tuple[str, ...] = (),
+                      force: bool = False) -> None:
+    """Raise InputError unless writing `target` loses nothing the command did not make:
+    a folder output may replace a folder holding only files matching `owns` (its own
+    earlier output), a file output a file; `force` replaces any folder or file."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    if is_dir:
+        if not target.is_dir() or target.is_symlink():
+            raise InputError(f"{target}: not a folder; nothing written (remove it or "
+                             f"choose another path)")
+        foreign = None if force else _foreign_entry(target, owns)
+        if foreign is not None:
+            raise InputError(f"{target}: holds {foreign}, which this command did not "
+                             f"write; nothing written (choose a new or empty folder"
+                             f", or --force where the command offers it)")
+    elif target.is_dir() and not target.is_symlink():
+        raise InputError(f"{target}: a folder, where a file is written; nothing written")
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | Path, is_dir: bool = False) -> Iterator[Path]:
+def atomic_path(target: str | Path, is_dir: bool = False, owns: tuple[str, ...] = (),
+                force: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `target`; rename it onto `target` only on success.
 
     The temporary lives in the same folder so the final rename is atomic; on any
     exception it is removed and `target` keeps its previous content (or stays absent).
+    A folder `target` that holds anything but files matching `owns` (what the command
+    itself writes) is refused before the work starts, unless `force`
+    (check_replaceable). Outputs get the user's umask, as files made by hand would.
     """
     target = Path(target)
+    check_replaceable(target, is_dir, owns, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{target.name}.tmp-"
+    _clean_stale_temporaries(target)
+    prefix = f".{target.name}.tmp-{os.getpid()}-"
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
     else:
         fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600
     try:
         yield tmp
+        # checked again: another process may have written there meanwhile
+        check_replaceable(target, is_dir, owns, force)
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
-        elif target.exists():
+        elif target.exists() or target.is_symlink():
             target.unlink()
         os.replace(tmp, target)
     except BaseException:

@@ -13,6 +13,15 @@ from stages.lib.io import InputError
 # Weight files as transformers and PEFT save them (sharded checkpoints have an index).
 MODEL_WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+# What save_pretrained (model, PEFT adapter, tokenizer) and the train stage write into a
+# model folder: a folder holding only these may be replaced by a new save (io.atomic_path).
+MODEL_FOLDER_FILES = (
+    "*.safetensors", "*.safetensors.index.json", "config.json", "generation_config.json",
+    "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+    "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt",
+    "chat_template.jinja", "chat_template.json", "README.md", "training_args.bin",
+    "training_args.json", "mixture_hash.txt",
+)
 
 
 def _has_any(folder: Path, patterns: tuple[str, ...]) -> bool:
@@ -37,6 +46,31 @@ def adapter_problem(folder: Path) -> str | None:
     return None
 
 
+# Where a folder can name Python code of its own for transformers to import (auto_map);
+# writing-alpaca never runs it (trust_remote_code=False everywhere) and refuses the folder.
+CODE_CONFIGS = ("config.json", "tokenizer_config.json", "adapter_config.json",
+                "processor_config.json", "preprocessor_config.json")
+
+
+def check_no_custom_code(folder: str | Path) -> None:
+    """Raise InputError (one line) when `folder` asks for code of its own: an `auto_map`
+    in one of its configs. transformers would ask on stdin whether to run it."""
+    import json
+
+    folder = Path(folder)
+    for name in CODE_CONFIGS:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise InputError(f"{folder}: {name} names code of its own (auto_map); "
+                             f"writing-alpaca never runs a model folder's code")
+
+
 def check_adapter_or_model(folder: str | Path) -> None:
     """Raise InputError (one line, exit 2) unless `folder` is a PEFT adapter or a model."""
     folder = Path(folder)
@@ -54,6 +88,8 @@ def check_model_dirs(base: str | Path, adapter: str | Path | None = None) -> Non
     full model given as the adapter, the two are the same folder)."""
     if adapter is not None:
         check_adapter_or_model(adapter)
+        check_no_custom_code(adapter)
+    check_no_custom_code(base)
     problem = model_problem(Path(base))
     if problem:
         raise InputError(f"{base}: not a model folder: {problem}")

@@ -128,7 +128,7 @@ def load_tokenizer(path: str | Path) -> Any:
     """The tokenizer with a pad token and left padding (for batched generation)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -152,7 +152,8 @@ def load_system(base: str | Path, adapter: str | Path | None, dtype: torch.dtype
         model_dir, adapter = Path(adapter), None
     else:
         model_dir = Path(base)
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype,
+                                                      trust_remote_code=False)
     tokenizer_dir = adapter if adapter and (Path(adapter) / "tokenizer_config.json").is_file() \
         else model_dir
     if adapter is not None:

@@ -121,9 +121,17 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise InputError(f"params.yaml: {where} must be a list")
         return [parse_section(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (list, tuple) and args and args[0] in (int, float, str, bool):
+        # a bare string would otherwise become a sequence of its characters
+        if not isinstance(value, list):
+            raise InputError(f"params.yaml: {where} must be a list, got {value!r}")
+        items = [_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float, str, bool) and not isinstance(value, hint):
+    # YAML's true/false are not numbers, though Python's bool is an int
+    wrong_bool = hint in (int, float) and isinstance(value, bool)
+    if hint in (int, float, str, bool) and (wrong_bool or not isinstance(value, hint)):
         raise InputError(
             f"params.yaml: {where} must be {hint.__name__}, got {value!r}"
         )

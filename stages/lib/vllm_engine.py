@@ -80,7 +80,8 @@ def _generation_config(model_dir: Path) -> Any:
     try:
         return GenerationConfig.from_pretrained(model_dir)
     except OSError:  # no generation_config.json: transformers derives it from config.json
-        return GenerationConfig.from_model_config(AutoConfig.from_pretrained(model_dir))
+        return GenerationConfig.from_model_config(
+            AutoConfig.from_pretrained(model_dir, trust_remote_code=False))
 
 
 def pin_device(device: str) -> None:
@@ -133,7 +134,8 @@ def load(base: str | Path, adapter: str | Path | None, dtype: torch.dtype,
         options = {"enable_lora": True, "max_lora_rank": lora_rank_bound(Path(adapter))}
         lora = LoRARequest("adapter", 1, str(adapter))
     llm = LLM(model=str(model_dir), tokenizer=str(tokenizer_dir),
-              dtype=str(dtype).removeprefix("torch."), seed=0, **options)
+              dtype=str(dtype).removeprefix("torch."), seed=0, trust_remote_code=False,
+              **options)
     return VllmModel(llm, lora, _generation_config(model_dir)), load_tokenizer(tokenizer_dir)
 
 
