@@ -8,6 +8,7 @@ absent (official WNC needs internet) falls back to its declared stand-in, marked
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from stages.lib.benchmark_info import METRICS, write_index
 from stages.lib.io import InputError, atomic_path, read_jsonl, write_jsonl
 from stages.lib.params import load_params, parse_section
 from stages.lib.prompts import task_instruction
+
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass
@@ -65,6 +68,9 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
     index: dict[str, Any] = {}
     built: dict[str, list[dict[str, Any]]] = {}
     for name, spec in params.datasets.items():
+        if not DATASET_NAME.fullmatch(name):  # it becomes a file name: <name>.jsonl
+            raise InputError(f"params.yaml: {section}.datasets.{name}: a dataset name is "
+                             f"letters, digits, '-' and '_' (no path separators or dots)")
         if spec.metric not in METRICS:
             raise InputError(f"params.yaml: {section}.datasets.{name}.metric must be one of "
                              f"{', '.join(METRICS)}, got {spec.metric!r}")

@@ -137,3 +137,82 @@ def test_a_model_folder_with_its_own_code_is_refused(tiny_model_dir: Path, tmp_p
     with pytest.raises(InputError, match=rf"model: {config_file} names code of its own "
                                          r"\(auto_map\)"):
         check_model_dirs(folder)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("learning_rate", -1, "train.learning_rate must be > 0, got -1.0"),
+    ("warmup_steps", -2, "train.warmup_steps must be >= 0, got -2"),
+    ("max_length", 0, "train.max_length must be >= 8, got 0"),
+    ("lr_scheduler", "linaer", "train.lr_scheduler must be one of linear |"),
+    ("lora", {"r": 0}, "train.lora.r must be >= 1, got 0"),
+    ("lora", {"dropout": 1.0}, "train.lora.dropout must be >= 0 and < 1, got 1.0"),
+    ("lora", {"target_modules": []}, "train.lora.target_modules must name at least one"),
+    ("save_steps", 0, "train.save_steps must be >= 1, got 0"),
+])
+def test_train_values_out_of_range_name_their_key(key: str, value: object,
+                                                  message: str) -> None:
+    from stages.lib.train_config import parse_train
+
+    section = {"max_steps": 2, "per_device_batch_size": 1, "global_batch_size": 1,
+               "learning_rate": 1e-3, key: value}
+    with pytest.raises(InputError, match=message):
+        parse_train({"train": section})
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("batch_size", 0, "predict.batch_size must be >= 1, got 0"),
+    ("max_items", 0, "predict.max_items must be >= 1, got 0"),
+    ("seed", -1, "predict.seed must be >= 0, got -1"),
+])
+def test_predict_values_out_of_range_name_their_key(key: str, value: object,
+                                                    message: str) -> None:
+    from stages.lib.predict_config import parse_predict
+
+    with pytest.raises(InputError, match=message):
+        parse_predict({"predict": {key: value}})
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+def test_non_utf8_inputs_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    from stages.lib.io import read_json, read_jsonl
+    from stages.lib.params import load_params
+
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_bytes(b'{"a": 1}\n{"b": "caf\xe9"}\n')
+    with pytest.raises(InputError, match=r"items.jsonl:2: not UTF-8"):
+        read_jsonl(jsonl)
+    data = tmp_path / "data.json"
+    data.write_bytes(b'{"b": "caf\xe9"}')
+    with pytest.raises(InputError, match=r"data.json: not UTF-8"):
+        read_json(data)
+    params = tmp_path / "params.yaml"
+    params.write_bytes(b"predict: {seed: 0}  # caf\xe9\n")
+    with pytest.raises(InputError, match=r"params.yaml: not UTF-8"):
+        load_params(params)
+
+
+def test_a_dataset_list_that_names_nothing_is_refused() -> None:
+    from stages.lib.benchmark_info import chosen_datasets
+
+    with pytest.raises(InputError, match=r"--datasets: ',' names no dataset"):
+        chosen_datasets({"conll": {}, "jfl": {}}, ",", "--datasets")
+    assert chosen_datasets({"conll": {}, "jfl": {}}, "jfl,", "--datasets") == ["jfl"]
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "x.y"])
+def test_a_benchmark_dataset_name_is_a_name(tmp_path: Path, name: str) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from stages.benchmark import benchmark
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"benchmark": {"datasets": {name: {
+        "task": "grammar", "metric": "gleu", "corpus": "c", "split": "test", "size": 1}}}}),
+        encoding="utf-8")
+    result = CliRunner().invoke(benchmark, ["--params", str(params), "--corpora",
+                                            str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "a dataset name is letters, digits" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "x.jsonl").exists()

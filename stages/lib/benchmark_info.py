@@ -83,6 +83,9 @@ def chosen_datasets(index: dict[str, Any], names: str | None, where: str) -> lis
     if not names:
         return list(index)
     wanted = [name.strip() for name in names.split(",") if name.strip()]
+    if not wanted:
+        raise InputError(f"{where}: {names!r} names no dataset (benchmark has "
+                         f"{', '.join(index)})")
     unknown = [name for name in wanted if name not in index]
     if unknown:
         raise InputError(f"{where}: unknown dataset(s) {', '.join(unknown)} "

@@ -30,20 +30,38 @@ def dumps_line(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
 
 
+def _utf8_lines(path: str | Path) -> Iterator[str]:
+    """The lines of a UTF-8 text file, decoded one by one so that bytes that are not
+    UTF-8 are an InputError naming the file and the line, not a traceback."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{number}: not UTF-8 ({exc.reason})") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; other bytes are an InputError naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start}: {exc.reason})") from None
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON Lines file; a malformed line is an InputError naming file and line."""
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise InputError(f"{path}:{number}: expected a JSON object")
-            records.append(record)
+    for number, line in enumerate(_utf8_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object")
+        records.append(record)
     return records
 
 
@@ -169,7 +187,7 @@ def write_json(path: str | Path, data: Any, indent: int | None = 2) -> None:
 def read_json(path: str | Path) -> Any:
     """Parsed JSON of `path`; invalid JSON is an InputError naming the file and line."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
 

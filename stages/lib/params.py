@@ -8,6 +8,7 @@ dataclass with `parse_section`, so a misspelt key is an error naming the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from stages.lib.io import InputError
+from stages.lib.io import InputError, read_text
 
 T = TypeVar("T")
 # The sections a profile may override; dvc.yaml tracks profiles.${profile}.<section> in
@@ -44,7 +45,7 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
     than the file's own, as `dvc exp run -S profile=<name>` would select)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(read_text(path)) or {}
     except FileNotFoundError as exc:
         raise InputError(f"{path}: params file not found") from exc
     except yaml.YAMLError as exc:
@@ -136,3 +137,44 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             f"params.yaml: {where} must be {hint.__name__}, got {value!r}"
         )
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """The range a numeric params key must lie in: `low`/`high` (None = unbounded),
+    each inclusive unless `*_open`. `check_bounds` tests a parsed section against them."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return " and ".join(parts)
+
+    def holds(self, value: float) -> bool:
+        if math.isnan(value):  # nan is in no range
+            return False
+        if self.low is not None:
+            below = value <= self.low if self.low_open else value < self.low
+            if below:
+                return False
+        return self.high is None or (value < self.high if self.high_open
+                                     else value <= self.high)
+
+
+def check_bounds(section: Any, where: str, bounds: dict[str, Bound]) -> None:
+    """InputError naming the first key of `section` (a parsed dataclass; dotted keys reach
+    nested ones, e.g. `lora.r`) outside its Bound; None values are not checked."""
+    for key, bound in bounds.items():
+        value = section
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is not None and not bound.holds(value):
+            raise InputError(f"params.yaml: {where}.{key} must be {bound.describe()}, "
+                             f"got {value!r}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from stages.lib.decoding import RECORD_KEYS, AnswerBudget, Decoding, DecodingError
 from stages.lib.io import InputError
-from stages.lib.params import parse_section
+from stages.lib.params import Bound, check_bounds, parse_section
 
 
 @dataclass
@@ -34,6 +34,9 @@ class PredictParams:
     max_new_tokens_factor: float = 1.5  # x input tokens
     max_new_tokens_min: int = 16
     max_new_tokens_max: int = 128
+
+
+PREDICT_BOUNDS = {"max_items": Bound(1), "seed": Bound(0), "batch_size": Bound(1)}
 
 
 def decoding_of(cfg: PredictParams, names: dict[str, str] | None = None) -> Decoding:
@@ -76,8 +79,6 @@ def parse_predict(params: dict[str, Any], system: str | None = None) -> PredictP
     if system is not None:
         section.update(system_decoding(params, system))
     cfg = parse_section(PredictParams, section, "predict")
-    if cfg.max_items is not None and cfg.max_items < 1:
-        raise InputError(f"params.yaml: predict.max_items must be >= 1 or null, "
-                         f"got {cfg.max_items}")
+    check_bounds(cfg, "predict", PREDICT_BOUNDS)  # max_items: null = every item
     decoding_of(cfg)
     return cfg

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stages.lib.io import InputError
-from stages.lib.params import deep_merge, parse_section
+from stages.lib.params import Bound, check_bounds, deep_merge, parse_section
 
 
 @dataclass
@@ -54,6 +54,27 @@ class TrainParams:
     num_processes: int = 1            # processes (GPUs) under ddp / fsdp
 
 
+# Ranges checked where the section is read, before any model loads; counts >= 1 where a
+# zero would stop training or divide by zero, rates and probabilities where they mean
+# something (a negative learning rate climbs the loss).
+TRAIN_BOUNDS = {
+    "max_steps": Bound(1), "per_device_batch_size": Bound(1), "global_batch_size": Bound(1),
+    "num_processes": Bound(1), "learning_rate": Bound(0, low_open=True),
+    "lora.r": Bound(1), "lora.alpha": Bound(0, low_open=True), "lora.dropout": Bound(0, 1,
+                                                                                  high_open=True),
+    "max_length": Bound(8), "warmup_steps": Bound(0), "weight_decay": Bound(0),
+    "seed": Bound(0), "save_steps": Bound(1), "save_total_limit": Bound(1),
+    "logging_steps": Bound(1),
+}
+
+
+def scheduler_names() -> list[str]:
+    """The learning-rate schedules transformers' Trainer knows (lr_scheduler_type)."""
+    from transformers import SchedulerType
+
+    return [kind.value for kind in SchedulerType]
+
+
 def overridden_train(params: dict[str, Any], overrides: str | None) -> dict[str, Any]:
     """The `train` section, with the mapping at dotted key OVERRIDES merged on top
     (e.g. grid.runs.writing-alpaca-full.train: one run's method and learning rate)."""
@@ -84,9 +105,14 @@ def parse_train(params: dict[str, Any], overrides: str | None = None) -> TrainPa
     if cfg.launcher == "none" and cfg.num_processes != 1:
         raise InputError(f"params.yaml: {where}.num_processes is {cfg.num_processes}, but "
                          f"launcher none runs one process: set launcher ddp or fsdp")
-    for key in ("max_steps", "per_device_batch_size", "global_batch_size", "num_processes"):
-        if getattr(cfg, key) < 1:
-            raise InputError(f"params.yaml: {where}.{key} must be >= 1")
+    check_bounds(cfg, where, TRAIN_BOUNDS)
+    if not cfg.lora.target_modules:
+        raise InputError(f"params.yaml: {where}.lora.target_modules must name at least one "
+                         f"module")
+    schedules = scheduler_names()
+    if cfg.lr_scheduler not in schedules:
+        raise InputError(f"params.yaml: {where}.lr_scheduler must be one of "
+                         f"{' | '.join(schedules)}, got {cfg.lr_scheduler!r}")
     if not 1 <= cfg.edit_weight < float("inf"):  # also rejects nan
         raise InputError(f"params.yaml: {where}.edit_weight must be >= 1 (1 = the plain "
                          f"loss; edits weigh about 3 in the GEC literature), got "
