@@ -27,7 +27,14 @@ from typing import Any
 import click
 
 from stages.lib import engines
-from stages.lib.benchmark_info import chosen_datasets, read_index, read_items, select_items
+from stages.lib.benchmark_info import (
+    SELECTION_RECORD,
+    chosen_datasets,
+    read_index,
+    read_items,
+    select_items,
+    selection_record,
+)
 from stages.lib.decoding import DECODING_RECORD, Decoding
 from stages.lib.io import (
     InputError,
@@ -49,7 +56,7 @@ from stages.lib.prompts import (
 log = logging.getLogger(__name__)
 
 # what a predictions folder holds: predict may replace a folder of these, nothing else
-PREDICTION_FILES = ("*.jsonl", DECODING_RECORD)
+PREDICTION_FILES = ("*.jsonl", DECODING_RECORD, SELECTION_RECORD)
 
 
 def read_predict_params(path: str | Path, system: str | None = None
@@ -214,12 +221,13 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
 
 def write_predictions(out: Path, predictions: dict[str, list[dict[str, Any]]],
                       decoding: Decoding | None, force: bool = False) -> None:
-    """predictions/<system>/<dataset>.jsonl and the decoding that made them
-    (decoding.json; none for the copy baseline, which decodes nothing), the folder
-    written atomically."""
+    """predictions/<system>/<dataset>.jsonl, how many items each holds (selection.json,
+    which evaluate checks them against) and the decoding that made them (decoding.json;
+    none for the copy baseline, which decodes nothing), the folder written atomically."""
     with atomic_path(out, is_dir=True, owns=PREDICTION_FILES, force=force) as tmp:
         for dataset, records in predictions.items():
             write_jsonl(tmp / f"{dataset}.jsonl", records)
+        write_json(tmp / SELECTION_RECORD, selection_record(predictions))
         if decoding is not None:
             write_json(tmp / DECODING_RECORD, decoding.record())
 

@@ -172,3 +172,30 @@ def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
                                   "--benchmark", str(bench), "--params", str(params),
                                   "--out", str(out)])
     assert out.read_bytes() == first  # deterministic
+
+
+def test_a_predictions_file_cut_short_is_refused(bench: Path, tmp_path: Path) -> None:
+    """predict records how many items it chose (selection.json); a file that lost lines
+    afterwards is refused, naming it, instead of being scored on what is left."""
+    from click.testing import CliRunner
+
+    from stages.predict import predict
+
+    system = tmp_path / "copy"
+    system.mkdir()
+    (system / "baseline.json").write_text(json.dumps({"kind": "copy"}))
+    (tmp_path / "params.yaml").write_text("predict: {max_items: 3}\n")
+    out = tmp_path / "predictions"
+    made = CliRunner().invoke(predict, [
+        "--system", "copy", "--adapter", str(system), "--base", str(tmp_path),
+        "--benchmark", str(bench), "--params", str(tmp_path / "params.yaml"),
+        "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    evaluate_system(bench, out, EvaluateParams())  # complete: scored
+    jfl = out / "jfl.jsonl"
+    lines = jfl.read_text().splitlines(keepends=True)
+    assert len(lines) >= 2
+    jfl.write_text("".join(lines[:1]))
+    with pytest.raises(InputError, match=rf"jfl.jsonl: 1 predictions, but predict chose "
+                                         rf"{len(lines)} items"):
+        evaluate_system(bench, out, EvaluateParams())

@@ -183,7 +183,8 @@ def test_predict_writes_every_dataset_in_order(lively_model_dir: Path, tmp_path:
         "--benchmark", str(bench), "--params", str(params), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{d}.jsonl" for d in ("conll", "bea", "jfl", "trk", "sts")] + ["decoding.json"])
+        [f"{d}.jsonl" for d in ("conll", "bea", "jfl", "trk", "sts")]
+        + ["decoding.json", "selection.json"])
     for dataset in ("conll", "bea", "jfl", "trk", "sts"):
         items = read_jsonl(bench / f"{dataset}.jsonl")
         records = read_jsonl(out / f"{dataset}.jsonl")
@@ -276,7 +277,9 @@ def test_predict_subset_beams_and_timing(lively_model_dir: Path, tmp_path: Path)
         "--datasets", "conll,jfl", "--num-beams", "2", "--max-items", "2",
         "--timing", str(timing), "--engine", "hf"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["conll.jsonl", "decoding.json", "jfl.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["conll.jsonl", "decoding.json", "jfl.jsonl",
+                                                     "selection.json"]
+    assert json.loads((out / "selection.json").read_text()) == {"conll": 2, "jfl": 2}
     assert len(read_jsonl(out / "jfl.jsonl")) == 2  # --max-items over params' 3
     record = json.loads(timing.read_text())
     assert record["items"] == len(read_jsonl(out / "conll.jsonl")) + 2

@@ -77,6 +77,31 @@ def select_items(items: list[dict[str, Any]], dataset: str, max_items: int | Non
     return [items[i] for i in sorted(chosen)]
 
 
+# predictions/<system>/selection.json: how many items predict chose per dataset, so that
+# evaluate can tell a complete predictions file from one cut short after the fact
+SELECTION_RECORD = "selection.json"
+
+
+def selection_record(chosen: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """The selection.json object for predict's chosen items per dataset."""
+    return {dataset: len(items) for dataset, items in chosen.items()}
+
+
+def check_complete(predictions: Path, dataset: str, found: int) -> None:
+    """InputError when predictions/<dataset>.jsonl holds fewer items than predict chose
+    (its selection.json); a folder without the record (made by hand) is not checked."""
+    record = predictions / SELECTION_RECORD
+    if not record.is_file():
+        return
+    from stages.lib.io import read_json
+
+    chosen = read_json(record)
+    expected = chosen.get(dataset) if isinstance(chosen, dict) else None
+    if isinstance(expected, int) and found != expected:
+        raise InputError(f"{predictions / (dataset + '.jsonl')}: {found} predictions, but "
+                         f"predict chose {expected} items ({record}); re-run predict")
+
+
 def chosen_datasets(index: dict[str, Any], names: str | None, where: str) -> list[str]:
     """The index's datasets, or the comma-separated NAMES among them (unknown ones are
     an error naming WHERE)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from stages.lib.benchmark_info import read_items
+from stages.lib.benchmark_info import check_complete, read_items
 from stages.lib.io import InputError, read_jsonl
 from stages.lib.metrics.registry import Inputs, Metric
 
@@ -37,6 +37,7 @@ def align_predictions(benchmark: Path, predictions: Path, dataset: str
         outputs[record["id"]] = record["output"]
     if not outputs:
         raise InputError(f"{path}: no predictions")
+    check_complete(predictions, dataset, len(outputs))
     chosen = [item for item_id, item in items.items() if item_id in outputs]
     return chosen, [outputs[item["id"]] for item in chosen]
 
