@@ -106,3 +106,17 @@ def test_compare_says_when_the_decodings_differ(tmp_path: Path) -> None:
     assert data["same_decoding"] is True and "Decodings differ" not in text
     text, data = run("copy", "a")  # the copy baseline decodes nothing: no claim
     assert data["same_decoding"] is None and "Decodings differ" not in text
+
+
+def test_one_system_before_and_after_a_decoding_change_names_both(tmp_path: Path) -> None:
+    """compare a a --b-metrics-dir: one name, two decodings; each side keeps its own."""
+    before = _evaluated(tmp_path / "before", "a", Decoding().record())
+    after = _evaluated(tmp_path / "after", "a", Decoding(4, 0.5).record())
+    text = CliRunner().invoke(compare, ["a", "a", "--metrics-dir", str(before),
+                                        "--b-metrics-dir", str(after)])
+    assert text.exit_code == 0, text.output
+    assert "Decodings differ (a: greedy; a: beam 4, copy margin 0.5)" in text.output
+    data = json.loads(CliRunner().invoke(compare, [
+        "a", "a", "--metrics-dir", str(before), "--b-metrics-dir", str(after),
+        "--json"]).output)
+    assert (data["decoding_a"], data["decoding_b"]) == ("greedy", "beam 4, copy margin 0.5")

@@ -85,20 +85,23 @@ def compare_systems(a: SystemResults, b: SystemResults,
 
 
 def decodings(a: SystemResults, b: SystemResults) -> dict[str, Any]:
-    """{"decodings": {system: label or None}, "same_decoding": bool or None}: whether the
-    two systems' outputs were searched alike (beams and copy margin; the answer budget
-    is shared by the items). None when either decoded nothing (the copy baseline) or its
-    metrics predate the record: then nothing is claimed."""
+    """{"decodings": {system: label or None}, "decoding_a"/"decoding_b": each side's
+    label (one system before and after a change has one name but two decodings),
+    "same_decoding": bool or None}: whether the two systems' outputs were searched alike
+    (beams and copy margin; the answer budget is shared by the items). None when either
+    decoded nothing (the copy baseline) or its metrics predate the record: then nothing
+    is claimed."""
     records = [system.scores["details"].get("decoding") for system in (a, b)]
-    labels = {a.name: records[0] and records[0]["label"],
-              b.name: records[1] and records[1]["label"]}
+    label_a, label_b = (record and record["label"] for record in records)
+    labels = {a.name: label_a, b.name: label_b}
     same = None
     if all(records):
         searches = [decoding_from_settings({key: value for key, value in record.items()
                                             if key != "label"}).search()
                     for record in records if record]
         same = searches[0] == searches[1]
-    return {"decodings": labels, "same_decoding": same}
+    return {"decodings": labels, "decoding_a": label_a, "decoding_b": label_b,
+            "same_decoding": same}
 
 
 def decoding_warning(result: dict[str, Any]) -> str | None:
@@ -106,8 +109,8 @@ def decoding_warning(result: dict[str, Any]) -> str | None:
     if result.get("same_decoding") is not False:
         return None
     a, b = result["a"], result["b"]
-    return (f"Decodings differ ({a}: {result['decodings'][a]}; {b}: "
-            f"{result['decodings'][b]}): Δ compares the systems and their decoders together.")
+    return (f"Decodings differ ({a}: {result['decoding_a']}; {b}: "
+            f"{result['decoding_b']}): Δ compares the systems and their decoders together.")
 
 
 def _mean_row(a: SystemResults, b: SystemResults, over: list[str],
