@@ -203,12 +203,13 @@ def test_predict_with_a_copy_margin_writes_every_output(lively_model_dir: Path,
 # --- validation (d) ----------------------------------------------------------------------
 
 def test_params_check_copy_margin() -> None:
-    assert parse_predict({"predict": {}}).copy_margin is None  # off by default
+    default = parse_predict({"predict": {}})  # the dev-chosen default: beam 4, margin 0.5
+    assert (default.num_beams, default.copy_margin) == (4, 0.5)
     assert parse_predict({"predict": {"copy_margin": 0}}).copy_margin == 0.0  # off
     assert parse_predict({"predict": {"copy_margin": 1, "num_beams": 2}}).copy_margin == 1.0
     with pytest.raises(InputError, match=r"predict\.copy_margin 0\.3 chooses among beam search "
                                          r"candidates, but predict\.num_beams is 1"):
-        parse_predict({"predict": {"copy_margin": 0.3}})
+        parse_predict({"predict": {"copy_margin": 0.3, "num_beams": 1}})
     with pytest.raises(InputError, match=r"predict\.copy_margin must be >= 0 .*got -0\.1"):
         parse_predict({"predict": {"copy_margin": -0.1, "num_beams": 4}})
     with pytest.raises(InputError, match=r"predict\.copy_margin must be float"):
@@ -257,7 +258,7 @@ def test_vllm_refuses_a_copy_margin(lively: tuple[Any, Any, list[str], list[int]
 # --- a system's own decoding (params systems.<name>.predict) -----------------------------
 
 def test_a_system_decodes_with_its_own_beams_and_margin() -> None:
-    params = {"predict": {"batch_size": 8},
+    params = {"predict": {"batch_size": 8, "num_beams": 1, "copy_margin": None},
               "systems": {"w": {"adapter": "a", "predict": {"num_beams": 4,
                                                             "copy_margin": 0.5}},
                           "g": {"adapter": "b"}}}

@@ -10,7 +10,7 @@ from stages.lib.decoding import Decoding, read_record
 from stages.lib.decoding_record import evaluated_decoding
 from stages.lib.io import InputError
 
-PARAMS = """predict: {num_beams: 1}
+PARAMS = """predict: {num_beams: 1, copy_margin: null}
 systems:
   copy: {adapter: adapters/copy}
   writer: {adapter: adapters/writer, predict: {num_beams: 4, copy_margin: 0.5}}

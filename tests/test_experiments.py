@@ -229,11 +229,11 @@ def test_the_grid_replaces_an_earlier_experiment_only_once_the_new_one_ran(
 
 def test_a_systems_own_decoding_reruns_that_system_only(tmp_path: Path) -> None:
     before = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    after = yaml.safe_load(apply(tmp_path, "systems.writing-alpaca.predict.copy_margin=0.2")
+    after = yaml.safe_load(apply(tmp_path, "+systems.writing-alpaca.predict={copy_margin: 0.2}")
                            .read_text(encoding="utf-8"))
     # (and the report, which lists the systems)
     assert changed_stages(REPO, before, after) == {"predict@writing-alpaca",
                                                    "dev@writing-alpaca", "report"}
-    after = yaml.safe_load(apply(tmp_path, "+systems.alpaca.predict={num_beams: 4}")
+    after = yaml.safe_load(apply(tmp_path, "+systems.alpaca.predict={num_beams: 1, copy_margin: null}")
                            .read_text(encoding="utf-8"))
     assert changed_stages(REPO, before, after) == {"predict@alpaca", "dev@alpaca", "report"}

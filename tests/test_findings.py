@@ -66,7 +66,7 @@ def test_findings_table(tmp_path: Path) -> None:
                                       "- Generic instruction data": [56.31, 46.99, 27.79, 46.91]}},
         "grid": {"paper_rows": {"LLaMA-7B-GEC": {"conll": 65.2, "bea": 54.6}}},
         # the writing adapters decode with beams and a copy margin, the others greedily
-        "predict": {"num_beams": 1},
+        "predict": {"num_beams": 1, "copy_margin": None},
         "systems": {name: {"adapter": f"adapters/{name}",
                            "predict": {"num_beams": 4, "copy_margin": 0.5}}
                     for name in ("writing-alpaca", "writing-only")}}))

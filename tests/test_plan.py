@@ -259,7 +259,8 @@ def engine_params(workdir: Path, **predict: Any) -> None:
     path = tiny_params(workdir)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["benchmark"]["datasets"]["a"]["size"] = 600
-    raw["predict"].update({"max_items": None, **predict})
+    # greedy unless told: vLLM (these tests' subject) decodes greedily only
+    raw["predict"].update({"max_items": None, "num_beams": 1, "copy_margin": None, **predict})
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
 
 
@@ -277,7 +278,7 @@ ENGINE_PLANS = [  # (predict settings, --gpus) -> the planned engine, an ERROR /
     ({"engine": "vllm"}, "0", "vllm",
      ("ERROR: predict.engine: engine 'vllm' needs a CUDA device, but the device is 'cpu'; "
       "use engine auto, continuous or hf: predict would stop")),
-    ({"engine": "vllm", "num_beams": 2}, "1", "vllm",
+    ({"engine": "vllm", "num_beams": 2, "copy_margin": 0.5}, "1", "vllm",
      ("ERROR: predict.engine: engine 'vllm' decodes greedily only: set num_beams 1: "
       "predict would stop")),
     ({"engine": "fast"}, "1", "fast",

@@ -71,9 +71,12 @@ def write_tiny_benchmark(root: Path) -> Path:
 
 
 def write_params(path: Path, **eval_params: Any) -> Path:
+    """A params file whose predict section is EVAL_PARAMS over greedy decoding (these
+    tests are about other settings; params.yaml's default is beam 4 + margin)."""
     import yaml
 
-    path.write_text(yaml.safe_dump({"profile": "default", "predict": eval_params}), encoding="utf-8")
+    section = {"num_beams": 1, "copy_margin": None, **eval_params}
+    path.write_text(yaml.safe_dump({"profile": "default", "predict": section}), encoding="utf-8")
     return path
 
 

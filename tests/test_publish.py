@@ -245,7 +245,8 @@ def test_bad_repo_id_is_an_input_error(run_dir: Path) -> None:
 def test_greedy_system_publishes_greedy_decoding(run_dir: Path, tmp_path: Path) -> None:
     """Without systems.<name>.predict the shared predict section's decoding is recorded."""
     shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("hf-home"))
-    (tmp_path / "run" / "params.yaml").write_text("predict: {num_beams: 1}\n", encoding="utf-8")
+    (tmp_path / "run" / "params.yaml").write_text("predict: {num_beams: 1, copy_margin: null}\n",
+                                                encoding="utf-8")
     result = publish(tmp_path / "run", "http://127.0.0.1:9", "--dry-run", token=None)
     assert result.returncode == 0, result.stderr
     assert "(greedy decoding)" in result.stdout and "copy margin" not in result.stdout

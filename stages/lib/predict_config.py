@@ -26,11 +26,11 @@ class PredictParams:
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     engine: str = "auto"  # one of stages.lib.engines.ENGINE_NAMES, checked by its chooser
     merge_lora: bool = True  # fold a LoRA adapter into the weights in memory (faster)
-    num_beams: int = 1  # 1 = greedy
+    num_beams: int = 4  # 1 = greedy; 4 with the margin below: chosen on dev splits
     # Prefer a beam candidate that edits the input over a best one that copies it when
     # its length-normalised log-probability is within this margin (nats per token);
     # None or 0 = off (plain decoding). Needs num_beams >= 2.
-    copy_margin: float | None = None
+    copy_margin: float | None = 0.5
     max_new_tokens_factor: float = 1.5  # x input tokens
     max_new_tokens_min: int = 16
     max_new_tokens_max: int = 128
