@@ -1,0 +1,62 @@
+"""Every `writing-alpaca` command line the docs show names a real subcommand and only
+options that subcommand has, so a renamed or removed option cannot stay documented."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+import pytest
+
+from stages.cli import COMMANDS, main
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(where, command line) for each code-block line that runs `writing-alpaca`, its
+    trailing comment and anything after a pipe or `;` left out."""
+    found = []
+    for path in DOCS:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.startswith("    "):  # markdown code blocks are indented
+                continue
+            for part in line.split("|"):
+                for command in part.split(";"):
+                    command = command.split("  #", 1)[0].strip()
+                    if command.startswith("writing-alpaca "):
+                        found.append((f"{path.name}:{number}", command))
+    return found
+
+
+def options_of(command: click.Command) -> set[str]:
+    return {name for param in command.params for name in getattr(param, "opts", [])
+            + getattr(param, "secondary_opts", [])} | {"--help", "-h"}
+
+
+COMMAND_LINES = documented_commands()
+
+
+def test_the_docs_show_commands() -> None:
+    assert len(COMMAND_LINES) >= 10  # the extraction itself still finds them
+
+
+@pytest.mark.parametrize(("where", "line"), COMMAND_LINES,
+                         ids=[where for where, _ in COMMAND_LINES])
+def test_a_documented_command_names_real_options(where: str, line: str) -> None:
+    words = shlex.split(line.replace("[", " ").replace("]", " ").replace("...", " "))
+    name = words[1]
+    assert name in COMMANDS, f"{where}: no subcommand {name!r}"
+    command = main.get_command(click.Context(main), name)
+    assert command is not None, f"{where}: {name} does not load"
+    rest = words[2:]
+    if isinstance(command, click.Group):  # `score sari ...`: the group's own subcommand
+        sub = command.get_command(click.Context(command), rest[0])
+        assert sub is not None, f"{where}: `{name}` has no subcommand {rest[0]!r}"
+        command, rest = sub, rest[1:]
+    known = options_of(command)
+    for word in rest:
+        if word.startswith("-") and word != "-":
+            option = word.split("=", 1)[0]
+            assert option in known, f"{where}: `{name}` has no option {option}"
