@@ -56,6 +56,12 @@ def run_key(cfg: TrainParams, mixture_hash: str, base: Path, world: int,
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def reached_max_steps(checkpoint: Path, max_steps: int) -> bool:
+    """Whether `checkpoint` is the end of a finished run (global_step >= max_steps)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("global_step", 0)) >= max_steps
+
+
 def last_checkpoint(folder: Path) -> Path | None:
     done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
@@ -239,12 +245,11 @@ def relaunch(command: list[str]) -> None:
 
 
 RUN_KEY = re.compile(r"[0-9a-f]{16}")  # run_key's form: what train itself made
-_held_locks: list[Any] = []  # open lock files, held until the process ends
 
 
 def hold_checkpoints(checkpoints: Path) -> None:
-    """Take `checkpoints`' writer lock for the rest of the process, or refuse in one line
-    when another training holds it (two writers would share the staging folder)."""
+    """Take `checkpoints`' writer lock until the command ends, or refuse in one line when
+    another training holds it (two writers would share the staging folder)."""
     import fcntl
 
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -255,15 +260,16 @@ def hold_checkpoints(checkpoints: Path) -> None:
         handle.close()
         raise click.ClickException(f"{checkpoints}: another training is writing here; "
                                    f"wait for it or give another --checkpoints") from None
-    _held_locks.append(handle)
+    click.get_current_context().call_on_close(handle.close)  # released as train returns
 
 
-def drop_stale_runs(checkpoints: Path, key: str) -> None:
-    """After this run is saved: other configs' checkpoint runs only take disk space.
-    Only folders named like a run key go; anything else there is the user's."""
-    for stale in checkpoints.iterdir():
-        if stale.is_dir() and stale.name != key and RUN_KEY.fullmatch(stale.name):
-            shutil.rmtree(stale, ignore_errors=True)
+def drop_runs(checkpoints: Path) -> None:
+    """After this run is saved, its checkpoints and those of other configs' killed runs
+    hold nothing left to resume. Only folders named like a run key go; anything else
+    there is the user's."""
+    for run in checkpoints.iterdir():
+        if run.is_dir() and RUN_KEY.fullmatch(run.name):
+            shutil.rmtree(run, ignore_errors=True)
 
 
 def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) -> None:
@@ -326,6 +332,14 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     if int(os.environ.get("RANK", "0")) == 0:
         hold_checkpoints(checkpoints)  # one writer per folder: a second is refused
     resume = last_checkpoint(run_dir)
+    if resume is not None and reached_max_steps(resume, cfg.max_steps):
+        # A finished run whose adapter was removed since (dvc repro clears outputs before a
+        # stage runs). Resuming it would train past max_steps (transformers takes one more
+        # step), so the run is made again; its checkpoints hold nothing left to resume.
+        click.echo(f"train {name}: {resume.name} ended a finished run; training it anew",
+                   err=True)
+        shutil.rmtree(run_dir)
+        resume = None
     trainer = build_trainer(cfg, data, base, run_dir, device, world, template)
     main = trainer.is_world_process_zero()
     if main:
@@ -356,7 +370,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
         }})
     if not main:
         return
-    drop_stale_runs(checkpoints, key)
+    drop_runs(checkpoints)
     click.echo(f"train {name}: {trainer.state.global_step} steps, "
                f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "
                f"log -> {live_dir}; adapter -> {out}", err=True)

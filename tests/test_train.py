@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -439,3 +440,29 @@ def test_target_modules_must_be_a_list(tmp_path: Path) -> None:
     params["train"]["lora"] = {"target_modules": "q_proj"}
     with pytest.raises(InputError, match="train.lora.target_modules must be a list"):
         parse_train(params)
+
+
+def test_a_finished_run_is_trained_anew_not_past_max_steps(
+        tmp_path: Path, mixture: Path, tiny_model_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run's checkpoints (left by an earlier version, or a copy) and no adapter,
+    as `dvc repro` leaves them: resuming would train a step past max_steps; the run is
+    made again instead, byte-identical to the first."""
+    import stages.train
+
+    params = write_params(tmp_path)
+    args = cli_args(tmp_path, mixture, tiny_model_dir, params)
+    with monkeypatch.context() as keep:
+        keep.setattr(stages.train, "drop_runs", lambda checkpoints: None)
+        first = CliRunner().invoke(train, args)
+    assert first.exit_code == 0, first.output
+    assert list((tmp_path / "ckpt").glob("*/checkpoint-2"))  # the finished run's end
+    weights = (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes()
+    shutil.rmtree(tmp_path / "adapter")
+    again = CliRunner().invoke(train, args)
+    assert again.exit_code == 0, again.output
+    assert "ended a finished run; training it anew" in again.output
+    state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
+    assert state["global_step"] == 2 and state["resumed_from"] is None
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() == weights
+    assert not list((tmp_path / "ckpt").glob("*/checkpoint-*"))  # saved: nothing to resume
