@@ -216,3 +216,43 @@ def test_a_benchmark_dataset_name_is_a_name(tmp_path: Path, name: str) -> None:
     assert result.exit_code == 2, result.output
     assert "a dataset name is letters, digits" in result.output
     assert not (tmp_path / "out").exists() and not (tmp_path.parent / "x.jsonl").exists()
+
+
+# --- evaluate's three files are one unit ----------------------------------------------
+
+
+def _result(score: float) -> dict:
+    return {"conll": score, "avg": score,
+            "details": {"datasets": {"conll": {"n": 2}}, "avg_over": ["conll"]},
+            "items": {"bootstrap": {"resamples": 10, "seed": 0},
+                      "datasets": {"conll": {"ids": ["a", "b"]}}}}
+
+
+def test_results_of_two_runs_are_never_paired(tmp_path: Path) -> None:
+    from stages.lib.results import details_path, read_items, read_results, write_results
+
+    metrics = tmp_path / "metrics" / "sys.json"
+    write_results(metrics, _result(40.0))
+    old_details = details_path(metrics).read_text(encoding="utf-8")
+    write_results(metrics, _result(55.0))
+    assert read_results(metrics)["details"] == _result(55.0)["details"]  # stamp not shown
+    assert read_items(metrics) == _result(55.0)["items"]
+    # a run stopped after its details file but before its scores file
+    details_path(metrics).write_text(old_details, encoding="utf-8")
+    with pytest.raises(InputError, match=r"details/sys.json: written by another evaluate "
+                                         r"run than .*sys.json"):
+        read_results(metrics)
+    write_results(metrics, _result(55.0))
+    metrics.write_text(json.dumps({"conll": 40.0, "avg": 40.0}), encoding="utf-8")
+    with pytest.raises(InputError, match=r"items/sys.json: written by another evaluate run"):
+        read_items(metrics)
+
+
+def test_results_written_before_the_stamp_are_read(tmp_path: Path) -> None:
+    from stages.lib.results import details_path, read_results
+
+    metrics = tmp_path / "sys.json"
+    metrics.write_text(json.dumps({"conll": 40.0}), encoding="utf-8")
+    details_path(metrics).parent.mkdir()
+    details_path(metrics).write_text(json.dumps({"datasets": {}}), encoding="utf-8")
+    assert read_results(metrics)["details"] == {"datasets": {}}
