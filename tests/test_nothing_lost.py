@@ -256,3 +256,21 @@ def test_results_written_before_the_stamp_are_read(tmp_path: Path) -> None:
     details_path(metrics).parent.mkdir()
     details_path(metrics).write_text(json.dumps({"datasets": {}}), encoding="utf-8")
     assert read_results(metrics)["details"] == {"datasets": {}}
+
+
+# --- errors name the key the user wrote -------------------------------------------------
+
+
+@pytest.mark.parametrize(("own", "message"), [
+    ({"num_beams": "four"}, r"systems\.alpaca\.predict\.num_beams must be"),
+    ({"num_beams": True}, r"systems\.alpaca\.predict\.num_beams must be"),
+    ({"num_beams": 1, "copy_margin": 0.5},
+     r"systems\.alpaca\.predict\.copy_margin .*systems\.alpaca\.predict\.num_beams"),
+])
+def test_a_systems_own_decoding_errors_name_its_key(own: dict, message: str) -> None:
+    from stages.lib.predict_config import parse_predict
+
+    params = {"predict": {"num_beams": 4}, "systems": {"alpaca": {"predict": own}}}
+    with pytest.raises(InputError, match=message):
+        parse_predict(params, "alpaca")
+    parse_predict(params, None)  # the shared section alone is fine

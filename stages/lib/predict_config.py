@@ -76,9 +76,12 @@ def parse_predict(params: dict[str, Any], system: str | None = None) -> PredictP
     """The validated `predict` section of loaded params (profile applied), with SYSTEM's
     own decoding settings (systems.<system>.predict) over it."""
     section = dict(params.get("predict") or {})
-    if system is not None:
-        section.update(system_decoding(params, system))
+    own = system_decoding(params, system) if system is not None else {}
+    if own:
+        # a system's own values are checked under the key the user wrote them in
+        parse_section(PredictParams, own, f"systems.{system}.predict")
+    section.update(own)
     cfg = parse_section(PredictParams, section, "predict")
     check_bounds(cfg, "predict", PREDICT_BOUNDS)  # max_items: null = every item
-    decoding_of(cfg)
+    decoding_of(cfg, {key: f"systems.{system}.predict.{key}" for key in own})
     return cfg
