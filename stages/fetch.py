@@ -10,7 +10,6 @@ output (the folder is assembled in a temporary sibling and renamed at the end).
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import shutil
 import tarfile
@@ -23,7 +22,7 @@ import click
 from tqdm import tqdm
 
 from stages.lib.corpora import FileSpec, corpus_spec, file_specs
-from stages.lib.io import InputError, atomic_path
+from stages.lib.io import InputError, atomic_path, file_sha256
 from stages.lib.params import load_params
 
 MIRROR_ENV = "WRITING_ALPACA_MIRROR"
@@ -49,14 +48,6 @@ def fetch(corpus: str, params_path: str, out: str) -> None:
         sums = verify(files, tmp, Path(mirror) if mirror else None)
         (tmp / "SHA256SUMS").write_text(sums, encoding="utf-8")
     click.echo(f"fetch {corpus}: {len(files)} file(s) verified -> {out}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def copy_from_mirror(files: list[FileSpec], mirror: Path, dest: Path) -> None:
@@ -132,7 +123,7 @@ def verify(files: list[FileSpec], dest: Path, mirror: Path | None) -> str:
         path = dest / f.path
         if not path.is_file():
             raise InputError(f"{f.path}: missing after fetch (expected sha256 {f.sha256})")
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if f.sha256 is None:
             # Trust on first use: corpora we could never download ourselves (official
             # WNC, GPT-4 Alpaca) have no pinned hash; say which one to pin.
