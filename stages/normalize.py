@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from stages.lib.corpora import corpus_spec, read_corpus
-from stages.lib.io import InputError, atomic_path, write_jsonl
+from stages.lib.io import InputError, atomic_path, file_sha256, read_text, write_jsonl
 from stages.lib.params import load_params
 
 
@@ -27,8 +27,31 @@ def normalize(corpus: str, raw_dir: str, params_path: str, out: str) -> None:
     spec = corpus_spec(load_params(params_path), corpus)
     if not Path(raw_dir).is_dir():
         raise InputError(f"{raw_dir}: raw folder not found (run `dvc repro fetch@{corpus}`)")
+    check_sums(Path(raw_dir), corpus)
     by_split = read_corpus(spec, corpus, Path(raw_dir))
     with atomic_path(out, is_dir=True, owns=("*.jsonl",)) as tmp:
         for split, records in sorted(by_split.items()):
             count = write_jsonl(tmp / f"{split}.jsonl", records)
             click.echo(f"normalize {corpus}: {split} {count} records")
+
+
+def check_sums(raw_dir: Path, corpus: str) -> None:
+    """Every file listed in the SHA256SUMS `fetch` wrote beside the raw files still has
+    its sha256: a raw file edited or truncated after fetch is refused, not normalized.
+    A folder without SHA256SUMS (a user's own files) is read as it is."""
+    sums = raw_dir / "SHA256SUMS"
+    if not sums.is_file():
+        return
+    for number, line in enumerate(read_text(sums).splitlines(), start=1):
+        expected, _, name = line.partition("  ")
+        if not name:
+            raise InputError(f"{sums}:{number}: expected '<sha256>  <path>'")
+        path = raw_dir / name
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise InputError(f"{sums}:{number}: {name!r} is not a path inside {raw_dir}")
+        if not path.is_file():
+            raise InputError(f"{path}: listed in {sums} but missing; re-run "
+                             f"`dvc repro fetch@{corpus}`")
+        if file_sha256(path) != expected:
+            raise InputError(f"{path}: sha256 differs from {sums} (changed after fetch); "
+                             f"re-run `dvc repro fetch@{corpus}`")

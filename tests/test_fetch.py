@@ -186,3 +186,30 @@ def test_fetch_real_corpus_from_mirror(mirror, tmp_path):
     result = run_fetch(REPO_ROOT / "corpora.yaml", "jfleg-test", out, {MIRROR_ENV: str(mirror)})
     assert result.exit_code == 0, result.output
     assert len((out / "SHA256SUMS").read_text().splitlines()) == 5
+
+
+def test_normalize_refuses_raw_files_changed_after_fetch(tmp_path):
+    from stages.normalize import normalize
+
+    mirror = tmp_path / "mirror"
+    (mirror / "c").mkdir(parents=True)
+    (mirror / "c/a.jsonl").write_bytes(A)
+    params = write_params(tmp_path, {"c": entry("https://example.invalid/{name}",
+                                                {"c/a.jsonl": sha(A)})})
+    raw = tmp_path / "raw" / "c"
+    assert run_fetch(params, "c", raw, env={MIRROR_ENV: str(mirror)}).exit_code == 0
+
+    def run_normalize(out: str):
+        return CliRunner().invoke(normalize, ["--corpus", "c", "--raw", str(raw), "--params",
+                                              str(params), "--out", str(tmp_path / out)])
+
+    result = run_normalize("first")
+    assert result.exit_code == 0, result.output
+    (raw / "c/a.jsonl").write_bytes(A + B)  # edited by hand after fetch
+    result = run_normalize("second")
+    assert result.exit_code != 0
+    assert "c/a.jsonl: sha256 differs from" in result.output
+    assert "dvc repro fetch@c" in result.output
+    assert not (tmp_path / "second").exists()
+    (raw / "c/a.jsonl").unlink()
+    assert "listed in" in run_normalize("second").output
