@@ -247,20 +247,31 @@ def relaunch(command: list[str]) -> None:
 RUN_KEY = re.compile(r"[0-9a-f]{16}")  # run_key's form: what train itself made
 
 
-def hold_checkpoints(checkpoints: Path) -> None:
-    """Take `checkpoints`' writer lock until the command ends, or refuse in one line when
-    another training holds it (two writers would share the staging folder)."""
+def hold_writer_lock(lock: Path, refusal: str) -> None:
+    """Take the lock file `lock` until the command ends, or refuse with `refusal` when
+    another training holds it."""
     import fcntl
 
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    handle = open(checkpoints / ".writer.lock", "w", encoding="utf-8")  # noqa: SIM115
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "w", encoding="utf-8")  # noqa: SIM115
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise click.ClickException(f"{checkpoints}: another training is writing here; "
-                                   f"wait for it or give another --checkpoints") from None
+        raise click.ClickException(refusal) from None
     click.get_current_context().call_on_close(handle.close)  # released as train returns
+
+
+def hold_writers(checkpoints: Path, out: Path) -> None:
+    """One training per checkpoints folder (two would share its staging folder) and one
+    per adapter folder (with two --checkpoints, the later save would silently replace
+    the earlier adapter)."""
+    hold_writer_lock(checkpoints / ".writer.lock",
+                     f"{checkpoints}: another training is writing here; wait for it or "
+                     f"give another --checkpoints")
+    hold_writer_lock(out.parent / f".{out.name}.writer.lock",
+                     f"{out}: another training is writing this adapter; wait for it or "
+                     f"give another --out")
 
 
 def drop_runs(checkpoints: Path) -> None:
@@ -330,7 +341,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     key = run_key(cfg, mixture_hash, base, world, template)
     run_dir = checkpoints / key
     if int(os.environ.get("RANK", "0")) == 0:
-        hold_checkpoints(checkpoints)  # one writer per folder: a second is refused
+        hold_writers(checkpoints, out)  # a second writer is refused
     resume = last_checkpoint(run_dir)
     if resume is not None and reached_max_steps(resume, cfg.max_steps):
         # A finished run whose adapter was removed since (dvc repro clears outputs before a

@@ -402,19 +402,24 @@ def test_a_finished_run_drops_only_other_runs(tmp_path: Path, mixture: Path,
     assert (users / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
-def test_a_second_writer_of_the_same_checkpoints_is_refused(tmp_path: Path, mixture: Path,
-                                                            tiny_model_dir: Path) -> None:
+@pytest.mark.parametrize(("lock", "refusal"), [
+    ("ckpt/.writer.lock", "another training is writing here"),
+    # another training, with its own --checkpoints, saving to the same --out
+    (".adapter.writer.lock", "another training is writing this adapter"),
+])
+def test_a_second_writer_is_refused(tmp_path: Path, mixture: Path, tiny_model_dir: Path,
+                                    lock: str, refusal: str) -> None:
     import fcntl
 
-    (tmp_path / "ckpt").mkdir()
-    with open(tmp_path / "ckpt" / ".writer.lock", "w", encoding="utf-8") as held:
+    (tmp_path / lock).parent.mkdir(exist_ok=True)
+    with open(tmp_path / lock, "w", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running training holds it
         done = subprocess.run(
             [sys.executable, "-m", "stages.cli", "train",
              *cli_args(tmp_path, mixture, tiny_model_dir, write_params(tmp_path))],
             cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 1
-    assert "another training is writing here" in done.stderr
+    assert refusal in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "adapter").exists()
 
 
