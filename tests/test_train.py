@@ -206,7 +206,15 @@ def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path)
     state = json.loads((tmp_path / "adapter" / "training_args.json").read_text())
     assert state["global_step"] == 8 and state["resumed_from"].startswith("checkpoint-")
     # every step logged once across the kill: the resumed run replays the checkpoint's log
-    assert [row["step"] for row in logged(tmp_path)] == [str(i) for i in range(1, 9)]
+    rows = logged(tmp_path)
+    assert [row["step"] for row in rows] == [str(i) for i in range(1, 9)]
+    # the summary's loss is the whole run's (transformers' covers the resumed steps only)
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())["train"]
+    resumed_at = int(state["resumed_from"].removeprefix("checkpoint-"))
+    assert summary["resumed_at_step"] == resumed_at
+    assert summary["loss"] == pytest.approx(sum(float(r["loss"]) for r in rows) / 8, rel=1e-5)
+    assert summary["steps_per_second"] == pytest.approx(
+        (8 - resumed_at) / summary["runtime"], abs=2e-3)
 
 
 # Pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process run would ask for
