@@ -235,9 +235,11 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
     else:  # a full (e.g. merged) model folder: nothing to put on top
         base_dir, adapter_arg = adapter_dir, None
-    from stages.lib.model_dirs import check_model_dirs  # one line, not a traceback
+    from stages.lib.model_dirs import base_mismatch, check_model_dirs
 
-    check_model_dirs(base_dir, adapter_dir)
+    check_model_dirs(base_dir, adapter_dir)  # one line, not a traceback
+    if adapter_arg is not None and (warning := base_mismatch(base_dir, adapter_dir)):
+        click.echo(f"warning: {warning}", err=True)
     template = prompt_template or recorded_template(adapter_dir) or "alpaca"
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
     try:

@@ -153,7 +153,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
-    from stages.lib.model_dirs import check_model_dirs
+    from stages.lib.model_dirs import base_mismatch, check_model_dirs
     from stages.lib.models import is_adapter_dir
 
     params, template = read_predict_params(params_path, system)
@@ -177,6 +177,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     if not copy:
         check_model_dirs(base, adapter)  # one line, not a traceback
         check_template(template, adapter, system)
+        if (warning := base_mismatch(base, adapter)) is not None:
+            click.echo(f"warning: {warning}", err=True)
     index = read_index(benchmark)
     selections = {
         dataset: select_items(read_items(benchmark, dataset), dataset, params.max_items,

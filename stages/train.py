@@ -28,7 +28,12 @@ from typing import Any
 import click
 
 from stages.lib.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
-from stages.lib.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
+from stages.lib.model_dirs import (
+    BASE_RECORD,
+    MODEL_FOLDER_FILES,
+    check_no_custom_code,
+    weights_sha256,
+)
 from stages.lib.params import load_params
 from stages.lib.prompts import format_prompt, template_setting
 from stages.lib.train_config import TrainParams, accumulation_steps, parse_train, world_size
@@ -338,6 +343,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     check_replaceable(out, True, MODEL_FOLDER_FILES)  # before training, not after
     check_no_custom_code(base)
     mixture_hash = file_sha256(data / "train.parquet")
+    base_weights = weights_sha256(base)  # the adapter names its base by content, not path
     key = run_key(cfg, mixture_hash, base, world, template)
     run_dir = checkpoints / key
     if int(os.environ.get("RANK", "0")) == 0:
@@ -378,6 +384,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
             "num_input_tokens_seen": trainer.state.num_input_tokens_seen,
             "resumed_from": resume.name if resume else None,
             "world_size": trainer.args.world_size, "base": str(base),
+            BASE_RECORD: base_weights,
         }})
     if not main:
         return

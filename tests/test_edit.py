@@ -380,3 +380,20 @@ def test_an_adapter_that_ships_its_own_code_is_refused_and_never_run(
                               "float32", "--base", str(tiny_model_dir), SOURCE, stdin="y\n")
     assert code == 2 and "names code of its own (auto_map)" in err
     assert out == "" and not marker.exists()
+
+
+def test_a_base_other_than_the_trained_one_is_named(adapter_dir: Path, tiny_model_dir: Path,
+                                                    lively_model_dir: Path,
+                                                    tmp_path: Path) -> None:
+    from stages.lib.model_dirs import weights_sha256
+
+    trained = shutil.copytree(adapter_dir, tmp_path / "trained")
+    record = json.loads((trained / "training_args.json").read_text())
+    record["base_weights_sha256"] = weights_sha256(tiny_model_dir)  # as train records it
+    (trained / "training_args.json").write_text(json.dumps(record))
+    args = ("--adapter", str(trained), "--task", "grammar", "--dtype", "float32", SOURCE)
+    code, _, err = run_edit(*args, "--base", str(tiny_model_dir))
+    assert code == 0 and "warning" not in err
+    code, _, err = run_edit(*args, "--base", str(lively_model_dir))
+    assert code == 0
+    assert f"{lively_model_dir}: not the weights {trained} was trained on" in err

@@ -114,6 +114,11 @@ def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_di
             assert torch.equal(value, before[key]), key
     state = json.loads((adapter / "training_args.json").read_text())
     assert state["global_step"] == 2
+    # the base is named by its weights, which a copy elsewhere shares (edit checks them)
+    from stages.lib.model_dirs import weights_sha256
+
+    copied = shutil.copytree(tiny_model_dir, tmp_path / "elsewhere")
+    assert state["base_weights_sha256"] == weights_sha256(copied)
     assert [row["step"] for row in logged(tmp_path)] == ["1", "2"]
     final = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert final["step"] == 2 and final["num_input_tokens_seen"] == state["num_input_tokens_seen"]

@@ -6,9 +6,10 @@ does not name the folder. `edit`, `predict` and `pull` check their folders here 
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from stages.lib.io import InputError
+from stages.lib.io import InputError, file_sha256, read_json
 
 # Weight files as transformers and PEFT save them (sharded checkpoints have an index).
 MODEL_WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
@@ -93,3 +94,37 @@ def check_model_dirs(base: str | Path, adapter: str | Path | None = None) -> Non
     problem = model_problem(Path(base))
     if problem:
         raise InputError(f"{base}: not a model folder: {problem}")
+
+
+# what train records of the base it trained on (training_args.json)
+BASE_RECORD = "base_weights_sha256"
+
+
+def weights_sha256(folder: str | Path) -> str:
+    """One sha256 over a model folder's weight files (each file's name and sha256, in
+    name order): the same weights give the same value whatever the folder's path."""
+    folder = Path(folder)
+    files = sorted({*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")})
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name} {file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def base_mismatch(base: str | Path, adapter: str | Path) -> str | None:
+    """A warning when `adapter` records the weights of the base it was trained on and
+    `base` holds others (another checkout's models/base, a Hub release of the same model
+    in another precision), else None. A warning, not a refusal: a base converted from
+    the same model is a legitimate choice, but the user should know."""
+    record = Path(adapter) / "training_args.json"
+    if not record.is_file():
+        return None
+    content = read_json(record)
+    expected = content.get(BASE_RECORD) if isinstance(content, dict) else None
+    if not expected:
+        return None
+    actual = weights_sha256(base)
+    if actual == expected:
+        return None
+    return (f"{base}: not the weights {adapter} was trained on (sha256 {actual[:12]}, the "
+            f"adapter records {expected[:12]}); outputs may differ from its evaluation")
