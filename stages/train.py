@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -274,9 +275,15 @@ def hold_writers(checkpoints: Path, out: Path) -> None:
     hold_writer_lock(checkpoints / ".writer.lock",
                      f"{checkpoints}: another training is writing here; wait for it or "
                      f"give another --checkpoints")
-    hold_writer_lock(out.parent / f".{out.name}.writer.lock",
-                     f"{out}: another training is writing this adapter; wait for it or "
-                     f"give another --out")
+    hold_writer_lock(out_lock(out), f"{out}: another training is writing this adapter; "
+                                    f"wait for it or give another --out")
+
+
+def out_lock(out: Path) -> Path:
+    """The lock file of adapter folder `out`: in the temp folder, named by the folder's
+    real path, so nothing is left beside the user's folder."""
+    name = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "writing-alpaca-locks" / f"{name}.lock"
 
 
 def drop_runs(checkpoints: Path) -> None:

@@ -418,14 +418,17 @@ def test_a_finished_run_drops_only_other_runs(tmp_path: Path, mixture: Path,
 @pytest.mark.parametrize(("lock", "refusal"), [
     ("ckpt/.writer.lock", "another training is writing here"),
     # another training, with its own --checkpoints, saving to the same --out
-    (".adapter.writer.lock", "another training is writing this adapter"),
+    (None, "another training is writing this adapter"),
 ])
 def test_a_second_writer_is_refused(tmp_path: Path, mixture: Path, tiny_model_dir: Path,
-                                    lock: str, refusal: str) -> None:
+                                    lock: str | None, refusal: str) -> None:
     import fcntl
 
-    (tmp_path / lock).parent.mkdir(exist_ok=True)
-    with open(tmp_path / lock, "w", encoding="utf-8") as held:
+    from stages.train import out_lock
+
+    held_path = tmp_path / lock if lock else out_lock(tmp_path / "adapter")
+    held_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(held_path, "w", encoding="utf-8") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running training holds it
         done = subprocess.run(
             [sys.executable, "-m", "stages.cli", "train",
