@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.lib.io import read_json, read_jsonl
-from stages.lib.params import load_params
+from stages.lib.core.io import read_json, read_jsonl
+from stages.lib.core.params import load_params
 
 
 def run_arm(args: argparse.Namespace, adapter: str, engine: str, beams: int,

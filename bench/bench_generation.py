@@ -31,10 +31,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.lib.benchmark_info import read_index, read_items
-from stages.lib.decoding import AnswerBudget, Decoding
-from stages.lib.engines import CONTINUOUS, HF, SettingError, choose, load
-from stages.lib.prompts import TASK_PROMPTS, format_prompt
+from stages.lib.data.benchmark_info import read_index, read_items
+from stages.lib.data.prompts import TASK_PROMPTS, format_prompt
+from stages.lib.inference.decoding import AnswerBudget, Decoding
+from stages.lib.inference.engines import CONTINUOUS, HF, SettingError, choose, load
 
 
 def benchmark_inputs(benchmark: Path, n: int) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from stages.lib.params import load_params
+from stages.lib.core.params import load_params
 from stages.train import build_trainer, parse_train
 
 VARIANTS = {

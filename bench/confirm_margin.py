@@ -30,10 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.lib.benchmark_info import read_index, read_items, select_items, write_index
-from stages.lib.io import write_jsonl
-from stages.lib.params import load_params
-from stages.lib.predict_config import parse_predict
+from stages.lib.core.io import write_jsonl
+from stages.lib.core.params import load_params
+from stages.lib.data.benchmark_info import read_index, read_items, select_items, write_index
+from stages.lib.inference.predict_config import parse_predict
 
 DATASETS = ("jfl-dev", "ast-dev")
 ARMS = {"greedy": {"num_beams": 1, "copy_margin": None},

@@ -10,7 +10,7 @@ Reads the folder bench/gpu_prepare.py writes (--data, default .gpu) and measures
             In a child process: the trainer sets process-wide switches (TF32,
             deterministic kernels) that would change the generation figures.
   generate  predict's default item sample in fp32 (predict.dtype) with the project's
-            engines `continuous` and `hf` (chosen by stages.lib.engines.choose) and with
+            engines `continuous` and `hf` (chosen by stages.lib.inference.engines.choose) and with
             transformers' own continuous batching (`transformers-cb`, bench/gpu_parts.py);
             then `continuous` in bf16. items/s each, and the share of cleaned outputs
             identical to fp32 `continuous`.
@@ -50,16 +50,16 @@ sys.path.insert(0, str(ROOT))
 import torch
 from gpu_parts import logits_agreement, random_weights, train_part, transformers_cb
 
-from stages.lib.decoding import Decoding
-from stages.lib.engines import Engine, choose, load
-from stages.lib.io import read_jsonl, write_json
-from stages.lib.predict_config import decoding_of
-from stages.lib.prompts import format_prompt
+from stages.lib.core.io import read_jsonl, write_json
+from stages.lib.data.prompts import format_prompt
+from stages.lib.inference.decoding import Decoding
+from stages.lib.inference.engines import Engine, choose, load
+from stages.lib.inference.predict_config import decoding_of
 from stages.predict import read_predict_params
 
 PACKAGES = ("torch", "transformers", "huggingface_hub", "accelerate", "peft", "trl",
             "datasets", "pyarrow", "fsspec", "tokenizers")
-# The project's engines timed here (settings for stages.lib.engines.choose), and
+# The project's engines timed here (settings for stages.lib.inference.engines.choose), and
 # transformers' own continuous batching, run on the model the continuous engine loads.
 PROJECT_ENGINES = ("continuous", "hf")
 TRANSFORMERS_CB = "transformers-cb"
@@ -177,7 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         # fp32 and 8 packed rows a step: bf16 is emulated, ~50x slower, on CPUs without
-        # AMX (stages/lib/models.py), and the paper profile's 128 rows took 48 s a step
+        # AMX (stages/lib/model/models.py), and the paper profile's 128 rows took 48 s a step
         args.device, args.items, args.cpu_items, args.train_steps = "cpu", 6, 3, 1
         args.train_profile, args.train_dtype = "default", "float32"
     return args

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from stages.lib.answers import decode_output, eos_ids
+from stages.lib.inference.answers import decode_output, eos_ids
 
 
 def random_weights(source: Path, out: Path, seed: int) -> Path:
@@ -36,7 +36,7 @@ def train_part(model_dir: str, data_dir: str, params_path: str, profile: str, st
     of stages.train: the keys set below follow that module's TrainParams."""
     from transformers import TrainerCallback
 
-    from stages.lib.params import load_params
+    from stages.lib.core.params import load_params
     from stages.train import build_trainer, parse_train
 
     cfg = dataclasses.replace(parse_train(load_params(params_path, profile=profile)),

@@ -29,8 +29,8 @@ import click
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.lib.benchmark_info import read_index, read_items, select_items
-from stages.lib.io import file_sha256, write_json, write_jsonl
+from stages.lib.core.io import file_sha256, write_json, write_jsonl
+from stages.lib.data.benchmark_info import read_index, read_items, select_items
 from stages.predict import read_predict_params
 
 # Everything of a model folder but its weights: a few MB, mostly tokenizer.json.

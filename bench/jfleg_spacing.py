@@ -8,7 +8,7 @@ splits on whitespace, so an output that writes `don't` or `media, television` lo
 n-grams the copy baseline keeps. The benchmark scores outputs as the systems write them,
 as JFLEG's gleu.py would. The M2 path tokenizes outputs like the gold source before
 scoring; this script scores the JFLEG outputs both ways (the second with that same
-tokenizer, stages/lib/predictions.py) and gives each system's difference from the copy
+tokenizer, stages/lib/evaluation/predictions.py) and gives each system's difference from the copy
 baseline under both, with its paired-bootstrap interval (params evaluate.bootstrap).
 
 Reads the default run's predictions (predictions/<system>/jfl.jsonl, or
@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.evaluate import read_evaluate_params
-from stages.lib.benchmark_info import read_items
-from stages.lib.bootstrap import interval, p_value, resample_indices
-from stages.lib.io import InputError, read_jsonl
+from stages.lib.core.io import InputError, read_jsonl
+from stages.lib.data.benchmark_info import read_items
+from stages.lib.evaluation.bootstrap import interval, p_value, resample_indices
+from stages.lib.evaluation.predictions import gec_tokenize
 from stages.lib.metrics.registry import Inputs, get_metric
-from stages.lib.predictions import gec_tokenize
 
 SPLITS = {"test": ("data/benchmark", "predictions", "jfl"),
           "dev": ("data/dev-benchmark", "dev/predictions", "jfl-dev")}

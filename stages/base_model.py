@@ -24,9 +24,9 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, check_replaceable, file_sha256
-from stages.lib.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
-from stages.lib.params import load_params, parse_section
+from stages.lib.core.io import InputError, atomic_path, check_replaceable, file_sha256
+from stages.lib.core.params import load_params, parse_section
+from stages.lib.model.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
 
 
 @dataclass
@@ -78,7 +78,7 @@ def saved_dtype(params: BaseModelParams) -> Any:
     checkpoints (how 7B checkpoints are trained and served; fp32 doubles 13.5 GB to 27)."""
     import torch
 
-    from stages.lib.models import DTYPES
+    from stages.lib.model.models import DTYPES
 
     if params.dtype == "auto":
         return torch.float32 if params.source.startswith("pypi:") else torch.bfloat16

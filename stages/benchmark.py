@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from stages.lib.benchmark_info import METRICS, write_index
-from stages.lib.io import InputError, atomic_path, read_jsonl, write_jsonl
-from stages.lib.params import load_params, parse_section
-from stages.lib.prompts import task_instruction
+from stages.lib.core.io import InputError, atomic_path, read_jsonl, write_jsonl
+from stages.lib.core.params import load_params, parse_section
+from stages.lib.data.benchmark_info import METRICS, write_index
+from stages.lib.data.prompts import task_instruction
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -34,7 +34,7 @@ class Source:
 class DatasetSpec:
     corpus: str
     split: str
-    task: str  # a key of stages.lib.prompts.TASK_PROMPTS
+    task: str  # a key of stages.lib.data.prompts.TASK_PROMPTS
     metric: str
     size: int
     intent: str | None = None  # ITERATER: keep rows of this edit intention

@@ -7,7 +7,7 @@ Reads metrics/<system>.json, metrics/details/<system>.json and the per-item stat
 metrics/items/<system>.json written by `evaluate`, and prints per dataset: A, B,
 Δ = B − A, the 95% interval of Δ and a p-value from a paired bootstrap over the items
 (the same resampled items for both systems, each resample scored exactly like the
-official scorer would score it; stages/lib/bootstrap.py), and a verdict: better / worse
+official scorer would score it; stages/lib/evaluation/bootstrap.py), and a verdict: better / worse
 (B vs A, p < 0.05) or inconclusive.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from stages.lib.comparison import SystemResults, compare_systems, compare_table
+from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
 
 
 @click.command()

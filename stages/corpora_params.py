@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, read_json
+from stages.lib.core.io import InputError, atomic_path, read_json
 
 
 @dataclass(frozen=True)

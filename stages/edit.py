@@ -1,8 +1,8 @@
 """`writing-alpaca edit`: apply a writing task with a trained adapter to text.
 
 Loads the base model and the adapter once, builds the prompts the adapter was trained
-with (its recorded prompt_template; stages.lib.prompts), and decodes with the shared batched generator
-(stages.lib.generation), so `edit` behaves like the evaluated system. Input is the TEXT
+with (its recorded prompt_template; stages.lib.data.prompts), and decodes with the shared batched generator
+(stages.lib.inference.generation), so `edit` behaves like the evaluated system. Input is the TEXT
 argument or stdin (one item per line, batched, one output line per input line).
 
 The base model: --base when given; else the adapter's adapter_config.json
@@ -19,9 +19,9 @@ from typing import Any
 
 import click
 
-from stages.lib import engines
-from stages.lib.io import InputError
-from stages.lib.prompts import PROMPT_TEMPLATES, TASK_PROMPTS, recorded_template
+from stages.lib.core.io import InputError
+from stages.lib.data.prompts import PROMPT_TEMPLATES, TASK_PROMPTS, recorded_template
+from stages.lib.inference import engines
 
 DEFAULT_BASE = Path("models/base")
 PARAMS_FILE = Path("params.yaml")  # the pipeline's, when edit runs in a checkout
@@ -44,7 +44,7 @@ def word_diff(source: str, edited: str) -> str:
 
 def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     """The base model folder for `adapter_dir`; see the module doc for the order."""
-    from stages.lib.hub import HubError, looks_local, resolve_repo_or_path
+    from stages.lib.publishing.hub import HubError, looks_local, resolve_repo_or_path
 
     if base:
         return resolve_repo_or_path(base)
@@ -67,9 +67,9 @@ def resolve_base(adapter_dir: Path, base: str | None) -> Path:
 
 
 def evaluated_decoding_of(adapter_dir: Path) -> tuple[int, float | None]:
-    """(num_beams, copy_margin) the adapter was evaluated with (stages.lib.decoding_record),
+    """(num_beams, copy_margin) the adapter was evaluated with (stages.lib.inference.decoding_record),
     announced on stderr; greedy when nothing records it."""
-    from stages.lib.decoding_record import evaluated_decoding
+    from stages.lib.inference.decoding_record import evaluated_decoding
 
     found = evaluated_decoding(adapter_dir, PARAMS_FILE)
     if found is None:
@@ -118,8 +118,8 @@ def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[s
     """Edited text per line with `engine` and the model it loaded (empty lines stay
     empty, without running the model), prompted with `template`; `num_beams` and
     `copy_margin` as predict's."""
-    from stages.lib.decoding import AnswerBudget, Decoding
-    from stages.lib.prompts import format_prompt, task_instruction
+    from stages.lib.data.prompts import format_prompt, task_instruction
+    from stages.lib.inference.decoding import AnswerBudget, Decoding
 
     todo = [i for i, line in enumerate(lines) if line.strip()]
     instruction = task_instruction(task)
@@ -143,9 +143,9 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str,
              force: bool = False) -> None:
     """Save base+adapter merged into plain weights (+ tokenizer), atomically, for serving;
     the prompt template goes with it, so `edit` prompts the merged model alike."""
-    from stages.lib.io import atomic_path, write_json
-    from stages.lib.model_dirs import MODEL_FOLDER_FILES
-    from stages.lib.prompts import TEMPLATE_RECORD
+    from stages.lib.core.io import atomic_path, write_json
+    from stages.lib.data.prompts import TEMPLATE_RECORD
+    from stages.lib.model.model_dirs import MODEL_FOLDER_FILES
 
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
     with atomic_path(out_dir, is_dir=True, owns=MODEL_FOLDER_FILES, force=force) as tmp:
@@ -210,13 +210,13 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     printed to stderr; on a CUDA machine with vllm installed, --engine auto uses vLLM
     for large batches (stdin of 500 lines or more).
     """
-    from stages.lib.decoding import Decoding, DecodingError
-    from stages.lib.hub import resolve_repo_or_path
-    from stages.lib.models import is_adapter_dir, load_system
+    from stages.lib.inference.decoding import Decoding, DecodingError
+    from stages.lib.model.models import is_adapter_dir, load_system
+    from stages.lib.publishing.hub import resolve_repo_or_path
 
     if merge_dir is not None:  # refused before any model loads, not after the edits
-        from stages.lib.io import check_replaceable
-        from stages.lib.model_dirs import MODEL_FOLDER_FILES
+        from stages.lib.core.io import check_replaceable
+        from stages.lib.model.model_dirs import MODEL_FOLDER_FILES
 
         check_replaceable(merge_dir, True, MODEL_FOLDER_FILES, force)
     told = num_beams is not None or copy_margin is not None
@@ -235,7 +235,7 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         base_dir, adapter_arg = resolve_base(adapter_dir, base), adapter_dir
     else:  # a full (e.g. merged) model folder: nothing to put on top
         base_dir, adapter_arg = adapter_dir, None
-    from stages.lib.model_dirs import base_mismatch, check_model_dirs
+    from stages.lib.model.model_dirs import base_mismatch, check_model_dirs
 
     check_model_dirs(base_dir, adapter_dir)  # one line, not a traceback
     if adapter_arg is not None and (warning := base_mismatch(base_dir, adapter_dir)):

@@ -4,12 +4,12 @@ Per dataset (the metric named in data/benchmark/index.json): conll -> MaxMatch (
 F0.5 on the gold blocks of the predicted items, bea -> ERRANT F0.5, jfl -> GLEU,
 the others -> SARI; all 0-100 (paper Table 2). metrics/<system>.json holds one flat
 numeric key per dataset plus `avg` (what `dvc metrics diff` shows);
-metrics/details/<system>.json (stages/lib/results.py) holds the details: item counts,
+metrics/details/<system>.json (stages/lib/evaluation/results.py) holds the details: item counts,
 95% bootstrap intervals per dataset and for `avg`, the metric's components, stand-in
 flags and, for the GEC sets, the edit analysis of the paper's sec. 4.2 (ERRANT operation
 breakdown and the share of the system's corrections that touch a named entity);
 metrics/items/<system>.json the per-item sufficient statistics the intervals and
-`writing-alpaca compare` resample (stages/lib/bootstrap.py).
+`writing-alpaca compare` resample (stages/lib/evaluation/bootstrap.py).
 
 Only the items present in the predictions are scored (predict.max_items
 selection); each must exist in the benchmark. Stand-in datasets (a substitute corpus,
@@ -17,7 +17,7 @@ index.json `standin: true`) are scored and flagged but left out of `avg` unless
 evaluate.standin_in_avg is true.
 
 Each metric is looked up in stages/lib/metrics/registry.py; GEC hypotheses are tokenized
-like the gold source before M2/ERRANT scoring (stages/lib/predictions.py).
+like the gold source before M2/ERRANT scoring (stages/lib/evaluation/predictions.py).
 """
 from __future__ import annotations
 
@@ -28,21 +28,21 @@ from typing import Any
 import click
 import numpy as np
 
-from stages.lib.benchmark_info import chosen_datasets, read_index
-from stages.lib.bootstrap import (
+from stages.lib.core.io import InputError
+from stages.lib.core.params import load_params, parse_section
+from stages.lib.data.benchmark_info import chosen_datasets, read_index
+from stages.lib.evaluation.bootstrap import (
     BootstrapParams,
     interval,
     mean_over,
     resample_indices,
     scores_for,
 )
-from stages.lib.decoding import DECODING_RECORD, read_record
-from stages.lib.gec_analysis import ne_touch_share, operation_counts
-from stages.lib.io import InputError
+from stages.lib.evaluation.gec_analysis import ne_touch_share, operation_counts
+from stages.lib.evaluation.predictions import align_predictions, metric_inputs
+from stages.lib.evaluation.results import write_results
+from stages.lib.inference.decoding import DECODING_RECORD, read_record
 from stages.lib.metrics.registry import Inputs, get_metric
-from stages.lib.params import load_params, parse_section
-from stages.lib.predictions import align_predictions, metric_inputs
-from stages.lib.results import write_results
 
 
 @dataclass
@@ -67,7 +67,7 @@ def score_dataset(metric_name: str, items: list[dict[str, Any]], outputs: list[s
     """(score 0-100, details, per-item sufficient statistics) of one dataset's outputs.
 
     The score is computed from the per-item statistics, the same way the bootstrap
-    scores a resample (stages/lib/bootstrap.py)."""
+    scores a resample (stages/lib/evaluation/bootstrap.py)."""
     metric = get_metric(metric_name, where)
     inputs = metric_inputs(metric, items, outputs, where)
     stats = metric.item_stats(inputs)
@@ -93,7 +93,7 @@ def gec_analysis(inputs: Inputs, ner_model: str) -> dict[str, Any]:
 def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
                     datasets: str | None = None) -> dict[str, Any]:
     """The flat scores, `avg`, nested `details` (with 95% bootstrap intervals) and
-    `items`, the per-item statistics (stages/lib/results.py writes each to its file)."""
+    `items`, the per-item statistics (stages/lib/evaluation/results.py writes each to its file)."""
     bootstrap = params.bootstrap
     index = read_index(benchmark)
     scores: dict[str, float] = {}

@@ -21,9 +21,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from stages.lib.corpora import FileSpec, corpus_spec, file_specs
-from stages.lib.io import InputError, atomic_path, file_sha256
-from stages.lib.params import load_params
+from stages.lib.core.io import InputError, atomic_path, file_sha256
+from stages.lib.core.params import load_params
+from stages.lib.data.corpora import FileSpec, corpus_spec, file_specs
 
 MIRROR_ENV = "WRITING_ALPACA_MIRROR"
 CHUNK = 1 << 20

@@ -2,7 +2,7 @@
 
 Each claim compares two of our systems (Δ = B − A) on a measure: one dataset, the mean
 of a task group's datasets, or the benchmark average. Δ comes with the 95% interval and
-the two-sided p of the paired bootstrap (stages/lib/bootstrap.py, the same resamples as
+the two-sided p of the paired bootstrap (stages/lib/evaluation/bootstrap.py, the same resamples as
 `compare`), beside the paper's Δ for the same pair of rows (params report.reference_rows,
 Table 4; grid.paper_rows for Table 7's LLaMA-7B-GEC). The verdict is "reproduced" when
 our Δ has the paper's sign at Holm-adjusted p < 0.05 (the whole table is one family of
@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
-from stages.lib.benchmark_info import PAPER_ORDER, label, read_index
-from stages.lib.bootstrap import (
+from stages.lib.core.io import InputError, atomic_path, read_json
+from stages.lib.core.params import load_params
+from stages.lib.data.benchmark_info import PAPER_ORDER, label, read_index
+from stages.lib.evaluation.bootstrap import (
     ALPHA,
     BootstrapParams,
     holm,
@@ -33,10 +35,8 @@ from stages.lib.bootstrap import (
     p_value,
     resample_indices,
 )
-from stages.lib.comparison import SystemResults, compare_systems
-from stages.lib.decoding_record import decoding_label, decoding_note
-from stages.lib.io import InputError, atomic_path, read_json
-from stages.lib.params import load_params
+from stages.lib.evaluation.comparison import SystemResults, compare_systems
+from stages.lib.inference.decoding_record import decoding_label, decoding_note
 
 if TYPE_CHECKING:
     from stages.lib.metrics.m2format import M2Block
@@ -168,8 +168,8 @@ def ne_counts(benchmark: Path, predictions: Path, dataset: str, ner_model: str
               ) -> tuple[list[str], np.ndarray]:
     """Item ids and per item (system edits, of them touching an entity, gold edits, of
     them touching an entity), on the items the system predicted."""
-    from stages.lib.gec_analysis import ne_touch_counts
-    from stages.lib.predictions import align_predictions, gec_inputs
+    from stages.lib.evaluation.gec_analysis import ne_touch_counts
+    from stages.lib.evaluation.predictions import align_predictions, gec_inputs
 
     items, outputs = align_predictions(benchmark, predictions, dataset)
     inputs = gec_inputs(items, outputs)  # the same tokenization and edits as `evaluate`
@@ -221,7 +221,7 @@ def speed_table(speed: Path) -> str:
 
 def copy_share_table(predictions: Path, systems: list[str], datasets: list[str]) -> str:
     """Per system and dataset, the share of outputs that copy their input (same words)."""
-    from stages.lib.copy_share import copy_share
+    from stages.lib.evaluation.copy_share import copy_share
 
     lines = ["| System | " + " | ".join(label(d) for d in datasets) + " | mean |",
              "|---|" + "---:|" * (len(datasets) + 1)]

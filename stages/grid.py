@@ -1,6 +1,6 @@
 """grid: the paper's ablations as one DVC experiment (`make grid`).
 
-Runs `dvc exp run --temp -n NAME -S ...` with the overrides of stages/lib/grid.py: the
+Runs `dvc exp run --temp -n NAME -S ...` with the overrides of stages/lib/plan/grid.py: the
 grid's mixtures, runs and systems added to the default run's, the speed and findings
 stages switched on. DVC re-runs what the grid adds (the default run's stages come from
 its cache when `dvc repro` has run) in a temporary copy of the repository, so the
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from stages.lib.grid import grid_overrides
-from stages.lib.io import atomic_path
-from stages.lib.params import load_params
+from stages.lib.core.io import atomic_path
+from stages.lib.core.params import load_params
+from stages.lib.plan.grid import grid_overrides
 
 FINDINGS = Path("reports/findings.md")
 

@@ -2,8 +2,8 @@
 
 A mixture is a named set of components, each drawing n (or a fraction) items of one
 corpus split for one task. Items that overlap the benchmark are dropped before sampling
-(stages/lib/decontam.py), every item is formatted with the one prompt formatter
-(stages/lib/prompts.py), and the result is written as `train.parquet` + stats.json +
+(stages/lib/data/decontam.py), every item is formatted with the one prompt formatter
+(stages/lib/data/prompts.py), and the result is written as `train.parquet` + stats.json +
 decontamination.json + a dataset card. Same params and inputs -> byte-identical output.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
-from stages.lib.decontam import BenchmarkIndex, build_index
-from stages.lib.io import InputError, atomic_path, file_sha256, read_jsonl, write_json
-from stages.lib.mixture_config import (
+from stages.lib.core.io import InputError, atomic_path, file_sha256, read_jsonl, write_json
+from stages.lib.core.params import load_params
+from stages.lib.data.decontam import BenchmarkIndex, build_index
+from stages.lib.data.mixture_config import (
     GENERIC,
     Component,
     capped_available,
@@ -26,8 +27,7 @@ from stages.lib.mixture_config import (
     unchanged,
     unchanged_quota,
 )
-from stages.lib.params import load_params
-from stages.lib.prompts import TASK_PROMPTS, format_example
+from stages.lib.data.prompts import TASK_PROMPTS, format_example
 
 # what a mixture folder holds: a re-run may replace a folder of these and nothing else
 MIXTURE_FILES = ("train.parquet", "stats.json", "decontamination.json", "README.md")
@@ -163,7 +163,7 @@ def mixture_stats(name: str, rows: list[dict], reports: dict[str, dict],
     if tokenizer is not None and (tokenizer / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
-        from stages.lib.model_dirs import check_no_custom_code
+        from stages.lib.model.model_dirs import check_no_custom_code
 
         check_no_custom_code(tokenizer)
         tok = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=False)
@@ -211,7 +211,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
 def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: Path | None,
         params_path: str, out: Path) -> None:
     """Build instruction mixture NAME from normalized corpora into OUT (parquet + card)."""
-    from stages.lib.cards import render_mixture_card
+    from stages.lib.publishing.cards import render_mixture_card
 
     mixture = parse_mixture(load_params(params_path), name)
     index, datasets = None, []

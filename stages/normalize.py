@@ -1,7 +1,7 @@
 """normalize@<corpus>: raw files of one corpus -> data/corpora/<corpus>/<split>.jsonl.
 
 Records are {id, src, refs: [...], meta: {...}}; the reader for the corpus's `format`
-lives in stages/lib/corpora.py (all raw formats in one module).
+lives in stages/lib/data/corpora.py (all raw formats in one module).
 """
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from stages.lib.corpora import corpus_spec, read_corpus
-from stages.lib.io import InputError, atomic_path, file_sha256, read_text, write_jsonl
-from stages.lib.params import load_params
+from stages.lib.core.io import InputError, atomic_path, file_sha256, read_text, write_jsonl
+from stages.lib.core.params import load_params
+from stages.lib.data.corpora import corpus_spec, read_corpus
 
 
 @click.command()

@@ -4,7 +4,7 @@ Not a pipeline stage: it reads params.yaml (the chosen profile applied), whateve
 data/ is already built, and the base model's config.json, and prints per training run
 the mixture's rows, the optimizer steps, rows per step (per-device x processes x
 accumulation), epochs, the compute dtype on that machine, launcher and world size, and
-a per-device memory estimate (stages/lib/memory_estimate.py); then per system the
+a per-device memory estimate (stages/lib/plan/memory_estimate.py); then per system the
 benchmark items it will generate and its dtype and engine. A WARNING line says what
 would waste the machine or not fit; an ERROR line what would stop the run (and the
 command then exits 1 after printing the plan).
@@ -19,14 +19,14 @@ from typing import Any
 
 import click
 
-from stages.lib.grid import Run
-from stages.lib.grid import runs as build_runs
-from stages.lib.mixture_config import parse_mixture
-from stages.lib.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
-from stages.lib.params import load_params
-from stages.lib.plan_model import Machine, Problem, RunPlan, SystemPlan, plan_run, plan_systems
-from stages.lib.plan_render import render
-from stages.lib.train_config import parse_train
+from stages.lib.core.params import load_params
+from stages.lib.data.mixture_config import parse_mixture
+from stages.lib.data.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
+from stages.lib.plan.grid import Run
+from stages.lib.plan.grid import runs as build_runs
+from stages.lib.plan.plan_model import Machine, Problem, RunPlan, SystemPlan, plan_run, plan_systems
+from stages.lib.plan.plan_render import render
+from stages.lib.training.train_config import parse_train
 
 MIRROR_ENV = "WRITING_ALPACA_MIRROR"
 DEFAULT_MIRROR = Path("../shared/corpora")  # the Makefile's offline default
@@ -99,7 +99,7 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
          corpora_dir: Path, benchmark: Path, corpora_params: Path, mirror: Path | None,
          grid: bool, as_json: bool) -> None:
     """Show what a profile will train and predict on a machine, with a memory estimate."""
-    from stages.lib.memory_estimate import read_model_shape
+    from stages.lib.plan.memory_estimate import read_model_shape
 
     params, profile_name = load_profile(params_path, profile)
     machine = Machine(gpus, gpu_memory, gpu_capability)

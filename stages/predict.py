@@ -7,9 +7,9 @@ outputs are written as predictions/<system>/<dataset>.jsonl {id, input, output} 
 the benchmark's item order. The folder is written atomically: a killed run leaves
 no output and the next run redoes it from scratch. The device, dtype, engine and LoRA
 merge come from params predict.device/dtype/engine/merge_lora, chosen by
-stages.lib.engines.choose, and are printed first. predict.copy_margin (with
+stages.lib.inference.engines.choose, and are printed first. predict.copy_margin (with
 predict.num_beams >= 2) prefers a beam candidate that edits the input over a near-tied
-best candidate that copies it (stages.lib.decoding.prefer_edit).
+best candidate that copies it (stages.lib.inference.decoding.prefer_edit).
 
 Item selection (params predict.max_items): with a cap N, a dataset larger than N keeps
 the N items drawn by random.Random(f"{predict.seed}:{dataset}").sample over item
@@ -26,17 +26,7 @@ from typing import Any
 
 import click
 
-from stages.lib import engines
-from stages.lib.benchmark_info import (
-    SELECTION_RECORD,
-    chosen_datasets,
-    read_index,
-    read_items,
-    select_items,
-    selection_record,
-)
-from stages.lib.decoding import DECODING_RECORD, Decoding
-from stages.lib.io import (
+from stages.lib.core.io import (
     InputError,
     atomic_path,
     check_replaceable,
@@ -44,14 +34,24 @@ from stages.lib.io import (
     write_json,
     write_jsonl,
 )
-from stages.lib.params import load_params
-from stages.lib.predict_config import PredictParams, decoding_of, parse_predict
-from stages.lib.prompts import (
+from stages.lib.core.params import load_params
+from stages.lib.data.benchmark_info import (
+    SELECTION_RECORD,
+    chosen_datasets,
+    read_index,
+    read_items,
+    select_items,
+    selection_record,
+)
+from stages.lib.data.prompts import (
     TEMPLATE_RECORD,
     format_prompt,
     recorded_template,
     template_setting,
 )
+from stages.lib.inference import engines
+from stages.lib.inference.decoding import DECODING_RECORD, Decoding
+from stages.lib.inference.predict_config import PredictParams, decoding_of, parse_predict
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     """Generate a system's outputs for the benchmark -> OUT/<dataset>.jsonl."""
     import torch
 
-    from stages.lib.model_dirs import base_mismatch, check_model_dirs
-    from stages.lib.models import is_adapter_dir
+    from stages.lib.model.model_dirs import base_mismatch, check_model_dirs
+    from stages.lib.model.models import is_adapter_dir
 
     params, template = read_predict_params(params_path, system)
     if num_beams is not None:

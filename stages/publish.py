@@ -20,15 +20,15 @@ from typing import Any
 
 import click
 
-from stages.lib.decoding_record import DECODING_RECORD, decoding_settings
-from stages.lib.hub import looks_local
-from stages.lib.io import InputError
-from stages.lib.params import load_params
-from stages.lib.predict_config import parse_predict
-from stages.lib.results import read_results
+from stages.lib.core.io import InputError
+from stages.lib.core.params import load_params
+from stages.lib.evaluation.results import read_results
+from stages.lib.inference.decoding_record import DECODING_RECORD, decoding_settings
+from stages.lib.inference.predict_config import parse_predict
+from stages.lib.publishing.hub import looks_local
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-# What a mixture card must tell a user (rendered by stages.lib.cards in the mix stage).
+# What a mixture card must tell a user (rendered by stages.lib.publishing.cards in the mix stage).
 DATASET_CARD_SECTIONS = ("## Composition", "## Instruction template", "## Decontamination",
                          "## Source corpora")
 TEMPLATE = Path(__file__).resolve().parents[1] / "datacards" / "templates" / "adapter_card.md"
@@ -148,7 +148,7 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     One commit to the dataset repo, then one to the model repo. The token comes from
     HF_TOKEN or `hf auth login` and is never printed.
     """
-    from stages.lib import adapter_card
+    from stages.lib.publishing import adapter_card
 
     repo_id = _check_repo_id(repo_id, "--repo-id")
     dataset_repo_id = _check_repo_id(dataset_repo_id or repo_id, "--dataset-repo-id")
@@ -192,7 +192,7 @@ def _upload(plan: list[tuple[str, str, dict[str, Any]]], mixture: str, private: 
     """Commit each repo's files in one commit; Hub errors become one token-free line."""
     from huggingface_hub import HfApi
 
-    from stages.lib import hub
+    from stages.lib.publishing import hub
 
     token = hub.require_token()
     api = HfApi(endpoint=hub.endpoint(), token=token)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from stages.lib.hub import resolve_repo_or_path
-from stages.lib.model_dirs import check_adapter_or_model
+from stages.lib.model.model_dirs import check_adapter_or_model
+from stages.lib.publishing.hub import resolve_repo_or_path
 
 
 @click.command()

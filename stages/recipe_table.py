@@ -19,10 +19,10 @@ from typing import Any
 
 import click
 
-from stages.lib.bootstrap import holm
-from stages.lib.comparison import SystemResults, compare_systems
-from stages.lib.copy_share import copy_share
-from stages.lib.io import InputError, atomic_path
+from stages.lib.core.io import InputError, atomic_path
+from stages.lib.evaluation.bootstrap import holm
+from stages.lib.evaluation.comparison import SystemResults, compare_systems
+from stages.lib.evaluation.copy_share import copy_share
 
 DEV = Path("dev")
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import click
 
-from stages.lib.benchmark_info import PAPER_ORDER, in_paper_order, label
-from stages.lib.comparison import SystemResults, compare_systems, compare_table
-from stages.lib.decoding_record import decoding_label, decoding_note
-from stages.lib.io import InputError, atomic_path
-from stages.lib.params import load_params
-from stages.lib.training_log import LOSS_CURVE, read_loss_curve
+from stages.lib.core.io import InputError, atomic_path
+from stages.lib.core.params import load_params
+from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
+from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
+from stages.lib.inference.decoding_record import decoding_label, decoding_note
+from stages.lib.training.training_log import LOSS_CURVE, read_loss_curve
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ReportParams:
 
 def read_params(path: Path) -> tuple[list[str], ReportParams, dict[str, str]]:
     """The systems, the report section, and how each system decodes."""
-    from stages.lib.params import parse_section
+    from stages.lib.core.params import parse_section
 
     data = load_params(path)
     systems = list((data.get("systems") or {}).keys())

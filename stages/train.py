@@ -7,7 +7,7 @@ for every mixture as in the paper (sec. 3.5). Checkpoints go to
 Multi-process runs re-launch this command under `accelerate launch` (train.launcher:
 ddp, or fsdp = FSDP2). A step is always train.global_batch_size rows: accumulation is
 derived from the world size. With train.edit_weight above 1 the loss weighs the
-completion tokens of edited words more (edit-weighted MLE; stages/lib/weighted_trainer.py);
+completion tokens of edited words more (edit-weighted MLE; stages/lib/training/weighted_trainer.py);
 at 1 the trainer is TRL's own, untouched. Works with transformers 5.17 to 5.24 (compat:
 the gradient checkpointing argument changed its name in 5.24; see checkpointing_option).
 """
@@ -28,16 +28,21 @@ from typing import Any
 
 import click
 
-from stages.lib.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
-from stages.lib.model_dirs import (
+from stages.lib.core.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
+from stages.lib.core.params import load_params
+from stages.lib.data.prompts import format_prompt, template_setting
+from stages.lib.model.model_dirs import (
     BASE_RECORD,
     MODEL_FOLDER_FILES,
     check_no_custom_code,
     weights_sha256,
 )
-from stages.lib.params import load_params
-from stages.lib.prompts import format_prompt, template_setting
-from stages.lib.train_config import TrainParams, accumulation_steps, parse_train, world_size
+from stages.lib.training.train_config import (
+    TrainParams,
+    accumulation_steps,
+    parse_train,
+    world_size,
+)
 
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
 
@@ -75,7 +80,7 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 def train_device(cfg: TrainParams) -> str:
     """cpu or cuda; a GPU that torch cannot use is an error, never a silent CPU run."""
-    from stages.lib.models import resolve_device
+    from stages.lib.model.models import resolve_device
 
     try:
         return resolve_device(cfg.device).partition(":")[0]
@@ -97,7 +102,7 @@ def precision_flags(cfg: TrainParams, device: str) -> dict[str, bool | None]:
     """SFTConfig's bf16 / fp16 / tf32 for the resolved compute dtype on `device`."""
     import torch
 
-    from stages.lib.models import cuda_native_bf16, resolve_dtype
+    from stages.lib.model.models import cuda_native_bf16, resolve_dtype
 
     compute = resolve_dtype(cfg.dtype, device)
     return {"bf16": compute == torch.bfloat16, "fp16": compute == torch.float16,
@@ -171,7 +176,7 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
 
-    from stages.lib.models import resolve_dtype
+    from stages.lib.model.models import resolve_dtype
 
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     if tokenizer.pad_token is None:
@@ -194,7 +199,7 @@ def build_trainer(cfg: TrainParams, data: Path, base: Path, output_dir: Path,
               "processing_class": tokenizer, "peft_config": peft_config}
     if cfg.edit_weight == 1.0:
         return SFTTrainer(**common)
-    from stages.lib.weighted_trainer import EditWeightedSFTTrainer
+    from stages.lib.training.weighted_trainer import EditWeightedSFTTrainer
 
     return EditWeightedSFTTrainer(**common, edit_weight=cfg.edit_weight)
 
@@ -218,7 +223,7 @@ def launch_command(cfg: TrainParams, device: str, argv: list[str]) -> list[str]:
     """`accelerate launch` of this same command in cfg.num_processes processes."""
     import torch
 
-    from stages.lib.models import resolve_dtype
+    from stages.lib.model.models import resolve_dtype
 
     if device == "cuda" and cfg.num_processes > torch.cuda.device_count():
         raise InputError(f"params.yaml: train.num_processes {cfg.num_processes} > the "
@@ -367,7 +372,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     trainer = build_trainer(cfg, data, base, run_dir, device, world, template)
     main = trainer.is_world_process_zero()
     if main:
-        from stages.lib.training_log import live_callback
+        from stages.lib.training.training_log import live_callback
 
         trainer.add_callback(live_callback(live_dir))
         if device == "cuda" and cfg.deterministic:

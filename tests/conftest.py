@@ -100,7 +100,7 @@ def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     cleaning then removes; this one writes varied text, so comparisons can fail."""
     import torch
 
-    from stages.lib.models import load_system
+    from stages.lib.model.models import load_system
 
     model, tokenizer = load_system(tiny_model_dir, None, torch.float32)
     generator = torch.Generator().manual_seed(0)

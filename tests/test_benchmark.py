@@ -9,10 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from stages.benchmark import benchmark
-from stages.lib.corpora import corpus_spec, read_corpus
-from stages.lib.io import read_jsonl, write_jsonl
-from stages.lib.params import load_params
-from stages.lib.prompts import TASK_PROMPTS
+from stages.lib.core.io import read_jsonl, write_jsonl
+from stages.lib.core.params import load_params
+from stages.lib.data.corpora import corpus_spec, read_corpus
+from stages.lib.data.prompts import TASK_PROMPTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAPER_SIZES = {"conll": 1312, "bea": 4384, "jfl": 747, "itr-f": 88, "itr-l": 185, "itr-o": 35,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.lib.bootstrap import (
+from stages.lib.evaluation.bootstrap import (
     BootstrapParams,
     interval,
     p_value,
@@ -196,7 +196,7 @@ def test_paired_verdicts_follow_the_sign_and_the_p_value() -> None:
 
 
 def test_holm_adjusts_a_family_step_down() -> None:
-    from stages.lib.bootstrap import holm
+    from stages.lib.evaluation.bootstrap import holm
 
     # sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> 0.06 (monotone)
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

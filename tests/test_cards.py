@@ -9,8 +9,8 @@ import pytest
 from huggingface_hub import DatasetCard, ModelCard
 from publish_fixtures import DATASETS, make_mixture, make_run
 
-from stages.lib import adapter_card
-from stages.lib.io import InputError
+from stages.lib.core.io import InputError
+from stages.lib.publishing import adapter_card
 from stages.publish import TEMPLATE, load_dataset_card
 
 EXPECTED_METRIC = {"conll": "M2 F0.5", "bea": "ERRANT F0.5", "jfl": "GLEU"}

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from stages.lib.benchmark_info import read_index, read_items, select_items, write_index
-from stages.lib.io import write_jsonl
+from stages.lib.core.io import write_jsonl
+from stages.lib.data.benchmark_info import read_index, read_items, select_items, write_index
 
 
 def test_unseen_items_are_the_complement_of_the_default_selection(tmp_path: Path,

@@ -18,12 +18,12 @@ from decode_helpers import generate, max_new_tokens_for
 from test_predict import write_params, write_tiny_benchmark
 from transformers import StoppingCriteriaList
 
-from stages.lib import answers, beam_search, decoding, engines, generation
-from stages.lib.decoding import Decoding, prefer_edit
-from stages.lib.io import InputError, read_jsonl
-from stages.lib.models import load_system
-from stages.lib.predict_config import parse_predict
-from stages.lib.prompts import format_prompt
+from stages.lib.core.io import InputError, read_jsonl
+from stages.lib.data.prompts import format_prompt
+from stages.lib.inference import answers, beam_search, decoding, engines, generation
+from stages.lib.inference.decoding import Decoding, prefer_edit
+from stages.lib.inference.predict_config import parse_predict
+from stages.lib.model.models import load_system
 from stages.predict import predict
 
 TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
@@ -111,7 +111,7 @@ def test_copy_margin_off_is_the_plain_beam_search(lively: tuple[Any, Any, list[s
     for margin in (None, 0.0):
         assert engine.generate(model, tokenizer, prompts, budgets, Decoding(2, margin), 2,
                                sources=TEXTS, progress=False) == default
-    # the continuous engine runs its own beams (stages.lib.beam_search), never generate()
+    # the continuous engine runs its own beams (stages.lib.inference.beam_search), never generate()
     assert (not configs) if name == "continuous" else configs
     assert all(c.num_return_sequences in (None, 1) and not c.output_scores
                and not c.return_dict_in_generate for c in configs)
@@ -246,7 +246,7 @@ def test_vllm_refuses_a_copy_margin(lively: tuple[Any, Any, list[str], list[int]
         engines.VLLM.generate(model, tokenizer, prompts, budgets, Decoding(2, 0.5), 2,
                               sources=TEXTS)
     # through the chooser, copy_margin's beams already rule vLLM out
-    from stages.lib import vllm_engine
+    from stages.lib.inference import vllm_engine
 
     monkeypatch.setattr(vllm_engine, "installed", lambda: True)
     with pytest.raises(ValueError, match="greedily only"):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from stages.cli import main
 from stages.corpora_params import corpora_section, replace_section
-from stages.lib.io import InputError
+from stages.lib.core.io import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

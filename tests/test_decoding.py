@@ -14,9 +14,9 @@ from test_predict import write_tiny_benchmark
 
 from stages.compare import compare
 from stages.evaluate import EvaluateParams, evaluate_system
-from stages.lib.bootstrap import BootstrapParams
-from stages.lib.decoding import DECODING_RECORD, AnswerBudget, Decoding, DecodingError
-from stages.lib.results import write_results
+from stages.lib.evaluation.bootstrap import BootstrapParams
+from stages.lib.evaluation.results import write_results
+from stages.lib.inference.decoding import DECODING_RECORD, AnswerBudget, Decoding, DecodingError
 
 
 @pytest.mark.parametrize("settings, key, message", [

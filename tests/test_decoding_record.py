@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.decoding import Decoding, read_record
-from stages.lib.decoding_record import evaluated_decoding
-from stages.lib.io import InputError
+from stages.lib.core.io import InputError
+from stages.lib.inference.decoding import Decoding, read_record
+from stages.lib.inference.decoding_record import evaluated_decoding
 
 PARAMS = """predict: {num_beams: 1, copy_margin: null}
 systems:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from stages.base_model import BaseModelParams, saved_dtype
-from stages.lib import models
-from stages.lib.io import InputError
-from stages.lib.train_config import parse_train
+from stages.lib.core.io import InputError
+from stages.lib.model import models
+from stages.lib.training.train_config import parse_train
 from stages.train import checkpointing_option, launch_command, precision_flags, train_device
 
 

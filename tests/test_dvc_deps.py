@@ -78,7 +78,7 @@ def imported_modules(root: Path, module: str) -> set[str]:
                 anchor = ".".join(parts[: len(parts) - node.level + 1])
                 base = f"{anchor}.{base}" if base else anchor
             found.add(base)
-            # `from stages.lib import hub` imports the submodule stages.lib.hub
+            # `from stages.lib.publishing import hub` imports the submodule stages.lib.publishing.hub
             found.update(f"{base}.{alias.name}" for alias in node.names
                          if module_file(root, f"{base}.{alias.name}") is not None)
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
@@ -196,8 +196,8 @@ def test_dvc_yaml_code_deps_are_the_imports(tmp_path: Path) -> None:
     # and the stages only the grid experiment has (speed@, findings@), as `make grid` runs them
     from dvc.utils.hydra import apply_overrides
 
-    from stages.lib.grid import grid_overrides
-    from stages.lib.params import load_params
+    from stages.lib.core.params import load_params
+    from stages.lib.plan.grid import grid_overrides
 
     repo = _copy_pipeline(tmp_path, ("", ""))
     apply_overrides(str(repo / "params.yaml"), grid_overrides(load_params(repo / "params.yaml")))
@@ -229,11 +229,11 @@ def _copy_pipeline(tmp_path: Path, edit: tuple[str, str]) -> Path:
 
 
 def test_checker_fails_on_a_removed_dep(tmp_path: Path) -> None:
-    repo = _copy_pipeline(tmp_path, ("        - stages/lib/decontam.py\n", ""))
+    repo = _copy_pipeline(tmp_path, ("        - stages/lib/data/decontam.py\n", ""))
     problems = check_dvc_yaml(repo)
     assert len(problems) == 1, problems
-    assert problems[0].startswith("dvc.yaml stage mix@*: imports stages/lib/decontam.py")
-    assert "stages.mix -> stages.lib.decontam" in problems[0]
+    assert problems[0].startswith("dvc.yaml stage mix@*: imports stages/lib/data/decontam.py")
+    assert "stages.mix -> stages.lib.data.decontam" in problems[0]
 
 
 @pytest.mark.parametrize("extra", ["stages/lib/metrics/sari.py", "stages/lib/metrics"])

@@ -88,7 +88,7 @@ def test_merge_exports_a_plain_model_with_the_same_outputs(adapter_dir: Path,
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM
 
-    from stages.lib.models import load_system
+    from stages.lib.model.models import load_system
 
     out_dir = tmp_path / "merged"
     code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--dtype",
@@ -171,7 +171,7 @@ def test_edit_passes_beams_and_copy_margin_to_the_engine(
         adapter_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_engines import MarkerEngine
 
-    from stages.lib import engines
+    from stages.lib.inference import engines
 
     calls: list[dict[str, object]] = []
 
@@ -225,7 +225,7 @@ def record_generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, obj
     keyword arguments (num_beams, copy_margin, sources, ...)."""
     from test_engines import MarkerEngine
 
-    from stages.lib import engines
+    from stages.lib.inference import engines
 
     calls: list[dict[str, object]] = []
 
@@ -318,7 +318,7 @@ def test_a_recorded_local_base_outside_the_checkout_is_not_looked_up_on_the_hub(
 
 def test_looks_local_tells_paths_from_hub_ids(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from stages.lib.hub import looks_local
+    from stages.lib.publishing.hub import looks_local
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine").mkdir()
@@ -385,7 +385,7 @@ def test_an_adapter_that_ships_its_own_code_is_refused_and_never_run(
 def test_a_base_other_than_the_trained_one_is_named(adapter_dir: Path, tiny_model_dir: Path,
                                                     lively_model_dir: Path,
                                                     tmp_path: Path) -> None:
-    from stages.lib.model_dirs import weights_sha256
+    from stages.lib.model.model_dirs import weights_sha256
 
     trained = shutil.copytree(adapter_dir, tmp_path / "trained")
     record = json.loads((trained / "training_args.json").read_text())

@@ -9,8 +9,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from stages.lib.edit_weights import changed_spans, token_weights
-from stages.lib.prompts import format_example
+from stages.lib.data.prompts import format_example
+from stages.lib.training.edit_weights import changed_spans, token_weights
 from stages.train import build_trainer, parse_train
 
 GRAMMAR = "Fix grammatical errors in the text."

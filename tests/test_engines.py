@@ -18,11 +18,12 @@ from click.testing import CliRunner
 from decode_helpers import generate, max_new_tokens_for
 from test_predict import write_params, write_tiny_benchmark
 
-from stages.lib import engines, models, vllm_engine
-from stages.lib.decoding import Decoding
-from stages.lib.io import read_jsonl
-from stages.lib.models import load_system, resolve_device, resolve_dtype
-from stages.lib.prompts import format_prompt
+from stages.lib.core.io import read_jsonl
+from stages.lib.data.prompts import format_prompt
+from stages.lib.inference import engines, vllm_engine
+from stages.lib.inference.decoding import Decoding
+from stages.lib.model import models
+from stages.lib.model.models import load_system, resolve_device, resolve_dtype
 from stages.predict import PredictParams, predict
 
 TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
@@ -146,7 +147,7 @@ def test_an_unknown_engine_is_one_error_from_the_chooser(monkeypatch: pytest.Mon
     with pytest.raises(ValueError) as error:
         generate(model, tokenizer, ["x"], [2], 1, engine="fast")
     assert str(error.value) == UNKNOWN
-    with pytest.raises(ValueError, match="resolve it with stages.lib.engines.choose"):
+    with pytest.raises(ValueError, match="resolve it with stages.lib.inference.engines.choose"):
         engines.engine_named("auto")
 
 
@@ -228,7 +229,7 @@ def test_choose_names_the_bad_setting_and_describes_the_choice(
 
 def test_defaults_agree_with_params_yaml() -> None:
     from stages.edit import edit
-    from stages.lib.params import load_params
+    from stages.lib.core.params import load_params
 
     section = load_params(Path(__file__).resolve().parents[1] / "params.yaml")["predict"]
     defaults = PredictParams()
@@ -378,7 +379,7 @@ class MarkerEngine:
 
 def spy_on_chooser(monkeypatch: pytest.MonkeyPatch,
                    returns: engines.Engine | None = None) -> list[tuple[Any, ...]]:
-    """Replace stages.lib.engines.resolve_engine: each call is recorded as (name, device,
+    """Replace stages.lib.inference.engines.resolve_engine: each call is recorded as (name, device,
     num_beams, dtype, items, vllm_installed) and answered by the real chooser, or with
     `returns` when given."""
     calls: list[tuple[Any, ...]] = []

@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from test_predict import write_tiny_benchmark
 
 from stages.evaluate import EvaluateParams, evaluate, evaluate_system
-from stages.lib.gec_analysis import touches
-from stages.lib.io import InputError, read_jsonl
+from stages.lib.core.io import InputError, read_jsonl
+from stages.lib.evaluation.gec_analysis import touches
+from stages.lib.evaluation.predictions import gec_tokenize
+from stages.lib.evaluation.results import read_results, scores_stamp
 from stages.lib.metrics.errant_scorer import HypEdit
 from stages.lib.metrics.gleu import corpus_gleu
 from stages.lib.metrics.sari import corpus_sari
-from stages.lib.predictions import gec_tokenize
-from stages.lib.results import read_results, scores_stamp
 
 GOLD_FIXES = {  # detokenized corrections, as a model would write them
     "conll-0000": "She went to school yesterday.",
@@ -166,7 +166,7 @@ def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
     assert "details" not in data
     details = json.loads((tmp_path / "metrics" / "details" / "base.json").read_text())
     assert details["datasets"]["conll"]["n"] == 3 and len(details["avg"]["ci95"]) == 2
-    # the details name the scores they belong to (stages/lib/results.py), read back without
+    # the details name the scores they belong to (stages/lib/evaluation/results.py), read back without
     assert details.pop("scores_sha256") == scores_stamp(data)
     assert read_results(out)["details"] == details
     first = out.read_bytes()

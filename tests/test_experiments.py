@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.lib.grid import grid_overrides
-from stages.lib.mixture_config import parse_mixture
-from stages.lib.params import load_params
+from stages.lib.core.params import load_params
+from stages.lib.data.mixture_config import parse_mixture
+from stages.lib.plan.grid import grid_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -138,7 +138,7 @@ def test_the_readme_experiment_reruns_writing_alpaca_and_what_derives_from_it(
 
 
 def test_a_derived_mixture_must_name_another_mixture(tmp_path: Path) -> None:
-    from stages.lib.io import InputError
+    from stages.lib.core.io import InputError
 
     params = apply(tmp_path, "mixtures.writing-only.derived_from=nope")
     with pytest.raises(InputError, match="mixtures.writing-only.derived_from: 'nope'"):
@@ -149,7 +149,7 @@ def test_a_derived_mixture_must_name_another_mixture(tmp_path: Path) -> None:
 
 
 def test_the_grid_experiment_adds_the_grid_to_the_default_build(tmp_path: Path) -> None:
-    from stages.lib.train_config import parse_train
+    from stages.lib.training.train_config import parse_train
 
     default = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     edited = apply(tmp_path, *grid_overrides(load_params(REPO / "params.yaml")))

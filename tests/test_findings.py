@@ -11,10 +11,10 @@ from test_predict import write_tiny_benchmark
 
 from stages.evaluate import EvaluateParams, evaluate_system
 from stages.findings import TASK_GROUPS, findings, paper_value, verdict
-from stages.lib.bootstrap import BootstrapParams
-from stages.lib.comparison import SystemResults, compare_systems
-from stages.lib.io import read_jsonl
-from stages.lib.results import write_results
+from stages.lib.core.io import read_jsonl
+from stages.lib.evaluation.bootstrap import BootstrapParams
+from stages.lib.evaluation.comparison import SystemResults, compare_systems
+from stages.lib.evaluation.results import write_results
 
 
 def _evaluate(bench: Path, root: Path, metrics: Path, system: str, outputs: dict) -> None:

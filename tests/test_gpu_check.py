@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.io import write_jsonl
-from stages.lib.prompts import format_prompt
+from stages.lib.core.io import write_jsonl
+from stages.lib.data.prompts import format_prompt
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROWS = [("Fix grammatical errors in the text.", "She go to school yesterday .",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from stages.lib.io import write_jsonl
+from stages.lib.core.io import write_jsonl
 from stages.lib.metrics.registry import get_metric
 
 SOURCES = ["I do n't like it , he said .", "She go to school yesterday .",

@@ -18,18 +18,18 @@ from test_evaluate import write_predictions
 from test_predict import write_tiny_benchmark
 
 from stages.evaluate import EvaluateParams, evaluate_system
-from stages.lib import benchmark_info
-from stages.lib.adapter_card import METRIC_CARD
-from stages.lib.bootstrap import BootstrapParams, interval, scores_for, system_resamples
-from stages.lib.io import InputError
+from stages.lib.core.io import InputError
+from stages.lib.core.params import load_params
+from stages.lib.data import benchmark_info
+from stages.lib.evaluation.bootstrap import BootstrapParams, interval, scores_for, system_resamples
 from stages.lib.metrics.registry import METRICS, Inputs, Metric, get_metric
-from stages.lib.params import load_params
+from stages.lib.publishing.adapter_card import METRIC_CARD
 
 SCORERS = {f"stages.lib.metrics.{name}" for name in ("sari", "gleu", "m2", "errant_scorer")}
 # everything that scores or resamples a metric by its name
 CALLERS = ["stages.evaluate", "stages.score", "stages.findings", "stages.report",
-           "stages.compare", "stages.lib.bootstrap", "stages.lib.comparison",
-           "stages.lib.predictions"]
+           "stages.compare", "stages.lib.evaluation.bootstrap", "stages.lib.evaluation.comparison",
+           "stages.lib.evaluation.predictions"]
 
 
 def test_every_benchmark_metric_in_params_resolves() -> None:

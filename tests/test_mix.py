@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from stages.lib.decontam import build_index, normalize_text
+from stages.lib.data.decontam import build_index, normalize_text
 from stages.mix import mix
 
 
@@ -84,7 +84,7 @@ def test_mix_is_deterministic_and_complete(workspace: Path) -> None:
     data = Dataset.from_parquet(str(workspace / "a" / "train.parquet"))
     assert data.column_names == ["id", "corpus", "task", "prompt", "completion", "source",
                                  "instruction", "input"]
-    from stages.lib.prompts import format_prompt
+    from stages.lib.data.prompts import format_prompt
 
     # the raw instruction and input re-render the paper's prompt (train renders others)
     assert all(r["prompt"] == format_prompt(r["instruction"], r["input"]) for r in data)
@@ -157,7 +157,7 @@ def test_null_component_is_removed(workspace: Path) -> None:
 
 
 def test_repo_mixtures_parse_in_both_profiles() -> None:
-    from stages.lib.params import deep_merge
+    from stages.lib.core.params import deep_merge
     from stages.mix import parse_mixture
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
@@ -299,7 +299,7 @@ def test_unchanged_share_limits_what_n_can_draw(workspace: Path) -> None:
 
 
 def test_capped_available_and_quota() -> None:
-    from stages.lib.mixture_config import (
+    from stages.lib.data.mixture_config import (
         Component,
         Filters,
         available_items,

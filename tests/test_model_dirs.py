@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from stages.cli import main
-from stages.lib.io import InputError
-from stages.lib.model_dirs import check_adapter_or_model, check_model_dirs
+from stages.lib.core.io import InputError
+from stages.lib.model.model_dirs import check_adapter_or_model, check_model_dirs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.io import InputError, atomic_path
-from stages.lib.params import parse_section
+from stages.lib.core.io import InputError, atomic_path
+from stages.lib.core.params import parse_section
 
 # --- outputs -----------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ def test_a_model_folder_with_its_own_code_is_refused(tiny_model_dir: Path, tmp_p
                                                       config_file: str) -> None:
     import shutil
 
-    from stages.lib.model_dirs import check_model_dirs
+    from stages.lib.model.model_dirs import check_model_dirs
 
     folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
     path = folder / config_file
@@ -151,7 +151,7 @@ def test_a_model_folder_with_its_own_code_is_refused(tiny_model_dir: Path, tmp_p
 ])
 def test_train_values_out_of_range_name_their_key(key: str, value: object,
                                                   message: str) -> None:
-    from stages.lib.train_config import parse_train
+    from stages.lib.training.train_config import parse_train
 
     section = {"max_steps": 2, "per_device_batch_size": 1, "global_batch_size": 1,
                "learning_rate": 1e-3, key: value}
@@ -166,7 +166,7 @@ def test_train_values_out_of_range_name_their_key(key: str, value: object,
 ])
 def test_predict_values_out_of_range_name_their_key(key: str, value: object,
                                                     message: str) -> None:
-    from stages.lib.predict_config import parse_predict
+    from stages.lib.inference.predict_config import parse_predict
 
     with pytest.raises(InputError, match=message):
         parse_predict({"predict": {key: value}})
@@ -175,8 +175,8 @@ def test_predict_values_out_of_range_name_their_key(key: str, value: object,
 # --- inputs ------------------------------------------------------------------------------
 
 def test_non_utf8_inputs_are_one_line_naming_the_file(tmp_path: Path) -> None:
-    from stages.lib.io import read_json, read_jsonl
-    from stages.lib.params import load_params
+    from stages.lib.core.io import read_json, read_jsonl
+    from stages.lib.core.params import load_params
 
     jsonl = tmp_path / "items.jsonl"
     jsonl.write_bytes(b'{"a": 1}\n{"b": "caf\xe9"}\n')
@@ -193,7 +193,7 @@ def test_non_utf8_inputs_are_one_line_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_a_dataset_list_that_names_nothing_is_refused() -> None:
-    from stages.lib.benchmark_info import chosen_datasets
+    from stages.lib.data.benchmark_info import chosen_datasets
 
     with pytest.raises(InputError, match=r"--datasets: ',' names no dataset"):
         chosen_datasets({"conll": {}, "jfl": {}}, ",", "--datasets")
@@ -229,7 +229,7 @@ def _result(score: float) -> dict:
 
 
 def test_results_of_two_runs_are_never_paired(tmp_path: Path) -> None:
-    from stages.lib.results import details_path, read_items, read_results, write_results
+    from stages.lib.evaluation.results import details_path, read_items, read_results, write_results
 
     metrics = tmp_path / "metrics" / "sys.json"
     write_results(metrics, _result(40.0))
@@ -249,7 +249,7 @@ def test_results_of_two_runs_are_never_paired(tmp_path: Path) -> None:
 
 
 def test_results_written_before_the_stamp_are_read(tmp_path: Path) -> None:
-    from stages.lib.results import details_path, read_results
+    from stages.lib.evaluation.results import details_path, read_results
 
     metrics = tmp_path / "sys.json"
     metrics.write_text(json.dumps({"conll": 40.0}), encoding="utf-8")
@@ -268,7 +268,7 @@ def test_results_written_before_the_stamp_are_read(tmp_path: Path) -> None:
      r"systems\.alpaca\.predict\.copy_margin .*systems\.alpaca\.predict\.num_beams"),
 ])
 def test_a_systems_own_decoding_errors_name_its_key(own: dict, message: str) -> None:
-    from stages.lib.predict_config import parse_predict
+    from stages.lib.inference.predict_config import parse_predict
 
     params = {"predict": {"num_beams": 4}, "systems": {"alpaca": {"predict": own}}}
     with pytest.raises(InputError, match=message):

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.lib.io import InputError
-from stages.lib.params import PROFILE_SECTIONS, load_params
+from stages.lib.core.io import InputError
+from stages.lib.core.params import PROFILE_SECTIONS, load_params
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -71,7 +71,7 @@ def test_profile_missing_a_section_is_an_error(tmp_path: Path) -> None:
 
 
 def test_writing_only_is_writing_alpaca_without_generic_data() -> None:
-    from stages.lib.mixture_config import parse_mixture
+    from stages.lib.data.mixture_config import parse_mixture
 
     for profile in ("default", "paper"):
         params = load_params(PARAMS, profile)
@@ -93,7 +93,7 @@ def test_runs_are_trainable_and_their_mixtures_declared() -> None:
     """Every run of the default build and of the grid names a declared mixture and
     overrides `train` into a valid config; the speed stage times one of the grid's
     systems, and every trained system is evaluated."""
-    from stages.lib.grid import runs
+    from stages.lib.plan.grid import runs
     from stages.mix import parse_mixture
     from stages.train import parse_train
 
@@ -116,8 +116,8 @@ def test_runs_are_trainable_and_their_mixtures_declared() -> None:
 def test_the_grids_writing_adapters_decode_as_writing_alpaca() -> None:
     """The ablations (writing-only, full fine-tuning, gec-only against writing-alpaca)
     compare data and training, so their systems share writing-alpaca's decoding."""
-    from stages.lib.grid import grid_overrides
-    from stages.lib.predict_config import parse_predict
+    from stages.lib.inference.predict_config import parse_predict
+    from stages.lib.plan.grid import grid_overrides
 
     params = load_params(PARAMS)
     with_grid = dict(params)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from stages.lib.memory_estimate import GIB, estimate_memory, lora_trainable, read_model_shape
+from stages.lib.plan.memory_estimate import GIB, estimate_memory, lora_trainable, read_model_shape
 from stages.plan import plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -304,7 +304,7 @@ def test_plan_chooses_the_engine_through_predicts_chooser(
         workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from stages.lib import engines
+    from stages.lib.inference import engines
 
     engine_params(workdir, num_beams=1)
     calls = []

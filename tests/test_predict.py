@@ -1,4 +1,4 @@
-"""predict stage and stages.lib.generation on the tiny model and a tiny benchmark."""
+"""predict stage and stages.lib.inference.generation on the tiny model and a tiny benchmark."""
 from __future__ import annotations
 
 import json
@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from decode_helpers import generate, max_new_tokens_for
 
-from stages.lib import engines
-from stages.lib.answers import clean_output, cut_point
-from stages.lib.benchmark_info import select_items
-from stages.lib.decoding import AnswerBudget, Decoding
-from stages.lib.io import InputError, read_jsonl
-from stages.lib.models import load_system
-from stages.lib.prompts import format_prompt
+from stages.lib.core.io import InputError, read_jsonl
+from stages.lib.data.benchmark_info import select_items
+from stages.lib.data.prompts import format_prompt
+from stages.lib.inference import engines
+from stages.lib.inference.answers import clean_output, cut_point
+from stages.lib.inference.decoding import AnswerBudget, Decoding
+from stages.lib.model.models import load_system
 from stages.predict import predict, predict_all
 
 CONLL_BLOCKS = [
@@ -224,7 +224,7 @@ def test_predict_rejects_bad_params(tmp_path: Path, tiny_model_dir: Path) -> Non
 
 
 def test_read_items_names_file_and_line(tmp_path: Path) -> None:
-    from stages.lib.benchmark_info import read_items
+    from stages.lib.data.benchmark_info import read_items
 
     (tmp_path / "trk.jsonl").write_text('{"id": "a", "instruction": "x", "input": "y"}\n{bad\n')
     with pytest.raises(InputError, match=r"trk.jsonl:2"):
@@ -257,7 +257,7 @@ def test_copy_baseline_writes_inputs_without_a_model(tmp_path: Path) -> None:
 
 
 def test_old_eval_section_is_an_error_naming_its_successors(tmp_path: Path) -> None:
-    from stages.lib.params import load_params
+    from stages.lib.core.params import load_params
 
     params = tmp_path / "params.yaml"
     params.write_text("eval:\n  max_items: 3\n", encoding="utf-8")

@@ -1,5 +1,5 @@
 """prompt_template: the paper's Alpaca template or the base model's own chat template,
-the same in train, predict and edit (stages/lib/prompts.py)."""
+the same in train, predict and edit (stages/lib/data/prompts.py)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from stages.lib.io import InputError
-from stages.lib.prompts import (
+from stages.lib.core.io import InputError
+from stages.lib.data.prompts import (
     format_example,
     format_prompt,
     recorded_template,
@@ -169,7 +169,7 @@ def test_train_records_its_template_for_predict_and_edit(chat_model_dir: Path,
 
 
 def test_the_adapter_card_names_the_recorded_template(tmp_path: Path) -> None:
-    from stages.lib.adapter_card import build_adapter_card
+    from stages.lib.publishing.adapter_card import build_adapter_card
     from stages.publish import TEMPLATE
 
     (tmp_path / "training_args.json").write_text(json.dumps({"prompt_template": "chat"}))

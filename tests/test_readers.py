@@ -1,4 +1,4 @@
-"""Raw-format readers (stages/lib/corpora.py): every corpus on the real mirror, and small
+"""Raw-format readers (stages/lib/data/corpora.py): every corpus on the real mirror, and small
 malformed fixtures written here."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.lib.corpora import CorpusSpec, corpus_spec, read_corpus, split_lines
-from stages.lib.io import InputError
-from stages.lib.params import load_params
+from stages.lib.core.io import InputError
+from stages.lib.core.params import load_params
+from stages.lib.data.corpora import CorpusSpec, corpus_spec, read_corpus, split_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(REPO_ROOT / "corpora.yaml")

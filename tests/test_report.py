@@ -11,9 +11,9 @@ from test_predict import write_tiny_benchmark
 
 from stages.compare import compare
 from stages.evaluate import EvaluateParams, evaluate_system
-from stages.lib.bootstrap import BootstrapParams
-from stages.lib.io import read_jsonl
-from stages.lib.results import write_results
+from stages.lib.core.io import read_jsonl
+from stages.lib.evaluation.bootstrap import BootstrapParams
+from stages.lib.evaluation.results import write_results
 from stages.report import report
 
 SYSTEMS = ("copy", "tuned")

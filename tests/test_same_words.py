@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stages.lib.copy_share import copy_share
-from stages.lib.same_words import same_words, words
+from stages.lib.core.same_words import same_words, words
+from stages.lib.evaluation.copy_share import copy_share
 
 
 def test_spacing_around_punctuation_and_clitics_is_no_edit() -> None:

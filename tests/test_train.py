@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from stages.lib.io import InputError
-from stages.lib.prompts import format_example
+from stages.lib.core.io import InputError
+from stages.lib.data.prompts import format_example
 from stages.train import parse_train, run_key, stable_adapter_config, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def test_two_steps_change_lora_only(tmp_path: Path, mixture: Path, tiny_model_di
     state = json.loads((adapter / "training_args.json").read_text())
     assert state["global_step"] == 2
     # the base is named by its weights, which a copy elsewhere shares (edit checks them)
-    from stages.lib.model_dirs import weights_sha256
+    from stages.lib.model.model_dirs import weights_sha256
 
     copied = shutil.copytree(tiny_model_dir, tmp_path / "elsewhere")
     assert state["base_weights_sha256"] == weights_sha256(copied)

@@ -8,10 +8,10 @@ Every metric here is a corpus metric computed from per-item sufficient statistic
     resample(stats, indices)  the headline score of each row of item positions
 
 `evaluate` scores a dataset and stores the statistics (metrics/items/<system>.json), the
-bootstrap rescores resamples of them (stages/lib/bootstrap.py) and `writing-alpaca score`
+bootstrap rescores resamples of them (stages/lib/evaluation/bootstrap.py) and `writing-alpaca score`
 prints `corpus(inputs)`; all three find the metric with `get_metric`, the one place where
 an unknown metric id is an error. The ids are those of data/benchmark/index.json and
-params benchmark.datasets.<set>.metric (stages/lib/benchmark_info.py METRICS, which the
+params benchmark.datasets.<set>.metric (stages/lib/data/benchmark_info.py METRICS, which the
 benchmark stage checks without importing any scorer).
 
 The scorer modules are imported inside the functions below: looking a metric up must
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from stages.lib.io import InputError
+from stages.lib.core.io import InputError
 
 if TYPE_CHECKING:
     from stages.lib.metrics.errant_scorer import HypEdit

@@ -1,0 +1,333 @@
+"""Corpus declarations (corpora.yaml `corpora:`) and ALL raw-format readers.
+
+Every reader turns the verified raw files of one corpus into normalized records
+`{id, src, refs: [...], meta: {...}}`, grouped by split. Readers are pure functions of
+the files they are given; a malformed line is an InputError naming file and line.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stages.lib.core.io import InputError, read_jsonl
+from stages.lib.core.params import parse_section
+from stages.lib.metrics.m2format import M2FormatError, parse_m2, split_blocks
+
+Record = dict[str, Any]
+
+
+@dataclass
+class CorpusSpec:
+    """One `corpora.<key>` entry of corpora.yaml (validated strictly)."""
+
+    format: str  # which reader (READERS)
+    split: str  # split name of the normalized output (see `splits` for per-file splits)
+    role: str  # eval | train | ... (documentation; mixtures choose corpora by key)
+    upstream: str  # the project page or canonical download (cards, README)
+    # Download location of every file, a template: {path} = the file's path, {rel} = it
+    # without its first folder, {name} = its base name. With `member`, `url` is an archive
+    # (zip, tar, tar.gz, tar.bz2) and `member` (same placeholders) the path inside it.
+    url: str
+    files: dict[str, str | None]  # mirror-relative path -> sha256 (null: not pinned yet)
+    member: str | None = None
+    source: str | None = None  # line-aligned formats: the source file; the others are refs
+    extra: list[str] = field(default_factory=list)  # fetched and verified, not read
+    splits: dict[str, str] = field(default_factory=dict)  # path -> split, where files differ
+    strip: bool = False  # strip whitespace around lines (what EASSE does for its copies)
+
+
+@dataclass
+class FileSpec:
+    """One file of a corpus, with its download location resolved."""
+
+    path: str
+    sha256: str | None
+    url: str
+    member: str | None
+    # what the file is to its reader: "src" / "ref" (the source / a reference of a
+    # line-aligned corpus), "data" (every other format), or "extra" (fetched and verified,
+    # not read)
+    use: str
+    split: str
+
+
+def _fill(template: str, path: str) -> str:
+    rel = path.split("/", 1)[1] if "/" in path else path
+    return template.format(path=path, rel=rel, name=path.rsplit("/", 1)[-1])
+
+
+def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
+    """The validated `corpora.<key>` entry; a pointer to optional_corpora if it is there."""
+    corpora = params.get("corpora") or {}
+    if key not in corpora:
+        if key in (params.get("optional_corpora") or {}):
+            raise InputError(
+                f"corpora.yaml: {key!r} is declared under optional_corpora; move its entry "
+                "into corpora: to fetch it (it needs internet access, see docs/corpora.md)")
+        raise InputError(f"corpora.yaml: no corpora.{key} (known: {', '.join(sorted(corpora))})")
+    where = f"corpora.{key}"
+    spec = parse_section(CorpusSpec, corpora[key], where)
+    if spec.format not in READERS:
+        raise InputError(f"corpora.yaml: {where}.format {spec.format!r} is unknown "
+                         f"(known: {', '.join(sorted(READERS))})")
+    if not isinstance(spec.files, dict) or not spec.files:
+        raise InputError(f"corpora.yaml: {where}.files must be a non-empty mapping path -> sha256")
+    for path, sha in spec.files.items():
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
+            raise InputError(f"corpora.yaml: {where}.files.{path}: {sha!r} is not a sha256 "
+                             "(64 hex digits) or null")
+    named = [spec.source] if spec.source else []
+    for path in named + spec.extra + list(spec.splits):
+        if path not in spec.files:
+            raise InputError(f"corpora.yaml: {where}: {path!r} is not one of its files")
+    return spec
+
+
+def file_specs(spec: CorpusSpec) -> list[FileSpec]:
+    """The corpus's files in declaration order, URLs resolved, each with its use and split."""
+    result = []
+    for path, sha in spec.files.items():
+        if path in spec.extra:
+            use = "extra"
+        elif spec.source is None:
+            use = "data"
+        else:
+            use = "src" if path == spec.source else "ref"
+        member = _fill(spec.member, path) if spec.member else None
+        result.append(FileSpec(path, sha, _fill(spec.url, path), member, use,
+                               spec.splits.get(path, spec.split)))
+    return result
+
+
+def read_corpus(spec: CorpusSpec, key: str, raw: Path) -> dict[str, list[Record]]:
+    """Read corpus `key` from its fetched folder `raw`: split -> records (ids assigned)."""
+    by_split = READERS[spec.format](spec, raw)
+    for split, records in by_split.items():
+        for number, record in enumerate(records):
+            record["id"] = f"{key}-{split}-{number:05d}"
+    return by_split
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: raw file missing (run the fetch stage)") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines of a text file, with or without a final newline (\\n only, \\r\\n tolerated).
+
+    Some releases (TurkCorpus legacy, ASSET) have no newline after the last line, so
+    counting newlines would lose an item; str.splitlines would also split on rare
+    separators such as U+2028 inside a sentence, so split on \\n alone.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _record(src: str, refs: list[str], **meta: Any) -> Record:
+    return {"id": "", "src": src, "refs": refs, "meta": meta}
+
+
+def _files(spec: CorpusSpec, raw: Path, use: str) -> list[tuple[FileSpec, Path]]:
+    return [(f, raw / f.path) for f in file_specs(spec) if f.use == use]
+
+
+def _natural_key(path: str) -> list[Any]:
+    """`part_10` after `part_9`: numbers compare as numbers."""
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", path)]
+
+
+# --- M2 (CoNLL-2014, BEA-2019 dev, W&I+LOCNESS train) --------------------------------
+# Parsed by the project's one M2 parser (stages/lib/metrics/m2format.py).
+
+# Edit types that carry no correction: the BEA-2019 corr_from_m2.py skips the same ones.
+_SKIP_TYPES = frozenset({"noop", "UNK", "Um"})
+
+
+def read_m2(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    """One reference per annotator (its edits applied right to left); meta.m2 = gold block."""
+    records: list[Record] = []
+    for _, path in _files(spec, raw, "data"):
+        text = _read_text(path)
+        try:
+            blocks = parse_m2(text, str(path))
+        except M2FormatError as exc:
+            raise InputError(str(exc)) from None
+        texts = split_blocks(text)
+        if len(texts) != len(blocks):  # both split on blank lines; a mismatch is a bug
+            raise InputError(f"{path}: {len(blocks)} M2 blocks parsed but {len(texts)} found")
+        # Annotators are a property of the file: a CoNLL block without A lines still
+        # gets one (unchanged) reference per annotator of the file.
+        annotators = sorted({e.annotator for b in blocks for e in b.edits}) or [0]
+        for block, block_text in zip(blocks, texts, strict=True):
+            refs = [block.corrected(a, _SKIP_TYPES) if a in block.annotators
+                    else " ".join(block.tokens) for a in annotators]
+            records.append(_record(" ".join(block.tokens), refs, m2=block_text,
+                                   annotators=annotators))
+    return {spec.split: records}
+
+
+# --- line-aligned source + references (JFLEG, TurkCorpus, ASSET, WikiLarge) ----------
+
+def read_lines(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    sources = _files(spec, raw, "src")
+    refs = _files(spec, raw, "ref")
+    if len(sources) != 1 or not refs:
+        raise InputError(f"corpora.yaml: a `lines` corpus needs exactly one `use: src` file and "
+                         f"at least one `use: ref` file (got {len(sources)} and {len(refs)})")
+    clean: Callable[[str], str] = str.strip if spec.strip else (lambda s: s)
+    src_lines = [clean(s) for s in split_lines(_read_text(sources[0][1]))]
+    columns = []
+    for _, path in refs:
+        lines = [clean(s) for s in split_lines(_read_text(path))]
+        if len(lines) != len(src_lines):
+            where = len(lines) + 1 if len(lines) < len(src_lines) else len(src_lines) + 1
+            raise InputError(f"{path}:{where}: has {len(lines)} lines but the source "
+                             f"{sources[0][1]} has {len(src_lines)} (files must be line-aligned)")
+        columns.append(lines)
+    records = [_record(src, [col[i] for col in columns]) for i, src in enumerate(src_lines)]
+    return {spec.split: records}
+
+
+# --- ITERATER (JSON Lines despite .json) ---------------------------------------------
+
+def read_iterater(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    records = []
+    for _, path in _files(spec, raw, "data"):
+        for number, row in enumerate(_jsonl_rows(path), start=1):
+            missing = {"before_sent", "after_sent", "labels"} - set(row)
+            if missing:
+                raise InputError(f"{path}:{number}: missing key(s) {', '.join(sorted(missing))}")
+            records.append(_record(row["before_sent"], [row["after_sent"]], intent=row["labels"],
+                                   doc_id=row.get("doc_id"),
+                                   revision_depth=row.get("revision_depth")))
+    return {spec.split: records}
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """JSON Lines rows; blank lines are rejected too, so row number == line number."""
+    text = _read_text(path)
+    for number, line in enumerate(split_lines(text), start=1):
+        if not line.strip():
+            raise InputError(f"{path}:{number}: empty line in a JSON Lines file")
+    return read_jsonl(path)
+
+
+# --- STS benchmark CSV (headerless, excel dialect, CRLF) ----------------------------
+
+def read_stsb(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    records = []
+    for _, path in _files(spec, raw, "data"):
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, dialect="excel")
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if len(row) != 3:
+                    raise InputError(f"{where}: expected 3 CSV columns "
+                                     f"(sentence1, sentence2, score), got {len(row)}")
+                try:
+                    score = float(row[2])
+                except ValueError:
+                    raise InputError(f"{where}: score {row[2]!r} is not a number") from None
+                records.append(_record(row[0], [row[1]], score=score))
+    return {spec.split: records}
+
+
+# --- Alpaca: Stanford JSON array(s), the bilingual re-release, the 5k JSON Lines -----
+
+def _alpaca(item: Any, where: str) -> Record:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    # The bilingual re-release keeps English under en_*; its plain keys are Chinese.
+    prefix = "en_" if "en_instruction" in item else ""
+    try:
+        instruction, inp, out = (item[prefix + k] for k in ("instruction", "input", "output"))
+    except KeyError as exc:
+        raise InputError(f"{where}: missing key {exc.args[0]!r}") from None
+    return _record(inp, [out], instruction=instruction)
+
+
+def read_alpaca_json(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    records = []
+    # Parts must be concatenated in numeric order (0, 1, ..., 10) to keep Alpaca's order.
+    for _, path in sorted(_files(spec, raw, "data"), key=lambda fp: _natural_key(fp[0].path)):
+        try:
+            items = json.loads(_read_text(path))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(items, list):
+            raise InputError(f"{path}:1: expected a JSON array of Alpaca items")
+        records += [_alpaca(item, f"{path}: item {i}") for i, item in enumerate(items)]
+    return {spec.split: records}
+
+
+def read_alpaca_jsonl(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    records = []
+    for _, path in _files(spec, raw, "data"):
+        records += [_alpaca(row, f"{path}:{n}") for n, row in enumerate(_jsonl_rows(path), 1)]
+    return {spec.split: records}
+
+
+# --- WNC: the official biased.word.* TSV, and the chat-format stand-in --------------
+
+WNC_COLUMNS = ("id", "src_tok", "tgt_tok", "src_raw", "tgt_raw", "src_POS_tags", "tgt_parse_tags")
+
+
+def read_wnc_tsv(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    by_split: dict[str, list[Record]] = {}
+    for f, path in _files(spec, raw, "data"):
+        records = by_split.setdefault(f.split, [])
+        for number, line in enumerate(split_lines(_read_text(path)), start=1):
+            cols = line.split("\t")
+            if len(cols) != len(WNC_COLUMNS):
+                raise InputError(f"{path}:{number}: expected {len(WNC_COLUMNS)} tab-separated "
+                                 f"columns ({', '.join(WNC_COLUMNS)}), got {len(cols)}")
+            row = dict(zip(WNC_COLUMNS, cols, strict=True))
+            records.append(_record(row["src_raw"], [row["tgt_raw"]], rev_id=row["id"]))
+    return by_split
+
+
+WNC_PAIR_PREFIX = "This is subjective bias text. The neutralized text is: "
+
+
+def read_wnc_chat(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    by_split: dict[str, list[Record]] = {}
+    for f, path in _files(spec, raw, "data"):
+        records = by_split.setdefault(f.split, [])
+        for number, row in enumerate(_jsonl_rows(path), start=1):
+            messages = row.get("messages")
+            turns = ({m.get("role"): m.get("content") for m in messages if isinstance(m, dict)}
+                     if isinstance(messages, list) else {})
+            user, answer = turns.get("user"), turns.get("assistant")
+            if not isinstance(user, str) or not isinstance(answer, str):
+                raise InputError(f"{path}:{number}: expected messages with a user and an "
+                                 "assistant turn")
+            # Rows judged unbiased carry no rewrite: they are not neutralization pairs.
+            if answer.startswith(WNC_PAIR_PREFIX):
+                records.append(_record(user, [answer[len(WNC_PAIR_PREFIX):]], line=number))
+    return by_split
+
+
+READERS: dict[str, Callable[[CorpusSpec, Path], dict[str, list[Record]]]] = {
+    "m2": read_m2,
+    "lines": read_lines,
+    "iterater-jsonl": read_iterater,
+    "stsb-csv": read_stsb,
+    "alpaca-json": read_alpaca_json,
+    "alpaca-jsonl": read_alpaca_jsonl,
+    "wnc-tsv": read_wnc_tsv,
+    "wnc-chat-jsonl": read_wnc_chat,
+}

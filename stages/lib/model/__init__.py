@@ -1,0 +1,3 @@
+"""Loading models and checking model folders before transformers sees them (models,
+model_dirs). Imports core.
+"""

@@ -1,0 +1,286 @@
+"""The plan of one training run and of the predict systems, for a machine that need
+not be this one (`writing-alpaca plan`, stages/plan.py).
+
+Precision follows the target machine, by the rule of stages.lib.model.models.resolve_dtype
+(which can only ask the machine it runs on): `auto` = bf16 on GPUs of compute
+capability >= 8.0, fp16 on older GPUs, and on the CPU bf16 only with AMX/AVX512-BF16
+(this machine's CPU decides, the only one plan can see), else fp32.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stages.lib.core.io import InputError
+from stages.lib.data.benchmark_info import in_paper_order, read_index
+from stages.lib.data.mixture_size import MixtureSize
+from stages.lib.inference.predict_config import parse_predict
+from stages.lib.plan.memory_estimate import GIB, ModelShape, estimate_memory, lora_trainable
+from stages.lib.training.train_config import TrainParams, accumulation_steps, world_size
+
+SIXTEEN_BIT = ("bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Machine:
+    gpus: int                      # 0 = CPU only
+    gpu_memory_gib: float | None
+    gpu_capability: float
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus else "cpu"
+
+
+@dataclass
+class Problem:
+    level: str                     # ERROR (the run would stop) | WARNING
+    message: str
+    subjects: list[str] = field(default_factory=list)   # the runs / systems it concerns
+
+
+@dataclass
+class RunPlan:
+    name: str
+    origin: str                    # build (build.runs) | grid (grid.runs)
+    mixture: str
+    method: str
+    steps: int
+    per_device_batch: int
+    world_size: int
+    accumulation: int
+    rows_per_step: int             # = train.global_batch_size (packed blocks when packing)
+    packing: bool
+    max_length: int
+    units_per_epoch: int | None    # mixture rows, or packed blocks
+    epochs: float | None
+    epochs_kind: str               # rows | blocks (~, from tokens) | at least | unknown
+    device: str
+    dtype: str
+    launcher: str
+    memory: dict[str, Any] | None  # bytes per device (MemoryEstimate + total, fits)
+
+
+@dataclass
+class SystemPlan:
+    name: str
+    adapter: str
+    items: int
+    items_per_dataset: dict[str, int]
+    device: str
+    dtype: str
+    engine: str
+
+
+def add_problem(problems: list[Problem], level: str, message: str, subject: str) -> None:
+    """One line per distinct problem, naming every run or system it concerns."""
+    for problem in problems:
+        if (problem.level, problem.message) == (level, message):
+            problem.subjects.append(subject)
+            return
+    problems.append(Problem(level, message, [subject]))
+
+
+def planned_dtype(setting: str, device: str, machine: Machine) -> str:
+    """The dtype name `setting` resolves to on MACHINE's `device` (cpu | cuda...), by the
+    rule the stages use (stages.lib.model.models.auto_dtype)."""
+    if setting != "auto":
+        return setting
+    from stages.lib.model.models import auto_dtype, cpu_has_fast_bf16
+
+    kind = device.partition(":")[0]
+    dtype = auto_dtype(kind, machine.gpu_capability >= 8.0, kind == "cpu" and cpu_has_fast_bf16())
+    return str(dtype).removeprefix("torch.")
+
+
+def check_dtype(dtype: str, device: str, machine: Machine, key: str,
+                problems: list[Problem], subject: str) -> None:
+    if device.startswith("cuda") and dtype == "bfloat16" and machine.gpu_capability < 8.0:
+        add_problem(problems, "WARNING", f"{key} bfloat16 on a GPU of compute capability "
+                    f"{machine.gpu_capability}: no native bf16 (emulated, slow; vLLM refuses "
+                    f"it): set auto or float16", subject)
+    if device == "cpu" and dtype == "float16":
+        add_problem(problems, "WARNING", f"{key} float16 on the CPU: fp16 is a GPU "
+                    f"precision, set float32 or auto", subject)
+
+
+def train_device(cfg: TrainParams, machine: Machine, problems: list[Problem],
+                 subject: str) -> str:
+    if cfg.device == "cuda" and machine.gpus == 0:
+        add_problem(problems, "ERROR", "train.device cuda, but --gpus 0: train would stop",
+                    subject)
+    if cfg.device == "cpu" and machine.gpus:
+        add_problem(problems, "WARNING", f"train.device cpu: the {machine.gpus} GPU(s) "
+                    f"stay idle", subject)
+    return machine.device if cfg.device == "auto" else cfg.device
+
+
+def check_world(cfg: TrainParams, device: str, machine: Machine, problems: list[Problem],
+                subject: str) -> None:
+    """Launcher none = one process whatever the machine; ddp / fsdp = num_processes."""
+    if device != "cuda":
+        return
+    gpus, world = machine.gpus, world_size(cfg)
+    if cfg.launcher == "none" and gpus > 1:
+        add_problem(problems, "WARNING", f"train.launcher none runs one process: only 1 of "
+                    f"{gpus} GPUs is used (set train.launcher ddp or fsdp and "
+                    f"train.num_processes {gpus})", subject)
+    elif cfg.launcher != "none" and world > gpus:
+        add_problem(problems, "ERROR", f"train.num_processes {world} > the {gpus} GPU(s): "
+                    f"train would stop", subject)
+    elif cfg.launcher != "none" and world < gpus:
+        add_problem(problems, "WARNING", f"train.num_processes {world}: only {world} of "
+                    f"{gpus} GPUs is used", subject)
+
+
+def epochs_over(cfg: TrainParams, size: MixtureSize) -> tuple[int | None, float | None, str]:
+    """(rows or blocks in one epoch, epochs = steps x rows per step / that, kind)."""
+    seen = cfg.max_steps * cfg.global_batch_size
+    if not size.rows:
+        return None, None, "unknown"
+    if not cfg.packing:
+        return size.rows, seen / size.rows, "rows"
+    if size.tokens and size.token_unit.startswith("tokens of"):
+        # packed blocks of max_length tokens (BFD packing leaves little slack)
+        blocks = math.ceil(size.tokens / cfg.max_length)
+        return blocks, seen / blocks, "blocks"
+    # a block holds at least one row, so there are at most as many blocks as rows
+    return size.rows, seen / size.rows, "at least"
+
+
+def run_memory(cfg: TrainParams, shape: ModelShape | None, dtype: str, device: str,
+               machine: Machine, problems: list[Problem], subject: str
+               ) -> dict[str, Any] | None:
+    if shape is None:
+        return None
+    trainable = 0
+    if cfg.method == "lora":
+        trainable, unmatched = lora_trainable(shape, cfg.lora.r, cfg.lora.target_modules)
+        if unmatched:
+            add_problem(problems, "ERROR", f"train.lora.target_modules {unmatched} match no "
+                        f"module of {shape.source}: PEFT would stop", subject)
+    estimate = estimate_memory(
+        shape, method=cfg.method, trainable=trainable,
+        compute_bytes=4 if dtype == "float32" else 2, batch=cfg.per_device_batch_size,
+        seq=cfg.max_length, checkpointing=cfg.gradient_checkpointing,
+        fsdp_world=world_size(cfg) if cfg.launcher == "fsdp" else 1, cuda=device == "cuda")
+    limit = machine.gpu_memory_gib
+    fits = None if device != "cuda" or limit is None else estimate.total <= limit * GIB
+    if fits is False:
+        # fsdp first for full fine-tuning: its weights and optimizer states dominate
+        smaller = "a smaller per_device_batch_size (accumulation keeps the global batch)"
+        remedies = ["train.gradient_checkpointing", smaller, "launcher fsdp"]
+        if cfg.method == "full":
+            remedies.reverse()
+        add_problem(problems, "WARNING", f"memory: ~{estimate.total / GIB:.1f} GiB per GPU > "
+                    f"--gpu-memory {limit:g} GiB, it will not fit: try "
+                    f"{', '.join(remedies[:-1])} or {remedies[-1]}", subject)
+    return {**dataclasses.asdict(estimate), "total": estimate.total, "fits": fits}
+
+
+def plan_run(name: str, mixture: str, cfg: TrainParams, size: MixtureSize, machine: Machine,
+             shape: ModelShape | None, problems: list[Problem], origin: str) -> RunPlan:
+    """One training run on MACHINE: batch arithmetic, epochs, dtype, world, memory."""
+    subject = f"run {name}"
+    device = train_device(cfg, machine, problems, subject)
+    dtype = planned_dtype(cfg.dtype, device, machine)
+    check_dtype(dtype, device, machine, "train.dtype", problems, subject)
+    check_world(cfg, device, machine, problems, subject)
+    world = world_size(cfg)
+    units, epochs, kind = epochs_over(cfg, size)
+    return RunPlan(name, origin, mixture, cfg.method, cfg.max_steps, cfg.per_device_batch_size,
+                   world, accumulation_steps(cfg, world), cfg.global_batch_size, cfg.packing,
+                   cfg.max_length, units, epochs, kind, device, dtype, cfg.launcher,
+                   run_memory(cfg, shape, dtype, device, machine, problems, subject))
+
+
+def benchmark_sizes(params: dict[str, Any], benchmark: Path,
+                    declared: dict[str, Any]) -> dict[str, int]:
+    """Items per dataset: the built benchmark's index, else params benchmark.datasets
+    (the stand-in's size where the official corpus is not declared in corpora.yaml)."""
+    if (benchmark / "index.json").is_file():
+        index = read_index(benchmark)
+        return {name: int(index[name]["size"]) for name in in_paper_order(list(index))}
+    sizes = {}
+    for name, spec in ((params.get("benchmark") or {}).get("datasets") or {}).items():
+        standin = spec.get("standin") if isinstance(spec, dict) else None
+        use_standin = bool(declared) and standin and spec.get("corpus") not in declared
+        chosen, where = (standin, f"{name}.standin") if use_standin else (spec, name)
+        size = chosen.get("size") if isinstance(chosen, dict) else None
+        if not isinstance(size, int) or size < 1:
+            raise InputError(f"params.yaml: benchmark.datasets.{where}.size must be a "
+                             f"positive integer, got {size!r}")
+        sizes[name] = size
+    return sizes
+
+
+def predict_device(setting: str, machine: Machine, problems: list[Problem]) -> str:
+    if setting == "auto":
+        return machine.device
+    if setting.startswith("cuda"):
+        index = int(setting.partition(":")[2] or 0)
+        if index >= machine.gpus:
+            add_problem(problems, "ERROR", f"predict.device {setting}, but the machine has "
+                        f"{machine.gpus} GPU(s): predict would stop", "predict")
+    return setting
+
+
+def planned_engine(setting: str, device: str, beams: int, dtype: str, items: int,
+                   problems: list[Problem]) -> str:
+    """The engine predict will run there, chosen by predict's own chooser
+    (stages.lib.inference.engines.resolve_engine). plan cannot see that machine's packages: vLLM is
+    assumed installed, and where that decides the engine the fallback is named too."""
+    from stages.lib.inference import engines
+    from stages.lib.model.models import DTYPES
+
+    def resolve(vllm_installed: bool) -> engines.Engine:
+        return engines.resolve_engine(setting, device, beams, DTYPES[dtype], items,
+                                      vllm_installed=vllm_installed)
+
+    try:
+        engine = resolve(vllm_installed=True)
+    except ValueError as exc:  # the message predict would stop with
+        add_problem(problems, "ERROR", f"predict.engine: {exc}: predict would stop",
+                    "predict")
+        return setting
+    if not engine.transformers_model and dtype not in SIXTEEN_BIT:
+        # vLLM serves a LoRA adapter with its own kernels, which run in 16-bit only
+        add_problem(problems, "WARNING", f"predict.engine {engine.name} with {dtype}: vLLM "
+                    f"serves LoRA adapters in 16-bit only, LoRA systems would stop", "predict")
+    try:
+        fallback = resolve(vllm_installed=False)
+    except ValueError:  # vllm set explicitly: predict there says so if it is missing
+        return engine.name
+    if fallback is engine:
+        return engine.name
+    return f"{engine.name} (if installed there, else {fallback.name})"
+
+
+def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark: Path,
+                 declared: dict[str, Any], problems: list[Problem]) -> list[SystemPlan]:
+    """Every system of params `systems` (and grid.systems): items, device, dtype, engine."""
+    cfg = parse_predict(params)
+    sizes = benchmark_sizes(params, benchmark, declared)
+    per_dataset = {d: min(n, cfg.max_items) if cfg.max_items else n for d, n in sizes.items()}
+    items = sum(per_dataset.values())
+    device = predict_device(cfg.device, machine, problems)
+    dtype = planned_dtype(cfg.dtype, device, machine)
+    check_dtype(dtype, device, machine, "predict.dtype", problems, "predict")
+    engine = planned_engine(cfg.engine, device, cfg.num_beams, dtype, items, problems)
+    systems = dict(params.get("systems") or {})
+    if grid:  # `make grid` adds grid.systems to systems
+        systems.update((params.get("grid") or {}).get("systems") or {})
+    adapters = {name: str((spec or {}).get("adapter", "")) for name, spec in systems.items()}
+    plans = []
+    for name, adapter in adapters.items():
+        copy = (Path(adapter) / "baseline.json").is_file()  # no model: output = input
+        beams = parse_predict(params, name).num_beams  # systems.<name>.predict may differ
+        own = engine if beams == cfg.num_beams else planned_engine(
+            cfg.engine, device, beams, dtype, items, problems)
+        plans.append(SystemPlan(name, adapter, items, per_dataset,
+                                "-" if copy else device, "-" if copy else dtype,
+                                "none (copy baseline)" if copy else own))
+    return plans

@@ -1,0 +1,44 @@
+"""The layout of stages/lib shows the architecture: packages by concept, each importing
+only from packages below it (docs/architecture.md, "Layout"), none grown past a dozen
+modules."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parents[1] / "stages" / "lib"
+# bottom-up; a package may import from packages of a lower level only
+LEVELS = {"core": 0, "metrics": 1, "data": 2, "model": 2, "inference": 3, "training": 3,
+          "evaluation": 4, "publishing": 5, "plan": 5}
+
+
+def imported(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+    return found
+
+
+def test_every_module_lives_in_a_declared_package() -> None:
+    loose = [p.name for p in LIB.glob("*.py") if p.name != "__init__.py"]
+    assert loose == []
+    packages = {p.name for p in LIB.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(LEVELS)
+    for package in packages:
+        assert len(list((LIB / package).glob("*.py"))) <= 12, package
+        assert ast.get_docstring(ast.parse((LIB / package / "__init__.py").read_text())), package
+
+
+def test_imports_only_go_down() -> None:
+    upward = []
+    for path in sorted(LIB.rglob("*.py")):
+        package = path.relative_to(LIB).parts[0]
+        for line, module in imported(path):
+            parts = module.split(".")
+            if parts[:2] == ["stages", "lib"] and len(parts) > 2 and parts[2] != package \
+                    and LEVELS[parts[2]] >= LEVELS[package]:
+                upward.append(f"{path.relative_to(LIB.parents[1])}:{line} imports {module}")
+    assert upward == []
