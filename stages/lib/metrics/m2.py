@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stages.lib.metrics.m2_lattice import Gold, Lattice, count_correct
+from stages.lib.metrics.m2_lattice import Lattice, count_correct
+from stages.lib.metrics.m2_weights import Gold
 from stages.lib.metrics.m2format import M2Block, M2FormatError, parse_block, parse_m2
 
 __all__ = [

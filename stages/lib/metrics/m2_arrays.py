@@ -21,7 +21,7 @@ import numpy as np
 
 from stages.lib.metrics import m2_closure
 from stages.lib.metrics.m2_closure import NOOP, U_MASK, U_SHIFT
-from stages.lib.metrics.m2_lattice import EPSILON, INF, Edit, Gold, bellman_ford, weigh_group
+from stages.lib.metrics.m2_weights import EPSILON, INF, Edit, Gold, bellman_ford, weigh_group
 
 KIND_NAMES = {NOOP: "noop", m2_closure.INS: "ins", m2_closure.DEL: "del",
               m2_closure.SUB: "sub"}

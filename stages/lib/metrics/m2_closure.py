@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.lib.metrics.m2_lattice import MAX_UNCHANGED
+from stages.lib.metrics.m2_weights import MAX_UNCHANGED
 
 # A kind is the set of pure kinds a merged edit still is: m2_lattice._merge keeps a kind
 # only when both sides have it, and anything mixed is a substitution (the empty set), so

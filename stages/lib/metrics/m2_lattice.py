@@ -27,25 +27,27 @@ per-arc Python work is cheaper than numpy's per-call overhead.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from stages.lib.metrics.m2_weights import (
+    EPSILON,
+    INF,
+    MAX_UNCHANGED,
+    Edit,
+    Gold,
+    bellman_ford,
+    weigh_group,
+)
 
 if TYPE_CHECKING:
     from stages.lib.metrics.m2_arrays import ArrayLattice
 
-INF = float("inf")
-EPSILON = 0.001  # weight added to arcs that match no gold edit (official value)
-
-# An edit: (kind, start, end, original, correction, unchanged_words); kind in ins/del/sub/noop.
-Edit = tuple[str, int, int, str, str, int]
-Gold = tuple[int, int, str, tuple[str, ...]]  # (start, end, original, alternatives)
 # When m2_arrays is faster: lattices with at least 200 elementary arcs and 2.5 of them per
 # anti-diagonal on average (wide lattices, whose closure has many merged arcs). Measured
 # on CoNLL-14 with reversed, shuffled and noisy outputs: from there on the dict version
 # costs 1-10x more; normal corrections (thin lattices) stay on the dict version.
 ARRAY_MIN_ARCS = 200
 ARRAY_MIN_WIDTH = 2.5
-MAX_UNCHANGED = 30  # the most m2_closure packs; larger limits stay here
 
 
 def _banded_rows(src: list[str], hyp: list[str], sub_cost: int, t: int) -> list[list[float]]:
@@ -266,65 +268,6 @@ class Lattice:
         return seq
 
 
-def weigh_group(span: tuple[int, int], keys: list[int], golds: list[Gold],
-                arc: Callable[[int], tuple[int, Edit]], size: int, wts: dict[int, float],
-                neg: int) -> None:
-    """Weights of the arcs of one gold span (`keys`: one per occurrence in the arc list,
-    sorted), as the official `set_weights`; `arc(key)` gives an arc's (distance, edit)."""
-    for key in keys:  # recompute the whole group from the plain distances
-        wts[key] = arc(key)[0]
-
-    def matches(key: int, g: Gold) -> bool:
-        e = arc(key)[1]
-        return e[3] == g[2] and e[4] in g[3]
-
-    def bump(key: int) -> None:
-        if arc(key)[1][0] != "noop":
-            wts[key] += EPSILON
-
-    if span[0] != span[1]:  # deletion / substitution / noop arcs: order irrelevant
-        for key in keys:
-            if any(matches(key, g) for g in golds):
-                wts[key] = neg
-            else:
-                bump(key)
-        return
-    # Insertions at one position: the official two-ended scan, so that a run of gold
-    # insertions can be matched by a chain of arcs from either end. The skip loops add
-    # EPSILON unconditionally (the official compares an edit tuple with 'noop').
-    lptr, rptr, cur = 0, len(keys) - 1, 0
-    g_l, g_r = 0, len(golds) - 1
-    while lptr <= rptr:
-        key = keys[cur]
-        from_left = cur == lptr
-        cand = range(g_l, g_r + 1) if from_left else range(g_r, g_l - 1, -1)
-        hit = next((i for i in cand if matches(key, golds[i])), None)
-        if hit is None:
-            bump(key)
-            if from_left:
-                lptr += 1
-                cur = rptr
-            else:
-                rptr -= 1
-                cur = lptr
-            continue
-        wts[key] = neg
-        if from_left:
-            g_l = hit + 1
-            lptr += 1
-            while lptr < len(keys) and keys[lptr] // size != keys[cur] % size:
-                wts[keys[lptr]] += EPSILON
-                lptr += 1
-            cur = lptr
-        else:
-            g_r = hit - 1
-            rptr -= 1
-            while rptr >= 0 and keys[rptr] % size != keys[cur] // size:
-                wts[keys[rptr]] += EPSILON
-                rptr -= 1
-            cur = rptr
-
-
 def count_correct(edits: list[tuple[int, int, str, str]], gold: list[Gold]) -> int:
     """The official `matchSeq`: scan forward from after the last match. It does not stop at
     the first match, so one system edit counts once per identical gold edit in range."""
@@ -336,24 +279,3 @@ def count_correct(edits: list[tuple[int, int, str, str]], gold: list[Gold]) -> i
                 correct += 1
                 last = i + 1
     return correct
-
-
-def bellman_ford(arcs: list[tuple[int, int, float]], size: int, passes: int
-                 ) -> dict[int, int]:
-    """Predecessors of the shortest paths from vertex 0: up to `passes` passes over the
-    arcs in order, strict improvement only (so ties keep the first path found, as the
-    official scorer does), stopping early when a pass changes nothing."""
-    dist: list[float] = [INF] * size
-    dist[0] = 0.0
-    pred: dict[int, int] = {}
-    for _ in range(passes):
-        changed = False
-        for a, b, c in arcs:
-            val = dist[a] + c
-            if val < dist[b]:
-                dist[b] = val
-                pred[b] = a
-                changed = True
-        if not changed:
-            break
-    return pred
