@@ -42,3 +42,48 @@ def test_imports_only_go_down() -> None:
                     and LEVELS[parts[2]] >= LEVELS[package]:
                 upward.append(f"{path.relative_to(LIB.parents[1])}:{line} imports {module}")
     assert upward == []
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(LIB.parents[1]).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Modules imported anywhere but under `if TYPE_CHECKING:` (annotations only)."""
+    found: set[str] = set()
+    stack: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"))]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_no_import_cycle() -> None:
+    modules = {_module_name(p): p for p in LIB.rglob("*.py") if p.name != "__init__.py"}
+    graph = {name: sorted(_runtime_imports(path) & set(modules) - {name})
+             for name, path in modules.items()}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        state[name] = 1
+        for other in graph[name]:
+            if state.get(other) == 1:
+                return [*path, name, other]
+            if other not in state and (cycle := visit(other, [*path, name])):
+                return cycle
+        state[name] = 2
+        return None
+
+    cycles = [cycle for name in sorted(modules) if name not in state
+              and (cycle := visit(name, []))]
+    assert cycles == []
