@@ -17,8 +17,9 @@ import click
 
 from stages.lib.core.io import InputError, atomic_path, read_jsonl, write_jsonl
 from stages.lib.core.params import load_params, parse_section
-from stages.lib.data.benchmark_info import METRICS, write_index
+from stages.lib.data.benchmark_info import write_index
 from stages.lib.data.prompts import task_instruction
+from stages.lib.metrics.ids import METRIC_IDS
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -71,9 +72,9 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
         if not DATASET_NAME.fullmatch(name):  # it becomes a file name: <name>.jsonl
             raise InputError(f"params.yaml: {section}.datasets.{name}: a dataset name is "
                              f"letters, digits, '-' and '_' (no path separators or dots)")
-        if spec.metric not in METRICS:
+        if spec.metric not in METRIC_IDS:
             raise InputError(f"params.yaml: {section}.datasets.{name}.metric must be one of "
-                             f"{', '.join(METRICS)}, got {spec.metric!r}")
+                             f"{', '.join(METRIC_IDS)}, got {spec.metric!r}")
         instruction = task_instruction_or_error(spec.task, name)
         source, standin = choose_source(Path(corpora_dir), spec, name)
         records = [r for r in read_jsonl(corpus_file(Path(corpora_dir), source))

@@ -16,7 +16,6 @@ from typing import Any
 from stages.lib.core.io import InputError, read_jsonl, write_json
 
 INDEX_FILE = "index.json"
-METRICS = ("m2", "errant", "gleu", "sari")
 PAPER_ORDER = ["conll", "bea", "jfl", "itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts"]
 PAPER_METRICS = {"conll": "m2", "bea": "errant", "jfl": "gleu",
                  **{d: "sari" for d in ("itr-f", "itr-l", "itr-o", "trk", "ast", "wnc", "sts")}}

@@ -11,8 +11,8 @@ Every metric here is a corpus metric computed from per-item sufficient statistic
 bootstrap rescores resamples of them (stages/lib/evaluation/bootstrap.py) and `writing-alpaca score`
 prints `corpus(inputs)`; all three find the metric with `get_metric`, the one place where
 an unknown metric id is an error. The ids are those of data/benchmark/index.json and
-params benchmark.datasets.<set>.metric (stages/lib/data/benchmark_info.py METRICS, which the
-benchmark stage checks without importing any scorer).
+params benchmark.datasets.<set>.metric, listed once in stages/lib/metrics/ids.py (which
+the benchmark stage checks without importing any scorer).
 
 The scorer modules are imported inside the functions below: looking a metric up must
 not load another metric's code (spaCy for ERRANT when only SARI sets are compared).
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stages.lib.core.io import InputError
+from stages.lib.metrics.ids import METRIC_IDS
 
 if TYPE_CHECKING:
     from stages.lib.metrics.errant_scorer import HypEdit
@@ -185,13 +186,18 @@ def _errant_details(inputs: Inputs) -> dict[str, Any]:
     return {"errant_operations": inputs.errant_breakdown["operations"]}
 
 
+_HEAD = {name: metric_id.headline for name, metric_id in METRIC_IDS.items()}
 METRICS: dict[str, Metric] = {
-    "m2": Metric("m2", "f0.5", "m2", _m2_stats, _m2_score, _replay(_m2_score, "f0.5")),
-    "errant": Metric("errant", "f0.5", "m2", _errant_stats, _errant_score,
+    "m2": Metric("m2", _HEAD["m2"], "m2", _m2_stats, _m2_score,
+                 _replay(_m2_score, _HEAD["m2"])),
+    "errant": Metric("errant", _HEAD["errant"], "m2", _errant_stats, _errant_score,
                      _replay(_errant_score, "f0.5"), _errant_details),
-    "gleu": Metric("gleu", "gleu", "references", _gleu_stats, _gleu_score, _gleu_resample),
-    "sari": Metric("sari", "sari", "references", _sari_stats, _sari_score, _sari_resample),
+    "gleu": Metric("gleu", _HEAD["gleu"], "references", _gleu_stats, _gleu_score,
+                   _gleu_resample),
+    "sari": Metric("sari", _HEAD["sari"], "references", _sari_stats, _sari_score,
+                   _sari_resample),
 }
+assert set(METRICS) == set(METRIC_IDS)  # one list of ids: metrics/ids.py
 
 
 def get_metric(name: str, where: str | None = None) -> Metric:

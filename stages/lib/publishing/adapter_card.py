@@ -14,6 +14,7 @@ from typing import Any
 from stages.lib.core.io import read_json as parse_json_file
 from stages.lib.data.benchmark_info import PAPER_METRICS, PAPER_ORDER
 from stages.lib.data.prompts import recorded_template
+from stages.lib.metrics.ids import METRIC_IDS
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
 # dataset the test set comes from (ITERATER intents are configs of one dataset).
@@ -40,13 +41,6 @@ BENCHMARK_CARD: dict[str, dict[str, str]] = {
     "wnc": {"type": "wnc", "name": "WNC test", "split": "test", "task": "Neutralization"},
     "sts": {"type": "mteb/stsbenchmark-sts", "name": "STS-B test (score 5 pairs)",
             "split": "test", "task": "Paraphrasing"},
-}
-# benchmark metric id (data/benchmark/index.json) -> (EvalResult metric_type, metric_name)
-METRIC_CARD: dict[str, tuple[str, str]] = {
-    "m2": ("f0.5", "M2 F0.5"),
-    "errant": ("f0.5", "ERRANT F0.5"),
-    "gleu": ("gleu", "GLEU"),
-    "sari": ("sari", "SARI"),
 }
 TASK_TYPE = "text-generation"
 
@@ -76,7 +70,7 @@ def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> lis
         info = (index or {}).get(dataset, {})
         detail = details.get(dataset, {}) if isinstance(details.get(dataset), dict) else {}
         metric = info.get("metric") or detail.get("metric") or PAPER_METRICS[dataset]
-        if metric not in METRIC_CARD:
+        if metric not in METRIC_IDS:
             raise ValueError(f"unknown metric {metric!r} for benchmark dataset {dataset!r}")
         rows.append(BenchmarkRow(
             dataset=dataset, value=float(metrics[dataset]), metric=metric,
@@ -93,7 +87,7 @@ def eval_results(rows: list[BenchmarkRow]) -> list[Any]:
     results = []
     for row in rows:
         meta = BENCHMARK_CARD[row.dataset]
-        metric_type, metric_name = METRIC_CARD[row.metric]
+        metric_type, metric_name = METRIC_IDS[row.metric].headline, METRIC_IDS[row.metric].label
         name = meta["name"] + (" (stand-in, not the official test set)" if row.standin else "")
         results.append(EvalResult(
             task_type=TASK_TYPE, task_name=meta["task"], dataset_type=meta["type"],
@@ -150,7 +144,7 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
 def _row_view(row: BenchmarkRow) -> dict[str, Any]:
     meta = BENCHMARK_CARD[row.dataset]
     return {"dataset": row.dataset, "name": meta["name"], "task": meta["task"],
-            "metric": METRIC_CARD[row.metric][1], "value": f"{row.value:.2f}",
+            "metric": METRIC_IDS[row.metric].label, "value": f"{row.value:.2f}",
             "standin": row.standin, "size": row.size if row.size is not None else ""}
 
 
@@ -177,7 +171,7 @@ def validate_adapter_card(text: str, expected: list[BenchmarkRow]) -> None:
     wanted = {}
     for row in expected:
         meta = BENCHMARK_CARD[row.dataset]
-        wanted[(meta["type"], meta.get("config"), METRIC_CARD[row.metric][0])] = row.value
+        wanted[(meta["type"], meta.get("config"), METRIC_IDS[row.metric].headline)] = row.value
     if parsed != wanted:
         raise ValueError(f"adapter card: model-index does not round-trip: {parsed} != {wanted}")
 
