@@ -75,11 +75,12 @@ def chat_prompt(instruction: str, input_text: str, tokenizer: Any) -> str:
                                          tokenize=False, add_generation_prompt=True)
 
 
-def format_example(instruction: str, input_text: str, output: str, template: str = "alpaca",
-                   tokenizer: Any = None) -> dict[str, str]:
-    """A training record as prompt/completion, so the loss covers the response only."""
-    return {"prompt": format_prompt(instruction, input_text, template, tokenizer),
-            "completion": output}
+def format_example(instruction: str, input_text: str, output: str) -> dict[str, str]:
+    """A mixture row as prompt/completion (the loss covers the response only), its prompt
+    in the paper's Alpaca template: the published form of a mixture. Another
+    prompt_template is rendered by train from the row's instruction and input with
+    format_prompt, the one prompt function training and inference share."""
+    return {"prompt": format_prompt(instruction, input_text), "completion": output}
 
 
 TEMPLATE_RECORD = "training_args.json"  # where train records an adapter's template
