@@ -32,7 +32,9 @@ def normalize(corpus: str, raw_dir: str, params_path: str, out: str) -> None:
     with atomic_path(out, is_dir=True, owns=("*.jsonl",)) as tmp:
         for split, records in sorted(by_split.items()):
             count = write_jsonl(tmp / f"{split}.jsonl", records)
-            click.echo(f"normalize {corpus}: {split} {count} records")
+            skipped = getattr(records, "skipped", 0)  # tabular corpora, on_missing: skip
+            click.echo(f"normalize {corpus}: {split} {count} records"
+                       + (f" ({skipped} rows without a mapped value skipped)" if skipped else ""))
 
 
 def check_sums(raw_dir: Path, corpus: str) -> None:

@@ -22,6 +22,22 @@ Record = dict[str, Any]
 
 
 @dataclass
+class Columns:
+    """Which columns of a tabular corpus (format jsonl, csv, tsv or parquet) hold what:
+    `src` the text to edit; its reference in `ref` (one column) or `refs` (a column
+    holding a list, or a list of columns, one reference each); optionally the row's own
+    `instruction` (generic rows), its `id` (kept as meta.source_id, must be unique) and
+    `meta` columns kept as they are."""
+
+    src: str
+    ref: str | None = None
+    refs: str | list[str] | None = None
+    instruction: str | None = None
+    id: str | None = None
+    meta: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CorpusSpec:
     """One `corpora.<key>` entry of corpora.yaml (validated strictly)."""
 
@@ -39,6 +55,8 @@ class CorpusSpec:
     extra: list[str] = field(default_factory=list)  # fetched and verified, not read
     splits: dict[str, str] = field(default_factory=dict)  # path -> split, where files differ
     strip: bool = False  # strip whitespace around lines (what EASSE does for its copies)
+    columns: Columns | None = None  # tabular formats (TABLE_FORMATS): the column mapping
+    on_missing: str = "error"  # tabular: a row lacking a mapped value: error | skip
 
 
 @dataclass
@@ -81,6 +99,19 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
         if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-fA-F]{64}", sha)):
             raise InputError(f"corpora.yaml: {where}.files.{path}: {sha!r} is not a sha256 "
                              "(64 hex digits) or null")
+    if spec.format in TABLE_FORMATS:
+        if spec.columns is None:
+            raise InputError(f"corpora.yaml: {where}.columns is required for format "
+                             f"{spec.format} (at least src, and ref or refs)")
+        if (spec.columns.ref is None) == (spec.columns.refs is None):
+            raise InputError(f"corpora.yaml: {where}.columns: give exactly one of ref "
+                             f"(one column) and refs (a list column, or a list of columns)")
+        if spec.on_missing not in ("error", "skip"):
+            raise InputError(f"corpora.yaml: {where}.on_missing must be error or skip, got "
+                             f"{spec.on_missing!r}")
+    elif spec.columns is not None:
+        raise InputError(f"corpora.yaml: {where}.columns is for the tabular formats "
+                         f"({', '.join(TABLE_FORMATS)}), not {spec.format}")
     named = [spec.source] if spec.source else []
     for path in named + spec.extra + list(spec.splits):
         if path not in spec.files:
@@ -321,7 +352,115 @@ def read_wnc_chat(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
     return by_split
 
 
+# --- any tabular file: JSON Lines, CSV, TSV, Parquet, with a column mapping ---------
+
+TABLE_FORMATS = ("jsonl", "csv", "tsv", "parquet")
+
+
+class TableRecords(list):  # type: ignore[type-arg]
+    """A split's records, with the number of rows `on_missing: skip` left out."""
+
+    skipped: int = 0
+
+
+def _arrow_table(path: Path, fmt: str) -> Any:
+    """The file as a pyarrow Table; CSV/TSV cells are read as the text they hold (a
+    column of digits stays text, an empty cell stays "")."""
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+    from pyarrow import json as pa_json
+    from pyarrow import parquet as pa_parquet
+
+    if not path.is_file():
+        raise InputError(f"{path}: raw file missing (run the fetch stage)")
+    try:
+        if fmt == "parquet":
+            return pa_parquet.read_table(path)
+        if fmt == "jsonl":
+            return pa_json.read_json(path)
+        delimiter = "\t" if fmt == "tsv" else ","
+        header = next(csv.reader(_read_text(path).splitlines()[:1], delimiter=delimiter), [])
+        return pa_csv.read_csv(path, parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+                               convert_options=pa_csv.ConvertOptions(
+                                   column_types={name: pa.string() for name in header},
+                                   strings_can_be_null=False))
+    except (pa.ArrowInvalid, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable {fmt} file ({first})") from None
+
+
+def _cell_text(value: Any, where: str, column: str) -> str | None:
+    """A mapped cell as text; None when missing or empty."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{where}: column {column!r} holds {type(value).__name__}, not text")
+    return str(value)
+
+
+def read_table(spec: CorpusSpec, raw: Path) -> dict[str, list[Record]]:
+    """Rows of JSON Lines, CSV/TSV (with a header) or Parquet files through the corpus's
+    `columns` mapping. A row lacking a mapped value is an error naming file and row, or
+    with `on_missing: skip` left out and counted."""
+    assert spec.columns is not None  # corpus_spec checked it
+    cols = spec.columns
+    ref_columns = [cols.ref] if cols.ref else ([cols.refs] if isinstance(cols.refs, str)
+                                                else list(cols.refs or []))
+    wanted = [cols.src, *ref_columns, *(c for c in (cols.instruction, cols.id) if c),
+              *cols.meta]
+    by_split: dict[str, list[Record]] = {}
+    seen_ids: dict[str, str] = {}
+    for f, path in _files(spec, raw, "data"):
+        records = by_split.setdefault(f.split, TableRecords())
+        table = _arrow_table(path, spec.format)
+        missing = [c for c in dict.fromkeys(wanted) if c not in table.column_names]
+        if missing:
+            raise InputError(f"{path}: no column {missing[0]!r} (columns: "
+                             f"{', '.join(table.column_names) or 'none'})")
+        if table.num_rows == 0:
+            raise InputError(f"{path}: no rows")
+        for offset, row in enumerate(table.select(list(dict.fromkeys(wanted))).to_pylist()):
+            where = f"{path}: row {offset + 1}"  # the file's n-th row of data
+            src = _cell_text(row[cols.src], where, cols.src)
+            if cols.ref or isinstance(cols.refs, list):
+                refs = [_cell_text(row[c], where, c) for c in ref_columns]
+            else:
+                listed = row[ref_columns[0]]
+                if listed is not None and not isinstance(listed, list):
+                    raise InputError(f"{where}: column {ref_columns[0]!r} holds "
+                                     f"{type(listed).__name__}, not a list of references")
+                refs = [_cell_text(v, where, ref_columns[0]) for v in listed or []] or [None]
+            instruction = (_cell_text(row[cols.instruction], where, cols.instruction)
+                           if cols.instruction else "")
+            empty = [name for name, value in ((cols.src, src), ("references", refs),
+                                              (cols.instruction, instruction))
+                     if value is None or (isinstance(value, list) and None in value)]
+            if empty:
+                if spec.on_missing == "skip":
+                    assert isinstance(records, TableRecords)
+                    records.skipped += 1
+                    continue
+                raise InputError(f"{where}: no value for {empty[0]!r} (set on_missing: skip "
+                                 f"to leave such rows out)")
+            meta = {c: row[c] for c in cols.meta}
+            if cols.instruction:
+                meta["instruction"] = instruction
+            if cols.id:
+                own = _cell_text(row[cols.id], where, cols.id)
+                if own is None:
+                    raise InputError(f"{where}: no value for {cols.id!r}")
+                if own in seen_ids:
+                    raise InputError(f"{where}: id {own!r} again (first at {seen_ids[own]})")
+                seen_ids[own] = where
+                meta["source_id"] = own
+            records.append(_record(src, refs, **meta))
+    return by_split
+
+
 READERS: dict[str, Callable[[CorpusSpec, Path], dict[str, list[Record]]]] = {
+    **{fmt: read_table for fmt in TABLE_FORMATS},
     "m2": read_m2,
     "lines": read_lines,
     "iterater-jsonl": read_iterater,
