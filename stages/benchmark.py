@@ -18,7 +18,7 @@ import click
 from stages.lib.core.io import InputError, atomic_path, read_jsonl, write_jsonl
 from stages.lib.core.params import load_params, parse_section
 from stages.lib.data.benchmark_info import write_index
-from stages.lib.data.prompts import task_instruction
+from stages.lib.data.prompts import Tasks, read_tasks, task_instruction
 from stages.lib.metrics.ids import METRIC_IDS
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -35,7 +35,7 @@ class Source:
 class DatasetSpec:
     corpus: str
     split: str
-    task: str  # a key of stages.lib.data.prompts.TASK_PROMPTS
+    task: str  # a key of params tasks (stages.lib.data.prompts.read_tasks)
     metric: str
     size: int
     intent: str | None = None  # ITERATER: keep rows of this edit intention
@@ -63,7 +63,9 @@ class BenchmarkParams:
 def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> None:
     """Build the paper's 10 evaluation sets (or the dev sets) from the normalized corpora,
     sizes checked."""
-    params = parse_section(BenchmarkParams, load_params(params_path).get(section), section)
+    loaded = load_params(params_path)
+    params = parse_section(BenchmarkParams, loaded.get(section), section)
+    tasks = read_tasks(loaded)
     if not params.datasets:
         raise InputError(f"params.yaml: {section}.datasets is empty")
     index: dict[str, Any] = {}
@@ -75,7 +77,7 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
         if spec.metric not in METRIC_IDS:
             raise InputError(f"params.yaml: {section}.datasets.{name}.metric must be one of "
                              f"{', '.join(METRIC_IDS)}, got {spec.metric!r}")
-        instruction = task_instruction_or_error(spec.task, name)
+        instruction = task_instruction_or_error(spec.task, name, tasks, section)
         source, standin = choose_source(Path(corpora_dir), spec, name)
         records = [r for r in read_jsonl(corpus_file(Path(corpora_dir), source))
                    if keep(r, spec)]
@@ -94,11 +96,12 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
         write_index(tmp, index)
 
 
-def task_instruction_or_error(task: str, name: str) -> str:
+def task_instruction_or_error(task: str, name: str, tasks: Tasks, section: str) -> str:
+    """The task's first instruction (every system reads the same prompt)."""
     try:
-        return task_instruction(task)
+        return task_instruction(task, tasks)
     except KeyError as exc:
-        raise InputError(f"params.yaml: benchmark.datasets.{name}.task: {exc.args[0]}") from None
+        raise InputError(f"params.yaml: {section}.datasets.{name}.task: {exc.args[0]}") from None
 
 
 def corpus_file(corpora: Path, source: Source) -> Path:

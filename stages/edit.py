@@ -112,17 +112,29 @@ def check_context(model: Any, tokenizer: Any, prompts: list[str], budgets: list[
                              f"budget, more than the model's context of {context}; split it")
 
 
+def edit_instruction(task: str, params_path: Path) -> str:
+    """The instruction of TASK from the tasks of `params_path` (when it exists; else the
+    paper's seven); an unknown task is a usage error listing the known ones."""
+    from stages.lib.core.params import load_params
+    from stages.lib.data.prompts import read_tasks, task_instruction
+
+    tasks = read_tasks(load_params(params_path) if params_path.is_file() else {})
+    if task not in tasks:
+        raise click.BadParameter(f"unknown task {task!r} (known: {', '.join(tasks)})",
+                                 param_hint="--task")
+    return task_instruction(task, tasks)
+
+
 def edit_lines(engine: engines.Engine, model: Any, tokenizer: Any, lines: list[str],
-               task: str, batch_size: int, max_new_tokens: int, num_beams: int = 1,
+               instruction: str, batch_size: int, max_new_tokens: int, num_beams: int = 1,
                copy_margin: float | None = None, template: str = "alpaca") -> list[str]:
     """Edited text per line with `engine` and the model it loaded (empty lines stay
     empty, without running the model), prompted with `template`; `num_beams` and
     `copy_margin` as predict's."""
-    from stages.lib.data.prompts import format_prompt, task_instruction
+    from stages.lib.data.prompts import format_prompt
     from stages.lib.inference.decoding import AnswerBudget, Decoding
 
     todo = [i for i, line in enumerate(lines) if line.strip()]
-    instruction = task_instruction(task)
     prompts = [format_prompt(instruction, lines[i].strip(), template, tokenizer)
                for i in todo]
     # Edits rewrite their input: budget ~2x its tokens, at least 16, at most the cap.
@@ -158,7 +170,12 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str,
 @click.argument("text", required=False)
 @click.option("--adapter", required=True,
               help="Adapter (or full model): OWNER/NAME on the Hub, or a local folder.")
-@click.option("--task", required=True, type=click.Choice(list(TASK_PROMPTS)))
+@click.option("--task", required=True,
+              help="A task of --params' `tasks` (the paper's seven when it has none: "
+                   f"{', '.join(TASK_PROMPTS)}).")
+@click.option("--params", "params_path", default="params.yaml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the tasks are declared (`tasks`); used when the file exists.")
 @click.option("--base", default=None, help="Base model folder or Hub id (see --help text).")
 @click.option("--revision", default=None, help="Hub revision of --adapter.")
 @click.option("--diff", is_flag=True, help="Mark the edits: [-deleted-]{+inserted+}.")
@@ -189,8 +206,8 @@ def merge_to(model: Any, tokenizer: Any, out_dir: Path, template: str,
 @click.option("--prompt-template", type=click.Choice(PROMPT_TEMPLATES), default=None,
               help="Default: the one the adapter was trained with (its training_args.json), "
                    "else alpaca.")
-def edit(text: str | None, adapter: str, task: str, base: str | None, revision: str | None,
-         diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
+def edit(text: str | None, adapter: str, task: str, params_path: Path, base: str | None,
+         revision: str | None, diff: bool, merge_dir: Path | None, dtype: str, device: str, engine: str,
          merge_lora: bool, batch_size: int, max_new_tokens: int, num_beams: int | None,
          copy_margin: float | None, prompt_template: str | None, force: bool) -> None:
     """Edit TEXT (or each line of stdin, for `-` or no TEXT) with an adapter.
@@ -219,6 +236,7 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
         from stages.lib.model.model_dirs import MODEL_FOLDER_FILES
 
         check_replaceable(merge_dir, True, MODEL_FOLDER_FILES, force)
+    instruction = edit_instruction(task, params_path)  # refused before anything loads
     told = num_beams is not None or copy_margin is not None
     num_beams = num_beams or 1
     # the flags are checked before anything is downloaded; a recorded decoding is
@@ -252,7 +270,7 @@ def edit(text: str | None, adapter: str, task: str, base: str | None, revision: 
     if lines:
         model, tokenizer = engines.load(inference, base_dir, adapter_arg)
         click.echo(f"edit: {inference.describe(lora=adapter_arg is not None)}", err=True)
-        outputs = edit_lines(inference.engine, model, tokenizer, lines, task, batch_size,
+        outputs = edit_lines(inference.engine, model, tokenizer, lines, instruction, batch_size,
                              max_new_tokens, num_beams, copy_margin, template)
         for source, output in zip(lines, outputs, strict=True):
             click.echo(word_diff(source, output) if diff and source.strip() else output)

@@ -27,7 +27,7 @@ from stages.lib.data.mixture_config import (
     unchanged,
     unchanged_quota,
 )
-from stages.lib.data.prompts import TASK_PROMPTS, format_example
+from stages.lib.data.prompts import Tasks, format_example, read_tasks, task_instruction
 
 # what a mixture folder holds: a re-run may replace a folder of these and nothing else
 MIXTURE_FILES = ("train.parquet", "stats.json", "decontamination.json", "README.md")
@@ -49,11 +49,12 @@ def load_split(corpora: Path, name: str, key: str, comp: Component) -> tuple[Pat
     return path, read_jsonl(path)
 
 
-def to_row(key: str, comp: Component, record: dict, copy: int) -> dict[str, str]:
+def to_row(key: str, comp: Component, record: dict, copy: int, tasks: Tasks,
+           draw: str) -> dict[str, str]:
     if comp.task == GENERIC:
         instruction = record.get("meta", {}).get("instruction", "")
-    else:
-        instruction = TASK_PROMPTS[comp.task]
+    else:  # a task with paraphrases: the row's own, drawn from `draw`
+        instruction = task_instruction(comp.task, tasks, f"{draw}:{record['id']}:{copy}")
     example = format_example(instruction, record.get("src", ""), record["refs"][0])
     suffix = f"#{copy}" if copy else ""
     # source: the text the completion edits, for train.edit_weight's word diff; a generic
@@ -89,7 +90,8 @@ def draw(rng: random.Random, pool_size: int, same: list[int], comp: Component,
 
 
 def build_component(name: str, key: str, comp: Component, records: list[dict],
-                    index: BenchmarkIndex | None) -> tuple[list[dict], dict[str, Any]]:
+                    index: BenchmarkIndex | None, tasks: Tasks
+                    ) -> tuple[list[dict], dict[str, Any]]:
     """Filter, decontaminate and sample one component -> (rows, its report)."""
     pool = [r for r in records if keep(r, comp.filters)]
     dropped = {"exact": 0, "ngram": 0}
@@ -126,7 +128,8 @@ def build_component(name: str, key: str, comp: Component, records: list[dict],
     seen: dict[int, int] = {}
     rows = []
     for i in picks:
-        rows.append(to_row(key, comp, pool[i], seen.get(i, 0)))
+        rows.append(to_row(key, comp, pool[i], seen.get(i, 0), tasks,
+                           f"{comp.seed}:{name}:{key}"))
         seen[i] = seen.get(i, 0) + 1
     report = {"corpus": comp.corpus, "split": comp.split, "task": comp.task,
               "available": len(records), "after_filters": len(pool) + sum(dropped.values()),
@@ -213,7 +216,9 @@ def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: P
     """Build instruction mixture NAME from normalized corpora into OUT (parquet + card)."""
     from stages.lib.publishing.cards import render_mixture_card
 
-    mixture = parse_mixture(load_params(params_path), name)
+    params = load_params(params_path)
+    mixture = parse_mixture(params, name)
+    tasks = read_tasks(params)
     index, datasets = None, []
     if mixture.decontamination.enabled:
         items, datasets = load_benchmark(benchmark)
@@ -224,7 +229,7 @@ def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: P
     for key, comp in mixture.components.items():
         path, records = load_split(corpora, name, key, comp)
         sources[f"{comp.corpus}/{comp.split}"] = file_sha256(path)
-        part, reports[key] = build_component(name, key, comp, records, index)
+        part, reports[key] = build_component(name, key, comp, records, index, tasks)
         rows.extend(part)
         click.echo(f"mix {name}: {key}: {len(part)} rows from {comp.corpus}/{comp.split} "
                    f"(dropped {reports[key]['dropped_exact']} exact + "
@@ -240,6 +245,6 @@ def mix(name: str, corpora: Path, benchmark: Path, datacards: Path, tokenizer: P
         write_parquet(rows, tmp / "train.parquet")
         write_json(tmp / "stats.json", stats)
         write_json(tmp / "decontamination.json", decontam)
-        card = render_mixture_card(name, mixture, stats, decontam, datacards)
+        card = render_mixture_card(name, mixture, stats, decontam, datacards, tasks)
         (tmp / "README.md").write_text(card, encoding="utf-8")
     click.echo(f"mix {name}: {len(rows)} rows -> {out}", err=True)

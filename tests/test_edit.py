@@ -397,3 +397,18 @@ def test_a_base_other_than_the_trained_one_is_named(adapter_dir: Path, tiny_mode
     code, _, err = run_edit(*args, "--base", str(lively_model_dir))
     assert code == 0
     assert f"{lively_model_dir}: not the weights {trained} was trained on" in err
+
+
+def test_tasks_come_from_params(adapter_dir: Path, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("tasks:\n  formalize: Make the text more formal.\n", encoding="utf-8")
+    code, _, err = run_edit("--adapter", str(adapter_dir), "--task", "grammar", "--params",
+                            str(params), "--dtype", "float32", SOURCE)
+    assert code == 2 and "unknown task 'grammar' (known: formalize)" in err
+    code, out, _ = run_edit("--adapter", str(adapter_dir), "--task", "formalize", "--params",
+                            str(params), "--dtype", "float32", SOURCE)
+    assert code == 0 and len(out.splitlines()) == 1  # one output line per input line
+    # without a params file, the paper's seven
+    code, _, err = run_edit("--adapter", str(adapter_dir), "--task", "formalize", "--params",
+                            str(tmp_path / "none.yaml"), "--dtype", "float32", SOURCE)
+    assert code == 2 and "known: grammar, fluency" in err

@@ -320,3 +320,41 @@ def test_capped_available_and_quota() -> None:
                      filters=Filters(max_unchanged_share=0.25))
     assert available_items(records, comp) == 40
     assert available_items(records, Component(corpus="x", task="grammar", n=1)) == 60
+
+
+def test_a_task_of_ones_own_from_params_only(workspace: Path) -> None:
+    """params `tasks`: a new task and a task with paraphrases, no code (issue "Your data,
+    declared"); each row draws its paraphrase by the mixture's seed."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["tasks"] = {"grammar": "Fix grammatical errors in the text.",
+                       "formalize": ["Make the text more formal.", "Rewrite it formally."],
+                       "fluency": "Make the text more fluent."}
+    params["mixtures"]["mini"]["components"]["grammar"]["task"] = "formalize"
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    first, second = run_mix(workspace, "a"), run_mix(workspace, "b")
+    assert second.exit_code == 0, second.output
+    assert first.exit_code == 0, first.output
+    assert tree_hash(workspace / "a") == tree_hash(workspace / "b")  # the draw is seeded
+    from datasets import Dataset
+
+    rows = [r for r in Dataset.from_parquet(str(workspace / "a" / "train.parquet"))
+            if r["task"] == "formalize"]
+    assert {r["instruction"] for r in rows} == {"Make the text more formal.",
+                                                "Rewrite it formally."}
+    card = (workspace / "a" / "README.md").read_text()
+    assert "Make the text more formal. / Rewrite it formally." in card
+
+
+@pytest.mark.parametrize(("tasks", "needle"), [
+    ({"grammar": ""}, "tasks.grammar: an instruction is non-empty text"),
+    ({"grammar": []}, "tasks.grammar: an instruction is non-empty text"),
+    ({"generic": "x"}, "tasks.generic: a task name is letters"),
+    ({"fluency": "Make it fluent."}, "task: unknown task 'grammar' (known: generic, fluency;"),
+])
+def test_bad_tasks_name_the_key(workspace: Path, tasks: dict, needle: str) -> None:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["tasks"] = tasks
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_mix(workspace, "out")
+    assert result.exit_code == 2 and needle in result.output
+    assert not (workspace / "out").exists()

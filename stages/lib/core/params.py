@@ -23,7 +23,7 @@ T = TypeVar("T")
 # the stage that owns each, so every profile must define all of them (`{}` = none).
 PROFILE_SECTIONS = ("mixtures", "train", "predict", "evaluate")
 # Top-level sections of params.yaml (each owned by one stage; see the file's comments).
-SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "benchmark",
+SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "tasks", "benchmark",
             "dev_benchmark", "base_model", "build", "mixtures", "prompt_template", "train", "systems", "predict",
             "evaluate", "report", "grid")
 RENAMED = {"eval": "predict (generation) and evaluate (scoring)"}

@@ -14,7 +14,7 @@ from typing import Any
 from stages.lib.core.io import InputError
 from stages.lib.core.params import deep_merge, parse_section
 from stages.lib.core.same_words import same_words
-from stages.lib.data.prompts import TASK_PROMPTS
+from stages.lib.data.prompts import read_tasks
 
 GENERIC = "generic"  # task of instruction-following data that carries its own instruction
 
@@ -38,7 +38,7 @@ class Filters:
 @dataclass
 class Component:
     corpus: str                       # a data/corpora/<corpus> folder (manifest id)
-    task: str                         # generic or a stages/lib/prompts.TASK_PROMPTS key
+    task: str                         # generic or a key of params tasks
     split: str = "train"
     n: int | None = None              # exactly one of n / fraction
     fraction: float | None = None
@@ -105,11 +105,12 @@ def parse_mixture(params: dict[str, Any], name: str) -> Mixture:
     mixture = parse_section(Mixture, spec, f"mixtures.{name}")
     if not mixture.components:
         raise InputError(f"params.yaml: mixtures.{name}.components is empty")
+    tasks = read_tasks(params)
     for key, comp in mixture.components.items():
         where = f"params.yaml: mixtures.{name}.components.{key}"
-        if comp.task != GENERIC and comp.task not in TASK_PROMPTS:
+        if comp.task != GENERIC and comp.task not in tasks:
             raise InputError(f"{where}.task: unknown task {comp.task!r} "
-                             f"(known: {GENERIC}, {', '.join(TASK_PROMPTS)})")
+                             f"(known: {GENERIC}, {', '.join(tasks)}; params tasks)")
         if (comp.n is None) == (comp.fraction is None):
             raise InputError(f"{where}: give exactly one of n or fraction")
         if comp.fraction is not None and not 0 < comp.fraction <= 1:

@@ -8,10 +8,13 @@ Two templates (params `prompt_template`):
   instruction, a blank line, the input) and the generation prompt, as TRL renders a
   conversational prompt. An instruct base model knows this format; 30 steps need not
   teach it a new one.
-The task prompts are the paper's Table 1, one per task.
+The task prompts are params.yaml `tasks`, shipped with the paper's Table 1, one per task
+(TASK_PROMPTS, also the default where no params are read).
 """
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +43,50 @@ PREFACE_NO_INPUT = (
 RESPONSE_HEADER = "### Response:\n"
 
 
-def task_instruction(task: str) -> str:
-    """The paper's Table 1 prompt for a writing task; KeyError lists the known tasks."""
+# task name -> its instruction, or the paraphrases a row draws one of
+Tasks = dict[str, tuple[str, ...]]
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def read_tasks(params: dict[str, Any]) -> Tasks:
+    """params.yaml `tasks` (name -> instruction, or a list of paraphrases), checked; the
+    paper's seven (TASK_PROMPTS) when the section is absent (e.g. `edit` outside a
+    checkout)."""
+    raw = params.get("tasks")
+    if raw is None:
+        return {name: (text,) for name, text in TASK_PROMPTS.items()}
+    if not isinstance(raw, dict) or not raw:
+        raise InputError("params.yaml: tasks must map each task name to its instruction "
+                         "(or a list of paraphrases)")
+    tasks: Tasks = {}
+    for name, value in raw.items():
+        where = f"params.yaml: tasks.{name}"
+        if not isinstance(name, str) or not TASK_NAME.fullmatch(name) or name == "generic":
+            raise InputError(f"{where}: a task name is letters, digits, '-' and '_' (and not "
+                             f"'generic', the rows that keep their own instruction)")
+        options = [value] if isinstance(value, str) else value
+        if not isinstance(options, list) or not options \
+                or not all(isinstance(o, str) and o.strip() for o in options):
+            raise InputError(f"{where}: an instruction is non-empty text, or a non-empty list "
+                             f"of them, got {value!r}")
+        tasks[name] = tuple(options)
+    return tasks
+
+
+def task_instruction(task: str, tasks: Tasks | None = None, draw: str | None = None) -> str:
+    """The instruction of `task` (of `tasks`, default the paper's Table 1). A task with
+    paraphrases gives the one `draw` (a stable key, e.g. the row's) picks, or its first
+    without one (benchmark items: every system reads the same prompt). KeyError lists
+    the known tasks."""
+    tasks = tasks if tasks is not None else read_tasks({})
     try:
-        return TASK_PROMPTS[task]
+        options = tasks[task]
     except KeyError:
-        raise KeyError(f"unknown task {task!r}; known: {', '.join(TASK_PROMPTS)}") from None
+        raise KeyError(f"unknown task {task!r}; known: {', '.join(tasks)}") from None
+    if draw is None or len(options) == 1:
+        return options[0]
+    # a string seed is hashed with SHA-512 by random.Random: stable across runs/machines
+    return options[random.Random(draw).randrange(len(options))]
 
 
 def format_prompt(instruction: str, input_text: str = "", template: str = "alpaca",

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from stages.lib.data.prompts import TASK_PROMPTS, format_prompt
+from stages.lib.data.prompts import Tasks, format_prompt, read_tasks
 from stages.lib.publishing.adapter_card import most_restrictive
 
 TEMPLATE = Path("templates") / "mixture_card.md"
@@ -50,9 +50,13 @@ def corpus_source(datacards: Path, corpus: str) -> dict[str, str]:
 
 
 def render_mixture_card(name: str, mixture: Any, stats: dict[str, Any],
-                        decontam: dict[str, Any], datacards: Path) -> str:
-    """The README.md of data/mixtures/<name> (YAML metadata + markdown body)."""
+                        decontam: dict[str, Any], datacards: Path,
+                        tasks: Tasks | None = None) -> str:
+    """The README.md of data/mixtures/<name> (YAML metadata + markdown body); `tasks`:
+    params tasks (default the paper's seven)."""
     from huggingface_hub import DatasetCard, DatasetCardData
+
+    tasks = tasks if tasks is not None else read_tasks({})
 
     corpora = sorted({c.corpus for c in mixture.components.values()})
     sources = [corpus_source(datacards, c) for c in corpora]
@@ -78,7 +82,8 @@ def render_mixture_card(name: str, mixture: Any, stats: dict[str, Any],
         standins=[(k, f"{r['corpus']}/{r['split']} instead of {r['standin_for']}")
                   for k, r in decontam["components"].items() if r["standin_for"]],
         template=format_prompt("{instruction}", "{input}") + "{output}",
-        task_prompts=list(TASK_PROMPTS.items()), decontam=decontam, sources=sources,
+        task_prompts=[(task, " / ".join(options)) for task, options in tasks.items()],
+        decontam=decontam, sources=sources,
         license_id=license_id, license_name=extra.get("license_name", ""),
         license_from=license_from,
     )
