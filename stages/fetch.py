@@ -1,5 +1,8 @@
 """fetch@<corpus>: download (or copy from a local mirror) one corpus's raw files, verified.
 
+A corpus declared with `hub: <owner>/<name>@<commit>` comes from that Hub dataset instead,
+through huggingface_hub (its cache; HF_HUB_OFFLINE reads the cache alone).
+
 Each file of `corpora.<corpus>.files` is taken from the corpus's `url` template — or, for
 archives, the `member` of the archive at `url` (zip, tar, tar.gz, tar.bz2), downloaded
 once per archive — or, when the environment
@@ -23,7 +26,7 @@ from tqdm import tqdm
 
 from stages.lib.core.io import InputError, atomic_path, file_sha256
 from stages.lib.core.params import load_params
-from stages.lib.data.corpora import FileSpec, corpus_spec, file_specs
+from stages.lib.data.corpora import FileSpec, check_hub_source, corpus_spec, file_specs
 
 MIRROR_ENV = "WRITING_ALPACA_MIRROR"
 CHUNK = 1 << 20
@@ -37,11 +40,15 @@ CHUNK = 1 << 20
               help="Output folder (data/raw/<corpus>); files keep their mirror-relative paths.")
 def fetch(corpus: str, params_path: str, out: str) -> None:
     """Fetch one corpus's raw files from upstream (or $WRITING_ALPACA_MIRROR), sha256-verified."""
-    files = file_specs(corpus_spec(load_params(params_path), corpus))
+    spec = corpus_spec(load_params(params_path), corpus)
+    files = file_specs(spec)
     mirror = os.environ.get(MIRROR_ENV)
-    owns = tuple(glob.escape(spec.path) for spec in files) + ("SHA256SUMS",)
+    owns = tuple(glob.escape(f.path) for f in files) + ("SHA256SUMS",)
     with atomic_path(out, is_dir=True, owns=owns) as tmp:
-        if mirror:
+        if spec.hub:
+            copy_from_hub(spec.hub, files, tmp)
+            mirror = None  # the sha256 messages name the Hub, not a mirror
+        elif mirror:
             copy_from_mirror(files, Path(mirror), tmp)
         else:
             download_all(files, tmp)
@@ -51,14 +58,39 @@ def fetch(corpus: str, params_path: str, out: str) -> None:
 
 
 def copy_from_mirror(files: list[FileSpec], mirror: Path, dest: Path) -> None:
-    for f in tqdm(files, desc=f"copy from {mirror}", unit="file", leave=False):
-        source = mirror / f.path
+    copy_files(files, mirror, dest, f"the mirror {mirror} ({MIRROR_ENV})")
+
+
+def copy_files(files: list[FileSpec], folder: Path, dest: Path, where: str) -> None:
+    """Copy every file from <folder>/<path> to <dest>/<path>; a missing one is an error
+    naming `where` it was looked for."""
+    for f in tqdm(files, desc=f"copy from {where}", unit="file", leave=False):
+        source = folder / f.path
         if not source.is_file():
-            raise InputError(f"{f.path}: missing from the mirror {mirror} ({MIRROR_ENV}); "
-                             f"expected sha256 {f.sha256}")
+            raise InputError(f"{f.path}: missing from {where}; expected sha256 {f.sha256}")
         target = dest / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
+
+
+def copy_from_hub(hub: str, files: list[FileSpec], dest: Path) -> None:
+    """The files from a Hub dataset at a pinned commit, through huggingface_hub's
+    snapshot_download (only these files; its cache; HF_HUB_OFFLINE reads the cache
+    alone)."""
+    from huggingface_hub import constants, snapshot_download
+
+    repo, commit = check_hub_source(hub, "hub")
+    try:
+        # offline, said explicitly: huggingface_hub 1.x would list the repo's files first
+        folder = Path(snapshot_download(repo, repo_type="dataset", revision=commit,
+                                        allow_patterns=[f.path for f in files],
+                                        local_files_only=constants.HF_HUB_OFFLINE))
+    except Exception as exc:  # noqa: BLE001 - huggingface_hub raises many kinds: offline, 404, auth
+        raise InputError(f"{repo}@{commit[:12]}: could not get the files from the Hub or its "
+                         f"local cache ({type(exc).__name__}); with internet, `hf download "
+                         f"{repo} --repo-type dataset --revision {commit}` fills the cache"
+                         ) from None
+    copy_files(files, folder, dest, f"{repo}@{commit[:12]}")
 
 
 def download(url: str, target: Path) -> None:

@@ -146,3 +146,75 @@ def test_local_files_enter_through_fetch_and_normalize(tmp_path: Path) -> None:
                                      "--params", str(corpora), "--out", str(tmp_path / "out")])
     assert done.exit_code == 0, done.output
     assert (tmp_path / "out" / "train.jsonl").read_text(encoding="utf-8").count("\n") == 2
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_hub_cache(cache: Path, repo: str, files: dict[str, bytes]) -> None:
+    """A dataset repo as huggingface_hub caches it at one commit (what a download leaves)."""
+    snapshot = cache / f"datasets--{repo.replace('/', '--')}" / "snapshots" / COMMIT
+    for name, data in files.items():
+        (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / name).write_bytes(data)
+
+
+@pytest.fixture()
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """huggingface_hub's real snapshot_download, offline, over a local cache."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hub-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache
+
+
+def hub_params(tmp_path: Path, hub: str, sha: str | None) -> Path:
+    entry = {"format": "jsonl", "split": "train", "role": "train",
+             "upstream": "https://huggingface.co/datasets/someone/edits", "hub": hub,
+             "files": {"data/train.jsonl": sha}, "columns": {"src": "before", "ref": "after"}}
+    path = tmp_path / "corpora.yaml"
+    path.write_text(json.dumps({"corpora": {"edits": entry}}), encoding="utf-8")
+    return path
+
+
+def test_a_hub_dataset_at_a_pinned_commit(tmp_path: Path, hub_cache: Path) -> None:
+    import hashlib
+
+    from stages.fetch import MIRROR_ENV, fetch
+    from stages.normalize import normalize
+
+    data = "".join(json.dumps(r) + "\n" for r in ROWS).encode()
+    fake_hub_cache(hub_cache, "someone/edits", {"data/train.jsonl": data,
+                                                "data/other.jsonl": b"{}\n"})
+    params = hub_params(tmp_path, f"someone/edits@{COMMIT}", hashlib.sha256(data).hexdigest())
+    runner = CliRunner()
+    raw = tmp_path / "raw"
+    fetched = runner.invoke(fetch, ["--corpus", "edits", "--params", str(params), "--out",
+                                    str(raw)], env={MIRROR_ENV: "/a/mirror/it/must/not/use"})
+    assert fetched.exit_code == 0, fetched.output
+    assert sorted(p.name for p in (raw / "data").iterdir()) == ["train.jsonl"]
+    done = runner.invoke(normalize, ["--corpus", "edits", "--raw", str(raw), "--params",
+                                     str(params), "--out", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    # a changed file at the pinned commit is refused like any corpus's
+    bad = hub_params(tmp_path, f"someone/edits@{COMMIT}", "0" * 64)
+    result = runner.invoke(fetch, ["--corpus", "edits", "--params", str(bad), "--out",
+                                   str(tmp_path / "raw2")])
+    assert result.exit_code == 2 and "sha256 mismatch for data/train.jsonl" in result.output
+    assert "hf://datasets/someone/edits@" in result.output
+
+
+def test_hub_sources_refused_in_one_line(tmp_path: Path, hub_cache: Path) -> None:
+    from stages.fetch import fetch
+
+    runner = CliRunner()
+    for hub, message in (("someone/edits@main", "revision 'main' is not a full commit hash"),
+                         ("someone/edits", "expected <owner>/<name>@<commit>"),
+                         (f"someone/absent@{COMMIT}", "could not get the files")):
+        result = runner.invoke(fetch, ["--corpus", "edits", "--params",
+                                       str(hub_params(tmp_path, hub, None)), "--out",
+                                       str(tmp_path / "raw")])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "raw").exists()

@@ -48,14 +48,17 @@ class CorpusSpec:
     # Download location of every file, a template: {path} = the file's path, {rel} = it
     # without its first folder, {name} = its base name. With `member`, `url` is an archive
     # (zip, tar, tar.gz, tar.bz2) and `member` (same placeholders) the path inside it.
-    url: str
-    files: dict[str, str | None]  # mirror-relative path -> sha256 (null: not pinned yet)
+    url: str = ""  # required unless `hub` names where the files come from
+    files: dict[str, str | None] = field(default_factory=dict)  # path -> sha256 (null: not pinned)
     member: str | None = None
     source: str | None = None  # line-aligned formats: the source file; the others are refs
     extra: list[str] = field(default_factory=list)  # fetched and verified, not read
     splits: dict[str, str] = field(default_factory=dict)  # path -> split, where files differ
     strip: bool = False  # strip whitespace around lines (what EASSE does for its copies)
     columns: Columns | None = None  # tabular formats (TABLE_FORMATS): the column mapping
+    # A Hub dataset, "<owner>/<name>@<full commit hash>": `files` are paths in that repo,
+    # downloaded with huggingface_hub (its cache, HF_HUB_OFFLINE) instead of from `url`
+    hub: str | None = None
     on_missing: str = "error"  # tabular: a row lacking a mapped value: error | skip
 
 
@@ -93,6 +96,12 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
     if spec.format not in READERS:
         raise InputError(f"corpora.yaml: {where}.format {spec.format!r} is unknown "
                          f"(known: {', '.join(sorted(READERS))})")
+    if spec.hub is not None:
+        check_hub_source(spec.hub, f"corpora.yaml: {where}.hub")
+        if spec.url or spec.member:
+            raise InputError(f"corpora.yaml: {where}: give hub or url (and member), not both")
+    elif not spec.url:
+        raise InputError(f"corpora.yaml: {where}: missing key url (or hub, for a Hub dataset)")
     if not isinstance(spec.files, dict) or not spec.files:
         raise InputError(f"corpora.yaml: {where}.files must be a non-empty mapping path -> sha256")
     for path, sha in spec.files.items():
@@ -119,6 +128,22 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
     return spec
 
 
+HUB_SOURCE = re.compile(r"([A-Za-z0-9][\w.-]*/[\w.-]+)@(\S+)")
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def check_hub_source(hub: str, where: str) -> tuple[str, str]:
+    """(repo id, commit) of "<owner>/<name>@<commit>"; a branch or tag is refused."""
+    match = HUB_SOURCE.fullmatch(hub) if isinstance(hub, str) else None
+    if match is None:
+        raise InputError(f"{where}: expected <owner>/<name>@<commit>, got {hub!r}")
+    if not COMMIT.fullmatch(match[2]):
+        raise InputError(f"{where}: revision {match[2]!r} is not a full commit hash (40 hex "
+                         f"digits): a branch or tag moves, so the corpus would not be "
+                         f"reproducible")
+    return match[1], match[2]
+
+
 def file_specs(spec: CorpusSpec) -> list[FileSpec]:
     """The corpus's files in declaration order, URLs resolved, each with its use and split."""
     result = []
@@ -130,8 +155,8 @@ def file_specs(spec: CorpusSpec) -> list[FileSpec]:
         else:
             use = "src" if path == spec.source else "ref"
         member = _fill(spec.member, path) if spec.member else None
-        result.append(FileSpec(path, sha, _fill(spec.url, path), member, use,
-                               spec.splits.get(path, spec.split)))
+        url = f"hf://datasets/{spec.hub}/{path}" if spec.hub else _fill(spec.url, path)
+        result.append(FileSpec(path, sha, url, member, use, spec.splits.get(path, spec.split)))
     return result
 
 
