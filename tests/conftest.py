@@ -1,16 +1,12 @@
-"""Shared test fixtures: the corpus mirror, the bench scripts and a tiny Llama model built
-in code.
+"""Shared test fixtures: the corpus mirror and a tiny Llama model built in code.
 
 Tests never download: the tiny model is a 2-layer LlamaConfig with random weights
 and a byte-level BPE tokenizer trained here on a few sentences.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -30,17 +26,6 @@ def mirror() -> Path:
     if path is None:
         pytest.skip("corpus mirror not found: set WRITING_ALPACA_MIRROR or place ../shared/corpora")
     return path
-
-
-@pytest.fixture(scope="session")
-def bench_script() -> Callable[[str], ModuleType]:
-    """Loads bench/<name>.py as a module (bench/ is a folder of scripts, not a package)."""
-    def load(name: str) -> ModuleType:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return load
 
 
 TRAINING_TEXT = [
