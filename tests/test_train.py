@@ -218,8 +218,9 @@ def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path)
     resumed_at = int(state["resumed_from"].removeprefix("checkpoint-"))
     assert summary["resumed_at_step"] == resumed_at
     assert summary["loss"] == pytest.approx(sum(float(r["loss"]) for r in rows) / 8, rel=1e-5)
-    assert summary["steps_per_second"] == pytest.approx(
-        (8 - resumed_at) / summary["runtime"], abs=2e-3)
+    # no wall-clock figures: the same training logs the same on any machine
+    assert not [key for key in summary if key.endswith(("runtime", "per_second"))]
+    assert not list((tmp_path / "live" / "plots" / "metrics").rglob("*runtime*"))
 
 
 # Pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process run would ask for

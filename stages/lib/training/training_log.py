@@ -7,7 +7,8 @@ draw. Two changes to transformers' DVCLiveCallback: DVCLive's step is the optimi
 step (the callback counts log calls, which differ from steps with logging_steps > 1),
 and a resumed run replays the log of the steps its checkpoint holds, so a killed and
 resumed training logs every step once; its closing summary (`train` in metrics.json)
-then gives the loss of the whole run and says from which step its timings count.
+then gives the loss of the whole run. Wall-clock figures are not logged: the same
+training gives the same log on any machine.
 """
 from __future__ import annotations
 
@@ -45,32 +46,35 @@ def live_callback(folder: Path) -> Any:
                    logs: dict | None = None, **kwargs: Any) -> None:
             logs = logs or {}
             if "train_loss" in logs and self.resumed_at:
-                logs = resumed_summary(logs, state.log_history, self.resumed_at,
-                                       state.global_step, rows_per_step(args))
+                logs = resumed_summary(logs, state.log_history, self.resumed_at)
             self._log_at(args, state, control, state.global_step, logs)
 
         def _log_at(self, args: Any, state: Any, control: Any, step: int, logs: dict) -> None:
             if self.live is not None:
                 self.live.step = step
-            super().on_log(args, state, control, logs=logs)
+            super().on_log(args, state, control, logs=without_timings(logs))
 
     return StepLoggingDVCLive(live=Live(dir=str(folder), resume=False,
                                         save_dvc_exp=False, dvcyaml=None))
 
 
-def rows_per_step(args: Any) -> int:
-    return (args.per_device_train_batch_size * args.gradient_accumulation_steps
-            * args.world_size)
+# Wall-clock figures transformers logs (train_runtime, *_per_second): they differ on
+# every run and machine, so logged they would make DVC see a new training log (and
+# dvc.lock change) for the same training; the stage prints its time instead.
+TIMING_SUFFIXES = ("_runtime", "_per_second")
 
 
-def resumed_summary(logs: dict[str, Any], history: list[dict[str, Any]], resumed_at: int,
-                    last_step: int, rows: int) -> dict[str, Any]:
+def without_timings(logs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in logs.items() if not key.endswith(TIMING_SUFFIXES)}
+
+
+def resumed_summary(logs: dict[str, Any], history: list[dict[str, Any]],
+                    resumed_at: int) -> dict[str, Any]:
     """transformers' closing summary of a resumed run, made to describe the whole run:
     its loss only summed the steps of this call (and transformers 5.17 divides that sum
     by all the steps), so the loss becomes the mean over every logged step (each log's
-    loss is the mean of its window of steps); the run's timings can only count this
-    call, so its step and row rates are this call's and `train_resumed_at_step` says
-    from where."""
+    loss is the mean of its window of steps), and `train_resumed_at_step` says where
+    the run was resumed."""
     windows, previous = [], 0
     for entry in history:
         if "loss" in entry and "step" in entry:
@@ -80,11 +84,6 @@ def resumed_summary(logs: dict[str, Any], history: list[dict[str, Any]], resumed
     summary = dict(logs)
     if steps:
         summary["train_loss"] = sum(loss * length for loss, length in windows) / steps
-    runtime = logs.get("train_runtime")
-    if runtime:
-        summary["train_steps_per_second"] = round((last_step - resumed_at) / runtime, 3)
-        summary["train_samples_per_second"] = round(
-            (last_step - resumed_at) * rows / runtime, 3)
     summary["train_resumed_at_step"] = resumed_at
     return summary
 
