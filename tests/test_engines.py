@@ -423,3 +423,30 @@ def test_edit_chooses_its_engine_through_the_chooser(
     assert "engine marker" in result.stderr
     first, empty, last = result.stdout.splitlines()  # an empty line is not generated
     assert first.startswith("marker ") and empty == "" and last.startswith("marker ")
+
+
+def test_vllm_on_cuda_n_with_dtype_auto_pins_before_cuda_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuda:N + auto + vLLM: the capability is asked only after CUDA_VISIBLE_DEVICES is
+    set (asking it starts CUDA, and vLLM's GPU can then no longer be chosen)."""
+    fake_hardware(monkeypatch, cuda=True, vllm=True)
+    started: list[int] = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: bool(started))
+
+    def capability(index: int = 0) -> tuple[int, int]:
+        started.append(index)  # what the real query does: CUDA starts
+        return (8, 0)
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    inference = engines.choose("cuda:1", "auto", "vllm", merge=True, num_beams=1)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1" and started == [0]
+    assert (inference.device, inference.dtype, inference.engine.name) == \
+        ("cuda", torch.bfloat16, "vllm")
+    # another engine keeps cuda:N and asks that GPU
+    started.clear()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    inference = engines.choose("cuda:1", "auto", "hf", merge=True, num_beams=1)
+    assert inference.device == "cuda:1" and started == [1]
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ

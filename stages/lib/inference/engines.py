@@ -213,9 +213,22 @@ def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int,
     try:
         resolved_device = resolve_device(device)
         key = "dtype"
-        resolved_dtype = resolve_dtype(dtype, resolved_device)
+        cuda = resolved_device.startswith("cuda")
+        # `auto` on a GPU asks its compute capability, which starts CUDA in this process;
+        # vLLM is told its GPU (cuda:N) by CUDA_VISIBLE_DEVICES before CUDA starts. So on
+        # CUDA the engine is chosen first (auto's dtype is 16-bit there, whichever), vLLM's
+        # GPU pinned, and only then the capability asked.
+        resolved_dtype = None if dtype == "auto" and cuda else resolve_dtype(dtype, resolved_device)
         key = "engine"
         chosen = resolve_engine(engine, resolved_device, num_beams, resolved_dtype, items)
+        if chosen is VLLM and ":" in resolved_device:
+            from stages.lib.inference.vllm_engine import pin_device
+
+            pin_device(resolved_device)
+            resolved_device = "cuda"  # the one GPU this process now sees
+        key = "dtype"
+        if resolved_dtype is None:
+            resolved_dtype = resolve_dtype(dtype, resolved_device)
     except ValueError as exc:
         raise SettingError(key, str(exc)) from None
     # vLLM serves a LoRA adapter with its own kernels: nothing is merged or written
