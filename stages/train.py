@@ -80,10 +80,13 @@ def last_checkpoint(folder: Path) -> Path | None:
 
 def train_device(cfg: TrainParams) -> str:
     """cpu or cuda; a GPU that torch cannot use is an error, never a silent CPU run."""
-    from stages.lib.model.models import resolve_device
+    from stages.lib.model.models import check_cuda_kernels, resolve_device
 
     try:
-        return resolve_device(cfg.device).partition(":")[0]
+        device = resolve_device(cfg.device)
+        if device.startswith("cuda"):
+            check_cuda_kernels(device)
+        return device.partition(":")[0]
     except ValueError as exc:
         raise InputError(f"params.yaml: train.device: {exc}") from None
 

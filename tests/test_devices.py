@@ -133,3 +133,15 @@ def test_base_model_dtype_auto() -> None:
     assert saved_dtype(BaseModelParams(source="hf:x/y", dtype="float32")) == torch.float32
     with pytest.raises(InputError, match="base_model.dtype"):
         saved_dtype(BaseModelParams(source="hf:x/y", dtype="fp8"))
+
+
+def test_training_on_a_gpu_this_torch_has_no_kernels_for_is_refused(fake_gpu,
+                                                                   monkeypatch) -> None:
+    fake_gpu(capability=(7, 0))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_75", "sm_80", "sm_90"])
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Tesla V100")
+    with pytest.raises(InputError, match=r"^params.yaml: train.device: cuda: torch .* has no "
+                                         r"kernels for Tesla V100 \(sm_70\)"):
+        train_device(train_cfg(device="cuda"))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_70", "sm_80"])
+    assert train_device(train_cfg(device="cuda")) == "cuda"

@@ -441,12 +441,36 @@ def test_vllm_on_cuda_n_with_dtype_auto_pins_before_cuda_starts(
     monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     inference = engines.choose("cuda:1", "auto", "vllm", merge=True, num_beams=1)
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1" and started == [0]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1" and set(started) == {0}
     assert (inference.device, inference.dtype, inference.engine.name) == \
         ("cuda", torch.bfloat16, "vllm")
     # another engine keeps cuda:N and asks that GPU
     started.clear()
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     inference = engines.choose("cuda:1", "auto", "hf", merge=True, num_beams=1)
-    assert inference.device == "cuda:1" and started == [1]
+    assert inference.device == "cuda:1" and set(started) == {1}
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+@pytest.mark.parametrize(("capability", "arch_list", "runs"), [
+    ((7, 0), ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"], False),  # V100, CUDA 13
+    ((7, 0), ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_90"], True),     # cu126
+    ((8, 6), ["sm_75", "sm_80", "sm_90"], True),   # an sm_80 cubin runs on sm_86
+    ((8, 9), ["sm_90", "compute_90"], False),      # PTX of a newer capability does not
+    ((12, 1), ["sm_100", "compute_120"], True),    # PTX of an older one is JIT-compiled
+])
+def test_a_gpu_without_kernels_in_this_torch_is_refused_before_loading(
+        monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], arch_list: list[str],
+        runs: bool) -> None:
+    fake_hardware(monkeypatch, cuda=True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: capability)
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: arch_list)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Tesla V100-SXM2-16GB")
+    if runs:
+        engines.choose("cuda", "float32", "continuous", merge=True, num_beams=1)
+        return
+    with pytest.raises(engines.SettingError) as error:
+        engines.choose("cuda", "float32", "continuous", merge=True, num_beams=1)
+    assert error.value.key == "device"
+    assert "has no kernels for Tesla V100-SXM2-16GB (sm_" in str(error.value)
+    assert "download.pytorch.org/whl/cu126" in str(error.value)

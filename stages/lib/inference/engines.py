@@ -207,7 +207,7 @@ class SettingError(ValueError):
 def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int,
            items: int | None = None) -> Inference:
     """Resolve setting names to an Inference (SettingError naming the bad setting)."""
-    from stages.lib.model.models import resolve_device, resolve_dtype
+    from stages.lib.model.models import check_cuda_kernels, resolve_device, resolve_dtype
 
     key = "device"  # the setting being resolved, for the error
     try:
@@ -226,6 +226,9 @@ def choose(device: str, dtype: str, engine: str, merge: bool, num_beams: int,
 
             pin_device(resolved_device)
             resolved_device = "cuda"  # the one GPU this process now sees
+        key = "device"
+        if cuda:  # before any model loads, not at its first kernel
+            check_cuda_kernels(resolved_device)
         key = "dtype"
         if resolved_dtype is None:
             resolved_dtype = resolve_dtype(dtype, resolved_device)

@@ -85,6 +85,41 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def has_kernels_for(capability: tuple[int, int], arch_list: list[str]) -> bool:
+    """Whether a torch build with `arch_list` (torch.cuda.get_arch_list(): sm_XY cubins,
+    compute_XY PTX) runs on a GPU of `capability`: a cubin of the same major version and
+    a minor no higher, or PTX of a capability no higher (JIT-compiled)."""
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, digits = arch.partition("_")
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        arch_major, arch_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and arch_major == major and arch_minor <= minor:
+            return True
+        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
+            return True
+    return False
+
+
+def check_cuda_kernels(device: str) -> None:
+    """ValueError (one line) when this torch build has no kernels for the GPU of
+    `device`: torch still says CUDA is available, and the first kernel fails with "no
+    kernel image is available" after the model has loaded. PyPI's CUDA 13 builds carry
+    none for pre-Turing GPUs (V100: sm_70), which PyTorch's cu126 wheels still do."""
+    index = int(device.partition(":")[2] or 0)
+    capability = torch.cuda.get_device_capability(index)
+    arch_list = torch.cuda.get_arch_list()
+    if not arch_list or has_kernels_for(capability, arch_list):
+        return
+    gpu = f"{torch.cuda.get_device_name(index)} (sm_{capability[0]}{capability[1]})"
+    raise ValueError(
+        f"{device}: torch {torch.__version__} has no kernels for {gpu}; it was built for "
+        f"{', '.join(arch_list)}. Install a build that has them, e.g. PyTorch's cu126 "
+        f"wheels: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu126 make setup "
+        f"TORCH_SPEC=torch=={torch.__version__.split('+')[0]}+cu126")
+
+
 def cuda_native_bf16(device: str = "cuda") -> bool:
     """bf16 in hardware: compute capability 8.0 (Ampere) and newer. torch's
     `is_bf16_supported()` also counts emulation (V100, T4), where bf16 is slow and
