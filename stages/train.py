@@ -136,6 +136,9 @@ def training_arguments(cfg: TrainParams, output_dir: Path, device: str, world: i
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
         report_to="none", include_num_input_tokens_seen="non_padding",
         ddp_backend="gloo" if world > 1 and not on_cuda else None,
+        # every trainable weight (LoRA's, or all of a full fine-tune) takes part in each
+        # step; transformers would otherwise search a PEFT model for unused ones each step
+        ddp_find_unused_parameters=False,
         dataloader_num_workers=0, disable_tqdm=False, use_cpu=not on_cuda,
     )
     if cfg.launcher == "none" and args.n_gpu > 1:
@@ -246,8 +249,9 @@ def launch_command(cfg: TrainParams, device: str, argv: list[str]) -> list[str]:
                     "--fsdp_activation_checkpointing", str(cfg.gradient_checkpointing).lower()]
     else:
         command += ["--multi_gpu"]
-    if device == "cpu":
-        command += ["--main_process_port", "0"]
+    # port 0: the launcher's store takes a free port, so two trainings on one machine
+    # (parallel experiments) do not clash on the default 29500
+    command += ["--main_process_port", "0"]
     return command + ["-m", "stages.cli", "train", *argv]
 
 
