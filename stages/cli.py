@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "recipe-table": "stages.recipe_table:recipe_table",
     "grid": "stages.grid:grid",
     "plan": "stages.plan:plan",
+    "timings": "stages.timings:timings",
     # maintainer tool: params.yaml's corpora section from the mirror's MANIFEST.json
     "corpora-params": "stages.corpora_params:corpora_params",
 }

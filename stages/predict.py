@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from stages.lib.core import timings
 from stages.lib.core.io import (
     InputError,
     atomic_path,
@@ -209,6 +210,8 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     elapsed = time.perf_counter() - started
     click.echo(f"predict@{system}: {total} items in {elapsed:.1f}s "
                f"({total / max(elapsed, 1e-9):.2f} items/s)", err=True)
+    timings.record("predict", out, elapsed, items=total, decoding=decoding.label,
+                   engine=inference.engine.name, threads=torch.get_num_threads())
     write_predictions(out, predictions, decoding, force)
     if timing is not None:
         # wall time of generation only (model loading excluded); machine-dependent

@@ -28,6 +28,7 @@ from typing import Any
 
 import click
 
+from stages.lib.core import timings
 from stages.lib.core.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
 from stages.lib.core.params import load_params
 from stages.lib.data.prompts import format_prompt, template_setting
@@ -408,6 +409,9 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     if not main:
         return
     drop_runs(checkpoints)
+    timings.record("train", out, time.time() - started, steps=trainer.state.global_step,
+                   resumed_from=resume.name if resume else None, device=device,
+                   processes=world)
     click.echo(f"train {name}: {trainer.state.global_step} steps, "
                f"loss {result.training_loss:.4f}, {time.time() - started:.0f}s this run, "
                f"log -> {live_dir}; adapter -> {out}", err=True)

@@ -97,3 +97,11 @@ def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def timings_apart(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                  ) -> None:
+    """Stages the tests run keep their wall-clock times in a temporary folder, not in the
+    checkout's .cache/timings (subprocesses inherit the variable)."""
+    monkeypatch.setenv("WRITING_ALPACA_TIMINGS", str(tmp_path_factory.mktemp("timings")))

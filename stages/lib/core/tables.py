@@ -1,0 +1,14 @@
+"""Markdown tables in the house style (`| a | b |`, then `|---|---:|`): the one renderer
+the reports share."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """A table of `rows` under `header`; `align` has one letter a column, `l` or `r`."""
+    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
+        raise ValueError("markdown_table: header, align and every row need as many columns")
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    return "\n".join(["| " + " | ".join(header) + " |", rule,
+                      *("| " + " | ".join(row) + " |" for row in rows)])
