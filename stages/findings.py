@@ -26,6 +26,7 @@ import numpy as np
 
 from stages.lib.core.io import InputError, atomic_path, read_json
 from stages.lib.core.params import load_params
+from stages.lib.core.tables import markdown_table
 from stages.lib.data.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.evaluation.bootstrap import (
     ALPHA,
@@ -206,35 +207,34 @@ def ne_table(system: str, counts: dict[str, np.ndarray], bootstrap: BootstrapPar
 
 
 def speed_table(speed: Path) -> str:
-    lines = ["| System | beams | items | items/s | " + " | ".join(
-        f"{label(d)} F0.5" for d in GEC_SETS) + " | inference |",
-        "|---|---:|---:|---:|" + "---:|" * len(GEC_SETS) + "---|"]
+    rows = []
     for folder in sorted(speed.glob("beam*"), key=lambda p: int(p.name[4:] or 0)):
         timing = read_json(folder / "timing.json")
         scores = read_json(folder / "scores.json")
-        cells = [f"{scores[d]:.2f}" if d in scores else "-" for d in GEC_SETS]
-        lines.append(f"| {timing['system']} | {timing['num_beams']} | {timing['items']} | "
-                     f"{timing['items_per_s']:.2f} | " + " | ".join(cells)
-                     + f" | {timing['inference']}, batch {timing['batch_size']}, "
-                       f"{timing['torch_threads']} threads |")
-    return "\n".join(lines)
+        rows.append([timing["system"], str(timing["num_beams"]), str(timing["items"]),
+                     f"{timing['items_per_s']:.2f}",
+                     *(f"{scores[d]:.2f}" if d in scores else "-" for d in GEC_SETS),
+                     (f"{timing['inference']}, batch {timing['batch_size']}, "
+                      f"{timing['torch_threads']} threads")])
+    return markdown_table(["System", "beams", "items", "items/s",
+                           *(f"{label(d)} F0.5" for d in GEC_SETS), "inference"],
+                          rows, "lrrr" + "r" * len(GEC_SETS) + "l")
 
 
 def copy_share_table(predictions: Path, systems: list[str], datasets: list[str]) -> str:
     """Per system and dataset, the share of outputs that copy their input (same words)."""
     from stages.lib.evaluation.copy_share import copy_share
 
-    lines = ["| System | " + " | ".join(label(d) for d in datasets) + " | mean |",
-             "|---|" + "---:|" * (len(datasets) + 1)]
+    rows = []
     for system in systems:
         shares = copy_share(predictions / system)
         values = [shares[d] for d in datasets if d in shares]
         if not values:
             continue
-        cells = [f"{shares[d]:.0%}" if d in shares else "-" for d in datasets]
-        lines.append(f"| {system} | " + " | ".join(cells)
-                     + f" | {sum(values) / len(values):.0%} |")
-    return "\n".join(lines)
+        rows.append([system, *(f"{shares[d]:.0%}" if d in shares else "-" for d in datasets),
+                     f"{sum(values) / len(values):.0%}"])
+    return markdown_table(["System", *(label(d) for d in datasets), "mean"], rows,
+                          "l" + "r" * (len(datasets) + 1))
 
 
 def load_systems(metrics_dir: Path) -> dict[str, SystemResults]:

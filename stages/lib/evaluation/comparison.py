@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from stages.lib.core.io import InputError
+from stages.lib.core.tables import markdown_table
 from stages.lib.data.benchmark_info import in_paper_order, label
 from stages.lib.evaluation.bootstrap import mean_over, paired, system_resamples
 from stages.lib.evaluation.results import read_items, read_results
@@ -122,21 +123,20 @@ def _mean_row(a: SystemResults, b: SystemResults, over: list[str],
         mean_over(res_a, over), mean_over(res_b, over), round(score_b - score_a, 4))}
 
 
-def _fmt_row(name: str, row: dict[str, Any]) -> str:
+def _cells(name: str, row: dict[str, Any]) -> list[str]:
     low, high = row["ci95"]
-    return (f"| {name} | {row['a']:.2f} | {row['b']:.2f} | {row['delta']:+.2f} | "
-            f"[{low:+.2f}, {high:+.2f}] | {row['p']:.3f} | {row['verdict']} |")
+    return [name, f"{row['a']:.2f}", f"{row['b']:.2f}", f"{row['delta']:+.2f}",
+            f"[{low:+.2f}, {high:+.2f}]", f"{row['p']:.3f}", row["verdict"]]
 
 
 def compare_table(result: dict[str, Any], standins: set[str]) -> str:
     a, b = result["a"], result["b"]
-    lines = [f"| Dataset | {a} | {b} | Δ ({b} − {a}) | 95% CI of Δ | p | verdict |",
-             "|---|---:|---:|---:|---|---:|---|"]
-    for dataset, row in result["datasets"].items():
-        lines.append(_fmt_row(label(dataset) + (" †" if dataset in standins else ""), row))
+    rows = [_cells(label(dataset) + (" †" if dataset in standins else ""), row)
+            for dataset, row in result["datasets"].items()]
     if result["avg"]:
-        lines.append(_fmt_row("Avg.", result["avg"]))
-    lines.append("")
+        rows.append(_cells("Avg.", result["avg"]))
+    lines = [markdown_table(["Dataset", a, b, f"Δ ({b} − {a})", "95% CI of Δ", "p", "verdict"],
+                            rows, "lrrrlrl"), ""]
     lines.append(f"Paired bootstrap over items, {result['resamples']} resamples; verdict "
                  f"= {b} better/worse than {a} at p < 0.05, else inconclusive."
                  + (f" {warning}" if (warning := decoding_warning(result)) else ""))
