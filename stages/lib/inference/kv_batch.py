@@ -83,9 +83,22 @@ def keep_rows(batch: Batch, keep: list[int]) -> Batch:
     index = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
     mask = batch.mask.index_select(0, index)
     first = int(mask.any(dim=0).nonzero()[0])
+    # Beam search reorders rows in place of a batch of the same size: copying only the
+    # rows that change (most beams keep their own) moves far less than the whole cache.
+    # The cache tensors are the forward pass's own (its concatenation made them).
+    moved = ([row for row, source in enumerate(keep) if row != source]
+             if len(keep) == len(batch.rows) else None)
+    targets = torch.tensor(moved or [], dtype=torch.long, device=batch.mask.device)
     for layer in cache_layers(batch.cache):
-        layer.keys = layer.keys.index_select(0, index)[:, :, first:]
-        layer.values = layer.values.index_select(0, index)[:, :, first:]
+        if moved is None:
+            layer.keys = layer.keys.index_select(0, index)[:, :, first:]
+            layer.values = layer.values.index_select(0, index)[:, :, first:]
+            continue
+        if moved:  # the right side is gathered first, so overlapping moves are safe
+            layer.keys[targets] = layer.keys[index[targets]]
+            layer.values[targets] = layer.values[index[targets]]
+        layer.keys = layer.keys[:, :, first:]
+        layer.values = layer.values[:, :, first:]
     return Batch([batch.rows[i] for i in keep], batch.cache, mask[:, first:],
                   batch.last.index_select(0, index))
 
