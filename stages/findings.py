@@ -38,7 +38,8 @@ from stages.lib.evaluation.bootstrap import (
 )
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.evaluate_config import parse_evaluate
-from stages.lib.inference.decoding_record import decoding_label, decoding_note
+from stages.lib.evaluation.results import decoding_label
+from stages.lib.inference.decoding_record import decoding_note
 
 if TYPE_CHECKING:
     from stages.lib.metrics.m2format import M2Block
@@ -110,7 +111,7 @@ def measure_label(measure: str, standins: set[str]) -> str:
 
 
 def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, float]],
-                 standins: set[str], decodings: dict[str, str]
+                 standins: set[str], decodings: dict[str, str | None]
                  ) -> tuple[str, list[dict[str, Any]]]:
     """The claims table; every verdict rests on its Holm-adjusted p over the whole table
     (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance).
@@ -267,7 +268,7 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         raise InputError(f"{metrics_dir}: no metrics files")
     index = read_index(benchmark)
     standins = {d for d, info in index.items() if info.get("standin")}
-    decodings = {system: decoding_label(params, system) for system in systems}
+    decodings = {name: decoding_label(result.scores) for name, result in systems.items()}
     table, rows = claims_table(systems, paper, standins, decodings)
     bootstrap = BootstrapParams(**next(iter(systems.values())).items["bootstrap"])
     ner_model = parse_evaluate(params).ner_model
@@ -283,7 +284,7 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         verdicts=", ".join(f"{n} {v}" for v, n in sorted(tallies.items())), ne_system=ne_system,
         ne_items=", ".join(f"{label(d)} {n}" for d, n in n_items.items()),
         ne_table=ne_table(ne_system, ne, bootstrap) if ne else "(no GEC predictions)",
-        copy_share_table=copy_share_table(predictions, [s for s in systems if s != "copy"],
+        copy_share_table=copy_share_table(predictions, [s for s in systems if decodings[s]],
                                           [d for d in PAPER_ORDER if d in index]),
         speed_table=speed_table(speed) if speed.is_dir() else "(no timings)",
         decodings=decoding_note(decodings))

@@ -20,7 +20,8 @@ from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import load_params
 from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
-from stages.lib.inference.decoding_record import decoding_label, decoding_note
+from stages.lib.evaluation.results import decoding_label
+from stages.lib.inference.decoding_record import decoding_note
 from stages.lib.training.training_log import LOSS_CURVE, read_loss_curve
 
 
@@ -37,19 +38,18 @@ class ReportParams:
     dpi: int = 120
 
 
-def read_params(path: Path) -> tuple[list[str], ReportParams, dict[str, str]]:
-    """The systems, the report section, and how each system decodes."""
+def read_params(path: Path) -> tuple[list[str], ReportParams]:
+    """The systems and the report section."""
     from stages.lib.core.params import parse_section
 
     data = load_params(path)
     systems = list((data.get("systems") or {}).keys())
-    decodings = {system: decoding_label(data, system) for system in systems}
     params = parse_section(ReportParams, data.get("report") or {}, "report")
     for name, row in params.reference_rows.items():
         if len(row) != len(params.reference_columns):
             raise InputError(f"params.yaml: report.reference_rows.{name} has {len(row)} values, "
                              f"expected {len(params.reference_columns)} (reference_columns)")
-    return systems, params, decodings
+    return systems, params
 
 
 def read_systems(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResults]:
@@ -81,7 +81,7 @@ def _half_width(m: dict[str, Any], key: str) -> Any:
 
 
 def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
-                 decodings: dict[str, str] | None = None) -> str:
+                 decodings: dict[str, str | None] | None = None) -> str:
     columns = dataset_columns(metrics)
     infos: dict[str, dict[str, Any]] = {}
     for m in metrics.values():
@@ -111,7 +111,7 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
               "reference points, not reruns (7B models, full test sets; their Avg. is the paper's "
               "over all 10 sets).")]
     if decodings:
-        lines.append(f"Decoding (params systems.<name>.predict over predict): "
+        lines.append(f"Decoding (as each system's predictions record it): "
                      f"{decoding_note(decodings)}. Systems that decode differently are "
                      "compared as each is run.")
     if standins:
@@ -277,9 +277,10 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
               help="Reports folder: writes table.md and charts/ inside it.")
 def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
-    systems, params, decodings = read_params(params_path)
+    systems, params = read_params(params_path)
     loaded = read_systems(metrics_dir, systems)
     metrics = {name: results.scores for name, results in loaded.items()}
+    decodings = {name: decoding_label(scores) for name, scores in metrics.items()}
     standins = {d for m in metrics.values()
                 for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
     table = render_table(metrics, params, decodings) + "\n".join(

@@ -14,6 +14,7 @@ from stages.lib.core.io import InputError, read_jsonl
 from stages.lib.evaluation.gec_analysis import touches
 from stages.lib.evaluation.predictions import gec_tokenize
 from stages.lib.evaluation.results import read_results, scores_stamp
+from stages.lib.inference.decoding import DECODING_RECORD, Decoding
 from stages.lib.metrics.errant_scorer import HypEdit
 from stages.lib.metrics.gleu import corpus_gleu
 from stages.lib.metrics.sari import corpus_sari
@@ -26,9 +27,12 @@ GOLD_FIXES = {  # detokenized corrections, as a model would write them
 
 
 def write_predictions(bench: Path, out: Path, outputs: dict[str, str] | None = None,
-                      skip: set[str] = frozenset()) -> Path:
-    """Identity predictions (output = input), overridden per id by `outputs`."""
+                      skip: set[str] = frozenset(), decoding: Decoding | None = None) -> Path:
+    """Identity predictions (output = input), overridden per id by `outputs`; with
+    `decoding`, its record beside them, as predict writes it."""
     out.mkdir(parents=True, exist_ok=True)
+    if decoding is not None:
+        (out / DECODING_RECORD).write_text(json.dumps(decoding.record()))
     for path in sorted(bench.glob("*.jsonl")):
         records = [{"id": item["id"], "input": item["input"],
                     "output": (outputs or {}).get(item["id"], item["input"])}

@@ -15,10 +15,13 @@ from stages.lib.core.io import read_jsonl
 from stages.lib.evaluation.bootstrap import BootstrapParams
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.results import write_results
+from stages.lib.inference.decoding import Decoding
 
 
-def _evaluate(bench: Path, root: Path, metrics: Path, system: str, outputs: dict) -> None:
-    preds = write_predictions(bench, root / "predictions" / system, outputs)
+def _evaluate(bench: Path, root: Path, metrics: Path, system: str, outputs: dict,
+              decoding: Decoding | None = None) -> None:
+    preds = write_predictions(bench, root / "predictions" / system, outputs,
+                              decoding=decoding or Decoding())
     write_results(metrics / f"{system}.json", evaluate_system(
         bench, preds, EvaluateParams(bootstrap=BootstrapParams(resamples=200))))
 
@@ -48,8 +51,10 @@ def test_findings_table(tmp_path: Path) -> None:
     # writing-only = alpaca's outputs (so STS drops against writing-alpaca)
     _evaluate(bench, tmp_path, metrics, "base", {})
     _evaluate(bench, tmp_path, metrics, "alpaca", dict(GOLD_FIXES))
-    _evaluate(bench, tmp_path, metrics, "writing-alpaca", {**GOLD_FIXES, **references})
-    _evaluate(bench, tmp_path, metrics, "writing-only", dict(GOLD_FIXES))
+    # the writing adapters decode with beams and a copy margin, the others greedily
+    margin = Decoding(num_beams=4, copy_margin=0.5)
+    _evaluate(bench, tmp_path, metrics, "writing-alpaca", {**GOLD_FIXES, **references}, margin)
+    _evaluate(bench, tmp_path, metrics, "writing-only", dict(GOLD_FIXES), margin)
     speed = tmp_path / "speed"
     for beams, rate in ((1, 5.0), (16, 0.5)):
         (speed / f"beam{beams}").mkdir(parents=True)
@@ -96,7 +101,7 @@ def test_findings_table(tmp_path: Path) -> None:
     # a pair decoded differently is marked, and every system's decoding is named
     assert any("| alpaca → writing-alpaca ‡ |" in line for line in lines)
     assert not any("base → alpaca ‡" in line or "writing-only ‡" in line for line in lines)
-    assert ("Decoding (params `systems.<name>.predict` over `predict`): greedy: alpaca, base; "
+    assert ("Decoding (as each system's predictions record it): greedy: alpaca, base; "
             "beam 4, copy margin 0.5: writing-alpaca, writing-only.") in text
     # systems not run are named, not silently dropped
     assert "not run (writing-alpaca-full missing)" in text

@@ -14,6 +14,7 @@ from stages.evaluate import EvaluateParams, evaluate_system
 from stages.lib.core.io import read_jsonl
 from stages.lib.evaluation.bootstrap import BootstrapParams
 from stages.lib.evaluation.results import write_results
+from stages.lib.inference.decoding import Decoding
 from stages.report import report
 
 SYSTEMS = ("copy", "tuned")
@@ -28,8 +29,11 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
         for item in read_jsonl(bench / f"{dataset}.jsonl"):
             fixes[item["id"]] = item["references"][0]
     metrics = tmp_path / "metrics"
-    for system, outputs in zip(SYSTEMS, ({}, fixes)):
-        preds = write_predictions(bench, tmp_path / "preds" / system, outputs)
+    # copy decodes nothing (no record, as predict writes it); tuned with beams and margin
+    for system, outputs, decoding in zip(SYSTEMS, ({}, fixes),
+                                         (None, Decoding(num_beams=4, copy_margin=0.5))):
+        preds = write_predictions(bench, tmp_path / "preds" / system, outputs,
+                                  decoding=decoding)
         write_results(metrics / f"{system}.json",
                       evaluate_system(bench, preds, EvaluateParams(
                                           bootstrap=BootstrapParams(resamples=200))))
@@ -75,7 +79,7 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
     assert "CoNLL 3/3" in table and "predict.max_items" in table and "stand-in" in table
     assert "## Sample size" in table and "| CoNLL | 3 | ±" in table
     # how each system decodes (the copy baseline generates nothing)
-    assert ("Decoding (params systems.<name>.predict over predict): beam 4, copy margin "
+    assert ("Decoding (as each system's predictions record it): beam 4, copy margin "
             "0.5: tuned. Systems that decode differently are compared as each is run.") in table
     # tuned vs copy, paired; `alpaca` is not among the systems and is skipped
     assert "### tuned vs copy" in table and "vs alpaca" not in table

@@ -105,3 +105,11 @@ def read_results(metrics_file: str | Path, hint: str = "") -> dict[str, Any]:
             raise InputError(f"{details}: expected a JSON object of details")
         result["details"] = _check_stamp(details, content, dict(result), metrics_file)
     return result
+
+
+def decoding_label(result: dict[str, Any]) -> str | None:
+    """How a system's scored outputs were decoded (the record evaluate copied from its
+    predictions), or None for a system that decoded nothing: the copy baseline, which
+    predict alone recognises (its baseline.json)."""
+    record = (result.get("details") or {}).get("decoding")
+    return record.get("label") if isinstance(record, dict) else None

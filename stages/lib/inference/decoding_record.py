@@ -5,7 +5,8 @@ predict settings, stages.lib.inference.predict_config), and `writing-alpaca edit
 downloaded adapter is decoded as it was evaluated: the writing adapter with beam search
 and a copy margin, not greedily. An adapter the pipeline trained in this checkout has no
 record; its params.yaml system says the same. The reports (table.md, findings.md) name
-each system's decoding with decoding_label, since systems may decode differently.
+each system's decoding as its metrics record it (decoding_note), since systems may
+decode differently.
 """
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from stages.lib.inference.predict_config import (
     parse_predict,
 )
 
-__all__ = ["DECODING_RECORD", "decoding_label", "decoding_note", "decoding_settings",
-           "evaluated_decoding"]
+__all__ = ["DECODING_RECORD", "decoding_note", "decoding_settings", "evaluated_decoding"]
 
 
 def decoding_settings(cfg: PredictParams) -> dict[str, Any]:
@@ -51,16 +51,11 @@ def evaluated_decoding(model_dir: Path, params_path: Path) -> tuple[Decoding, st
     return None
 
 
-def decoding_label(params: dict[str, Any], system: str) -> str:
-    """How SYSTEM generated its outputs (params systems.<system>.predict over predict)."""
-    return decoding_of(parse_predict(params, system)).label
-
-
-def decoding_note(decodings: dict[str, str]) -> str:
-    """One sentence per decoding: which systems used it (the copy baseline generates
-    nothing and is left out)."""
+def decoding_note(decodings: dict[str, str | None]) -> str:
+    """One sentence per decoding: which systems used it (a system that decoded nothing,
+    None, the copy baseline, is left out)."""
     groups: dict[str, list[str]] = {}
     for system, shown in decodings.items():
-        if system != "copy":
+        if shown is not None:
             groups.setdefault(shown, []).append(system)
     return "; ".join(f"{shown}: {', '.join(names)}" for shown, names in groups.items())
