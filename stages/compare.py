@@ -36,7 +36,6 @@ def compare(system_a: str, system_b: str, metrics_dir: Path, b_metrics_dir: Path
     b = SystemResults(b_metrics_dir or metrics_dir, system_b)
     result = compare_systems(a, b)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json.dumps(result.as_json(), indent=2))
         return
-    infos = a.scores["details"].get("datasets") or {}
-    click.echo(compare_table(result, {d for d, i in infos.items() if i.get("standin")}))
+    click.echo(compare_table(result, a.results.standins))

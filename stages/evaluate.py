@@ -38,7 +38,7 @@ from stages.lib.evaluation.bootstrap import (
 from stages.lib.evaluation.evaluate_config import EvaluateParams, read_evaluate_params
 from stages.lib.evaluation.gec_analysis import ne_touch_share, operation_counts
 from stages.lib.evaluation.predictions import align_predictions, metric_inputs
-from stages.lib.evaluation.results import write_results
+from stages.lib.evaluation.results import ItemStats, Results, write_results
 from stages.lib.inference.decoding import DECODING_RECORD, read_record
 from stages.lib.metrics.registry import Inputs, get_metric
 
@@ -72,9 +72,9 @@ def gec_analysis(inputs: Inputs, ner_model: str) -> dict[str, Any]:
 
 
 def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
-                    datasets: str | None = None) -> dict[str, Any]:
-    """The flat scores, `avg`, nested `details` (with 95% bootstrap intervals) and
-    `items`, the per-item statistics (stages/lib/evaluation/results.py writes each to its file)."""
+                    datasets: str | None = None) -> Results:
+    """The flat scores and `avg`, their details (with 95% bootstrap intervals) and the
+    per-item statistics (stages/lib/evaluation/results.py writes each to its file)."""
     bootstrap = params.bootstrap
     index = read_index(benchmark)
     scores: dict[str, float] = {}
@@ -98,7 +98,7 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
     in_avg = [d for d in scores if params.standin_in_avg or not details[d]["standin"]]
     result: dict[str, Any] = dict(scores)
     result["avg"] = round(sum(scores[d] for d in in_avg) / len(in_avg), 4) if in_avg else None
-    result["details"] = {
+    summary = {
         "datasets": details,
         "avg_over": in_avg,
         "avg": _interval_details(mean_over(resampled, in_avg)) if in_avg else {},
@@ -108,8 +108,7 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
         # or predictions written before it was recorded)
         "decoding": recorded_decoding(predictions),
     }
-    result["items"] = {"bootstrap": asdict(bootstrap), "datasets": item_stats}
-    return result
+    return Results(result, summary, ItemStats(asdict(bootstrap), item_stats))
 
 
 def recorded_decoding(predictions: Path) -> dict[str, Any] | None:
@@ -145,6 +144,6 @@ def evaluate(system: str, predictions: Path, benchmark: Path, params_path: Path,
     result = evaluate_system(benchmark, predictions, read_evaluate_params(params_path),
                              datasets)
     write_results(out, result)
-    shown = ", ".join(f"{d} {result[d]:.2f}" for d in result["details"]["datasets"])
-    avg = "n/a" if result["avg"] is None else f"{result['avg']:.2f}"
+    shown = ", ".join(f"{d} {result.scores[d]:.2f}" for d in result.datasets)
+    avg = "n/a" if result.score("avg") is None else f"{result.scores['avg']:.2f}"
     click.echo(f"evaluate@{system}: {shown}; avg {avg}", err=True)

@@ -38,7 +38,6 @@ from stages.lib.evaluation.bootstrap import (
 )
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.evaluate_config import parse_evaluate
-from stages.lib.evaluation.results import decoding_label
 from stages.lib.inference.decoding_record import decoding_note
 
 if TYPE_CHECKING:
@@ -96,11 +95,6 @@ def verdict(paper_delta: float | None, delta: float, p: float) -> str:
     return "reproduced" if (delta > 0) == (paper_delta > 0) else "contradicted"
 
 
-def measures(comparison: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """Measure ("avg", a dataset id or a TASK_GROUPS key) -> its row of a comparison."""
-    return {**comparison["datasets"], **comparison["groups"], "avg": comparison["avg"]}
-
-
 def measure_label(measure: str, standins: set[str]) -> str:
     if measure == "avg":
         return "Avg."
@@ -126,14 +120,14 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
             entries.append(f"| {claim.text} | {claim.a} → {claim.b} | - | | | | | | | | "
                            f"not run ({', '.join(missing)} missing) |")
             continue
-        measured = measures(compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS))
+        measured = compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS).measures()
         for measure in claim.measures:
             found = measured.get(measure)
             if found is None:  # not scored for both systems
                 continue
             pa, pb = paper_value(paper, claim.paper_a, measure), paper_value(
                 paper, claim.paper_b, measure)
-            entries.append({**found, "claim": claim, "measure": measure,
+            entries.append({**found.as_json(), "claim": claim, "measure": measure,
                             "paper_delta": None if pa is None or pb is None
                             else round(pb - pa, 2)})
     rows = [e for e in entries if isinstance(e, dict)]
@@ -268,14 +262,15 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         raise InputError(f"{metrics_dir}: no metrics files")
     index = read_index(benchmark)
     standins = {d for d, info in index.items() if info.get("standin")}
-    decodings = {name: decoding_label(result.scores) for name, result in systems.items()}
+    decodings = {name: system.results.decoding_label for name, system in systems.items()}
     table, rows = claims_table(systems, paper, standins, decodings)
-    bootstrap = BootstrapParams(**next(iter(systems.values())).items["bootstrap"])
+    bootstrap = BootstrapParams(**next(iter(systems.values())).items.bootstrap)
     ner_model = parse_evaluate(params).ner_model
     ne = {d: ne_counts(benchmark, predictions / ne_system, d, ner_model)[1]
           for d in GEC_SETS if d in index and (predictions / ne_system / f"{d}.jsonl").is_file()}
-    n_items = {d: systems[ne_system].scores["details"]["datasets"][d]["n"]
-               for d in GEC_SETS if ne_system in systems and d in systems[ne_system].scores}
+    ne_results = systems[ne_system].results if ne_system in systems else None
+    n_items = {d: ne_results.datasets[d]["n"]
+               for d in GEC_SETS if ne_results and d in ne_results.scores}
     tallies: dict[str, int] = {}
     for row in rows:
         tallies[row["verdict"]] = tallies.get(row["verdict"], 0) + 1

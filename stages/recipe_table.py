@@ -130,9 +130,9 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
         ", ".join(short_rev(rev) for rev in baselines)
     same = "" if len(baselines) == 1 else \
         " (these commits' dev metrics are byte-identical)"
-    avgs = {name: compare_systems(reference, results)["avg"]
-            for name, _, results, _ in rows if results is not reference}
-    adjusted = dict(zip(avgs, holm([avg["p"] for avg in avgs.values()])))
+    avgs = {name: avg for name, _, results, _ in rows if results is not reference
+            if (avg := compare_systems(reference, results).avg) is not None}
+    adjusted = dict(zip(avgs, holm([avg.p for avg in avgs.values()])))
     head = ["Experiment", *datasets, "Avg.", "Δ Avg. vs baseline [95% CI], p", "Holm p",
             "copies input", "changed params"]
     lines = [f"# Recipe experiments on the dev splits ({system})", "",
@@ -142,14 +142,14 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
               f"{same}; Holm p adjusts the experiments' p-values as one family."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, changed, results, copies in rows:
-        details = results.scores["details"]
-        cells = [f"{results.scores[d]:.2f} ± {details['datasets'][d]['half_width']:.1f}"
+        scored = results.results
+        cells = [f"{scored.scores[d]:.2f} ± {scored.interval(d)['half_width']:.1f}"
                  for d in datasets]
-        cells.append(f"{results.scores['avg']:.2f} ± {details['avg']['half_width']:.1f}")
+        cells.append(f"{scored.scores['avg']:.2f} ± {scored.interval('avg')['half_width']:.1f}")
         if name in avgs:
             avg = avgs[name]
-            low, high = avg["ci95"]
-            cells.append(f"{avg['delta']:+.2f} [{low:+.2f}, {high:+.2f}], p {avg['p']:.3f}")
+            low, high = avg.ci95
+            cells.append(f"{avg.delta:+.2f} [{low:+.2f}, {high:+.2f}], p {avg.p:.3f}")
             cells.append(f"{adjusted[name]:.3f}")
         else:
             cells += ["-", "-"]

@@ -20,7 +20,7 @@ from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import load_params
 from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
-from stages.lib.evaluation.results import decoding_label
+from stages.lib.evaluation.results import Results
 from stages.lib.inference.decoding_record import decoding_note
 from stages.lib.training.training_log import LOSS_CURVE, read_loss_curve
 
@@ -57,10 +57,9 @@ def read_systems(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResul
     return {system: SystemResults(metrics_dir, system) for system in systems}
 
 
-def dataset_columns(metrics: dict[str, dict[str, Any]]) -> list[str]:
+def dataset_columns(metrics: dict[str, Results]) -> list[str]:
     """Datasets found in any metrics file: the paper's order first, then any others."""
-    return in_paper_order({d for m in metrics.values()
-                           for d in (m.get("details", {}).get("datasets") or {})})
+    return in_paper_order({d for m in metrics.values() for d in m.datasets})
 
 
 def _cell(value: Any, half_width: Any = None) -> str:
@@ -69,23 +68,16 @@ def _cell(value: Any, half_width: Any = None) -> str:
     return f"{value:.2f}" + (f" ± {half_width:.1f}" if isinstance(half_width, int | float) else "")
 
 
-def _interval_info(m: dict[str, Any], key: str) -> dict[str, Any]:
-    """The details entry holding `key`'s interval (a dataset id, or "avg")."""
-    details = m.get("details", {})
-    info = details.get("avg") if key == "avg" else (details.get("datasets") or {}).get(key)
-    return info or {}
+def _half_width(m: Results, key: str) -> Any:
+    return m.interval(key).get("half_width")
 
 
-def _half_width(m: dict[str, Any], key: str) -> Any:
-    return _interval_info(m, key).get("half_width")
-
-
-def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
+def render_table(metrics: dict[str, Results], params: ReportParams,
                  decodings: dict[str, str | None] | None = None) -> str:
     columns = dataset_columns(metrics)
     infos: dict[str, dict[str, Any]] = {}
     for m in metrics.values():
-        for d, info in (m.get("details", {}).get("datasets") or {}).items():
+        for d, info in m.datasets.items():
             infos.setdefault(d, info)
     standins = [d for d in columns if infos[d].get("standin")]
     head = [label(d) + ("†" if d in standins else "") for d in columns]
@@ -93,7 +85,7 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
              "| System | " + " | ".join(head) + " | Avg. |",
              "|---|" + "---:|" * (len(columns) + 1)]
     for system, m in metrics.items():
-        cells = [_cell(m.get(d), _half_width(m, d)) for d in [*columns, "avg"]]
+        cells = [_cell(m.score(d), _half_width(m, d)) for d in [*columns, "avg"]]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
     for name, row in params.reference_rows.items():
         ref = dict(zip(params.reference_columns, row))
@@ -122,11 +114,11 @@ def render_table(metrics: dict[str, dict[str, Any]], params: ReportParams,
     return "\n".join(lines) + "\n"
 
 
-def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
+def render_gec_table(metrics: dict[str, Results]) -> list[str]:
     """Edit actions and named-entity edits per system on the GEC sets (paper sec. 4.2)."""
     rows = []
     for system, m in metrics.items():
-        for d, info in (m.get("details", {}).get("datasets") or {}).items():
+        for d, info in m.datasets.items():
             actions, ne = info.get("edit_actions"), info.get("named_entities")
             if actions and ne:
                 rows.append(f"| {system} | {label(d)} | {actions['missing']} | "
@@ -142,19 +134,19 @@ def render_gec_table(metrics: dict[str, dict[str, Any]]) -> list[str]:
             "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs).")]
 
 
-def _error_bars(m: dict[str, Any], keys: list[str], values: list[float]) -> Any:
+def _error_bars(m: Results, keys: list[str], values: list[float]) -> Any:
     """(2, len(keys)) distances from each value down/up to its 95% interval (0 if none)."""
     import numpy as np
 
     bars = np.zeros((2, len(keys)))
     for k, (key, value) in enumerate(zip(keys, values)):
-        if ci95 := _interval_info(m, key).get("ci95"):
+        if ci95 := m.interval(key).get("ci95"):
             low, high = ci95
             bars[:, k] = [max(0.0, value - low), max(0.0, high - value)]
     return bars
 
 
-def render_sample_size(metrics: dict[str, dict[str, Any]]) -> list[str]:
+def render_sample_size(metrics: dict[str, Results]) -> list[str]:
     """Per dataset: items scored and the 95% half-width the sample gives (median over
     systems), so a reader sees which differences the sample can resolve at all."""
     import statistics
@@ -162,7 +154,7 @@ def render_sample_size(metrics: dict[str, dict[str, Any]]) -> list[str]:
     rows = []
     for d in [*dataset_columns(metrics), "avg"]:
         widths = [w for m in metrics.values() if isinstance(w := _half_width(m, d), int | float)]
-        infos = [(m.get("details", {}).get("datasets") or {}).get(d) or {} for m in metrics.values()]
+        infos = [m.datasets.get(d) or {} for m in metrics.values()]
         n = "–" if d == "avg" else str(next((i.get("n") for i in infos if i.get("n")), "–"))
         if widths:
             rows.append(f"| {label(d)} | {n} | ±{statistics.median(widths):.1f} | "
@@ -200,7 +192,7 @@ def read_loss_curves(live_dir: Path) -> dict[str, tuple[list[float], list[float]
             if (folder / LOSS_CURVE).is_file()}
 
 
-def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list, list]],
+def draw_charts(metrics: dict[str, Results], curves: dict[str, tuple[list, list]],
                 out: Path, dpi: int) -> list[str]:
     """Write the PNGs into `out`; returns their file names."""
     import matplotlib
@@ -218,7 +210,7 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
         width = 0.8 / len(systems)
         x = np.arange(len(columns) + 1)
         for k, system in enumerate(systems):
-            values = [metrics[system].get(d) or 0.0 for d in [*columns, "avg"]]
+            values = [metrics[system].score(d) or 0.0 for d in [*columns, "avg"]]
             ax.bar(x + (k - (len(systems) - 1) / 2) * width, values, width, label=system,
                    yerr=_error_bars(metrics[system], [*columns, "avg"], values),
                    error_kw={"elinewidth": 0.8, "capsize": 1.5})
@@ -232,7 +224,7 @@ def draw_charts(metrics: dict[str, dict[str, Any]], curves: dict[str, tuple[list
         plt.close(fig)
         written.append("scores_by_dataset.png")
     gec = [(s, d, i["edit_actions"]) for s in systems
-           for d, i in (metrics[s].get("details", {}).get("datasets") or {}).items()
+           for d, i in metrics[s].datasets.items()
            if i.get("edit_actions")]
     if gec:
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(gec) + 2), 4))
@@ -279,10 +271,9 @@ def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> N
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
     loaded = read_systems(metrics_dir, systems)
-    metrics = {name: results.scores for name, results in loaded.items()}
-    decodings = {name: decoding_label(scores) for name, scores in metrics.items()}
-    standins = {d for m in metrics.values()
-                for d, i in (m.get("details", {}).get("datasets") or {}).items() if i.get("standin")}
+    metrics = {name: system.results for name, system in loaded.items()}
+    decodings = {name: results.decoding_label for name, results in metrics.items()}
+    standins = {d for results in metrics.values() for d in results.standins}
     table = render_table(metrics, params, decodings) + "\n".join(
         render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
     curves = read_loss_curves(live_dir)

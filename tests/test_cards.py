@@ -10,6 +10,7 @@ from huggingface_hub import DatasetCard, ModelCard
 from publish_fixtures import DATASETS, make_mixture, make_run
 
 from stages.lib.core.io import InputError
+from stages.lib.evaluation.results import Results, read_results
 from stages.lib.publishing import adapter_card
 from stages.publish import TEMPLATE, load_dataset_card
 
@@ -21,8 +22,8 @@ def run(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict[
     return make_run(tmp_path_factory.mktemp("cards"), tiny_model_dir, steps=0)
 
 
-def render(run: dict[str, Path], metrics: dict | None = None) -> str:
-    metrics = metrics or json.loads(run["metrics"].read_text())
+def render(run: dict[str, Path], metrics: Results | None = None) -> str:
+    metrics = metrics or read_results(run["metrics"])
     index = json.loads((run["root"] / "data" / "benchmark" / "index.json").read_text())
     card = adapter_card.build_adapter_card(
         name="writing-alpaca", repo_id="me/wa", dataset_repo_id="me/wa-data",
@@ -34,7 +35,7 @@ def render(run: dict[str, Path], metrics: dict | None = None) -> str:
 
 def test_adapter_card_metadata_and_model_index_round_trip(run: dict[str, Path]) -> None:
     text = render(run)
-    metrics = json.loads(run["metrics"].read_text())
+    metrics = read_results(run["metrics"])
     rows = adapter_card.benchmark_rows(metrics, json.loads(
         (run["root"] / "data" / "benchmark" / "index.json").read_text()))
     adapter_card.validate_adapter_card(text, rows)
@@ -46,7 +47,7 @@ def test_adapter_card_metadata_and_model_index_round_trip(run: dict[str, Path]) 
     by_name = {r.dataset_name.split(" (stand-in")[0]: r for r in results}
     for dataset in DATASETS:
         result = by_name[adapter_card.BENCHMARK_CARD[dataset]["name"]]
-        assert result.metric_value == metrics[dataset]
+        assert result.metric_value == metrics.scores[dataset]
         assert result.metric_name == EXPECTED_METRIC.get(dataset, "SARI")
     standins = [r.dataset_name for r in results if "stand-in" in r.dataset_name]
     assert standins == ["WNC test (stand-in, not the official test set)"]
@@ -55,16 +56,16 @@ def test_adapter_card_metadata_and_model_index_round_trip(run: dict[str, Path]) 
 
 def test_validation_catches_a_changed_value(run: dict[str, Path]) -> None:
     text = render(run)
-    metrics = json.loads(run["metrics"].read_text())
+    metrics = read_results(run["metrics"])
     rows = adapter_card.benchmark_rows(metrics, None)
-    tampered = text.replace(f"value: {metrics['conll']}", "value: 99.5", 1)
+    tampered = text.replace(f"value: {metrics.scores['conll']}", "value: 99.5", 1)
     assert tampered != text
     with pytest.raises(ValueError, match="round-trip"):
         adapter_card.validate_adapter_card(tampered, rows)
 
 
 def test_only_measured_datasets_are_listed(run: dict[str, Path]) -> None:
-    metrics = {"conll": 12.5, "sts": 40.0, "avg": 26.25, "details": {}}
+    metrics = Results({"conll": 12.5, "sts": 40.0, "avg": 26.25})
     data = ModelCard(render(run, metrics)).data
     assert sorted(r.metric_value for r in data.eval_results) == [12.5, 40.0]
 

@@ -54,28 +54,28 @@ def test_identity_predictions(bench: Path, tmp_path: Path) -> None:
                        [i["references"] for i in trk])
     # identity output: no additions or deletions, so SARI is keep / 3
     assert sari["add"] == 0 and sari["delete"] == 0
-    assert result["trk"] == pytest.approx(sari["keep"] / 3, abs=1e-3)
-    assert result["details"]["datasets"]["trk"]["metric"] == "sari"
+    assert result.scores["trk"] == pytest.approx(sari["keep"] / 3, abs=1e-3)
+    assert result.datasets["trk"]["metric"] == "sari"
     jfl = read_jsonl(bench / "jfl.jsonl")
     gleu = corpus_gleu([i["input"] for i in jfl], [i["input"] for i in jfl],
                        [i["references"] for i in jfl])["gleu"]
-    assert result["jfl"] == pytest.approx(gleu, abs=1e-3)
-    assert result["jfl"] != pytest.approx(result["trk"], abs=1e-3)  # different metrics
+    assert result.scores["jfl"] == pytest.approx(gleu, abs=1e-3)
+    assert result.scores["jfl"] != pytest.approx(result.scores["trk"], abs=1e-3)  # different metrics
     # GEC: copying the source proposes no edit -> F0.5 = 0, all gold edits missed
-    assert result["conll"] == 0 and result["bea"] == 0
-    assert result["details"]["datasets"]["conll"]["components"]["fn"] == 2
-    assert result["details"]["datasets"]["bea"]["components"]["fn"] == 2
-    assert result["details"]["datasets"]["conll"]["edit_actions"]["total"] == 0
+    assert result.scores["conll"] == 0 and result.scores["bea"] == 0
+    assert result.datasets["conll"]["components"]["fn"] == 2
+    assert result.datasets["bea"]["components"]["fn"] == 2
+    assert result.datasets["conll"]["edit_actions"]["total"] == 0
 
 
 def test_gold_corrections_score_100_after_tokenization(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
     result = evaluate_system(bench, preds, EvaluateParams())
-    assert result["conll"] == pytest.approx(100.0)
-    assert result["bea"] == pytest.approx(100.0)
-    conll = result["details"]["datasets"]["conll"]
+    assert result.scores["conll"] == pytest.approx(100.0)
+    assert result.scores["bea"] == pytest.approx(100.0)
+    conll = result.datasets["conll"]
     assert conll["edit_actions"]["replacement"] == 2 and conll["edit_actions"]["total"] == 2
-    bea = result["details"]["datasets"]["bea"]
+    bea = result.datasets["bea"]
     assert bea["errant_operations"]["R"]["tp"] == 2 and bea["errant_operations"]["R"]["fp"] == 0
 
 
@@ -83,7 +83,7 @@ def test_wrong_gec_edit_counts_fp_and_named_entity(bench: Path, tmp_path: Path) 
     # the paper's hallucination case: an edit that changes a person's name
     fixes = dict(GOLD_FIXES, **{"conll-0002": "Kate Smith lives in London."})
     preds = write_predictions(bench, tmp_path / "preds", fixes)
-    conll = evaluate_system(bench, preds, EvaluateParams())["details"]["datasets"]["conll"]
+    conll = evaluate_system(bench, preds, EvaluateParams()).datasets["conll"]
     assert conll["components"]["fp"] >= 1
     ne = conll["named_entities"]
     assert ne["edits"] == 3 and ne["ne_edits"] == 1
@@ -108,20 +108,20 @@ def test_standin_excluded_from_avg_unless_asked(bench: Path, tmp_path: Path) -> 
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
     result = evaluate_system(bench, preds, EvaluateParams())
     real = ["conll", "bea", "jfl", "trk"]
-    assert result["details"]["excluded_standins"] == ["sts"]
-    assert result["details"]["datasets"]["sts"]["standin"] is True
-    assert result["avg"] == pytest.approx(sum(result[d] for d in real) / 4, abs=1e-3)
+    assert result.details["excluded_standins"] == ["sts"]
+    assert result.datasets["sts"]["standin"] is True
+    assert result.scores["avg"] == pytest.approx(sum(result.scores[d] for d in real) / 4, abs=1e-3)
     with_standin = evaluate_system(bench, preds, EvaluateParams(standin_in_avg=True))
-    assert with_standin["avg"] == pytest.approx(
-        sum(result[d] for d in [*real, "sts"]) / 5, abs=1e-3)
+    assert with_standin.scores["avg"] == pytest.approx(
+        sum(result.scores[d] for d in [*real, "sts"]) / 5, abs=1e-3)
 
 
 def test_scores_only_predicted_items(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES, skip={"conll-0001"})
     result = evaluate_system(bench, preds, EvaluateParams())
-    assert result["details"]["datasets"]["conll"]["n"] == 2
-    assert result["details"]["datasets"]["conll"]["size"] == 3
-    assert result["conll"] == pytest.approx(100.0)
+    assert result.datasets["conll"]["n"] == 2
+    assert result.datasets["conll"]["size"] == 3
+    assert result.scores["conll"] == pytest.approx(100.0)
 
 
 def test_bad_predictions_name_file_and_line(bench: Path, tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_cli_writes_flat_metrics(bench: Path, tmp_path: Path) -> None:
     assert details["datasets"]["conll"]["n"] == 3 and len(details["avg"]["ci95"]) == 2
     # the details name the scores they belong to (stages/lib/evaluation/results.py), read back without
     assert details.pop("scores_sha256") == scores_stamp(data)
-    assert read_results(out)["details"] == details
+    assert read_results(out).details == details
     first = out.read_bytes()
     CliRunner().invoke(evaluate, ["--system", "base", "--predictions", str(preds),
                                   "--benchmark", str(bench), "--params", str(params),

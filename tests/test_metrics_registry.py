@@ -83,12 +83,12 @@ def test_a_metric_registered_there_is_used_by_evaluate_and_bootstrap(
     params = EvaluateParams(bootstrap=BootstrapParams(resamples=100))
     result = evaluate_system(bench, preds, params, datasets="trk,jfl")
     outputs = [r["output"] for r in map(json.loads, (preds / "trk.jsonl").read_text().splitlines())]
-    assert result["trk"] == sum(map(len, outputs)) >= 1000
-    trk = result["details"]["datasets"]["trk"]
+    assert result.scores["trk"] == sum(map(len, outputs)) >= 1000
+    trk = result.datasets["trk"]
     assert trk["metric"] == "chars" and trk["components"] == _total(_chars(Inputs(outputs, outputs)))
-    assert result["items"]["datasets"]["trk"]["stats"] == [len(o) for o in outputs]
+    assert result.items.datasets["trk"]["stats"] == [len(o) for o in outputs]
     # compare / report / findings resample the stored statistics with the same entry
-    resampled = system_resamples(result["items"], ["trk"])["trk"]
+    resampled = system_resamples(result.items, ["trk"])["trk"]
     assert resampled.shape == (100,) and resampled.max() >= 1000
     assert trk["ci95"] == [round(v, 4) for v in interval(resampled)]
 

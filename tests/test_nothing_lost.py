@@ -13,6 +13,7 @@ import pytest
 
 from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import parse_section
+from stages.lib.evaluation.results import ItemStats, Results
 
 # --- outputs -----------------------------------------------------------------------------
 
@@ -221,11 +222,10 @@ def test_a_benchmark_dataset_name_is_a_name(tmp_path: Path, name: str) -> None:
 # --- evaluate's three files are one unit ----------------------------------------------
 
 
-def _result(score: float) -> dict:
-    return {"conll": score, "avg": score,
-            "details": {"datasets": {"conll": {"n": 2}}, "avg_over": ["conll"]},
-            "items": {"bootstrap": {"resamples": 10, "seed": 0},
-                      "datasets": {"conll": {"ids": ["a", "b"]}}}}
+def _result(score: float) -> Results:
+    return Results({"conll": score, "avg": score},
+                   {"datasets": {"conll": {"n": 2}}, "avg_over": ["conll"]},
+                   ItemStats({"resamples": 10, "seed": 0}, {"conll": {"ids": ["a", "b"]}}))
 
 
 def test_results_of_two_runs_are_never_paired(tmp_path: Path) -> None:
@@ -235,8 +235,8 @@ def test_results_of_two_runs_are_never_paired(tmp_path: Path) -> None:
     write_results(metrics, _result(40.0))
     old_details = details_path(metrics).read_text(encoding="utf-8")
     write_results(metrics, _result(55.0))
-    assert read_results(metrics)["details"] == _result(55.0)["details"]  # stamp not shown
-    assert read_items(metrics) == _result(55.0)["items"]
+    assert read_results(metrics).details == _result(55.0).details  # stamp not shown
+    assert read_items(metrics) == _result(55.0).items
     # a run stopped after its details file but before its scores file
     details_path(metrics).write_text(old_details, encoding="utf-8")
     with pytest.raises(InputError, match=r"details/sys.json: written by another evaluate "
@@ -255,7 +255,7 @@ def test_results_written_before_the_stamp_are_read(tmp_path: Path) -> None:
     metrics.write_text(json.dumps({"conll": 40.0}), encoding="utf-8")
     details_path(metrics).parent.mkdir()
     details_path(metrics).write_text(json.dumps({"datasets": {}}), encoding="utf-8")
-    assert read_results(metrics)["details"] == {"datasets": {}}
+    assert read_results(metrics).details == {"datasets": {}}
 
 
 # --- errors name the key the user wrote -------------------------------------------------

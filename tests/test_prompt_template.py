@@ -169,12 +169,13 @@ def test_train_records_its_template_for_predict_and_edit(chat_model_dir: Path,
 
 
 def test_the_adapter_card_names_the_recorded_template(tmp_path: Path) -> None:
+    from stages.lib.evaluation.results import Results
     from stages.lib.publishing.adapter_card import build_adapter_card
     from stages.publish import TEMPLATE
 
     (tmp_path / "training_args.json").write_text(json.dumps({"prompt_template": "chat"}))
     card = build_adapter_card(name="w", repo_id="me/w", dataset_repo_id="me/d",
-                              adapter_dir=tmp_path, metrics={}, benchmark_index=None,
+                              adapter_dir=tmp_path, metrics=Results({}), benchmark_index=None,
                               license_info={}, base_model_id=None, template=TEMPLATE)
     assert "base model's chat template" in card.text
     assert "`prompt_template: chat`" in card.text.replace("\n", " ")

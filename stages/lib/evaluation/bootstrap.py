@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from stages.lib.evaluation.results import ItemStats
 from stages.lib.metrics.registry import get_metric
 
 ALPHA = 0.05  # two-sided; intervals are 95%
@@ -91,12 +92,12 @@ def verdict(delta: float, p: float) -> str:
     return "better" if delta > 0 else "worse"
 
 
-def system_resamples(items: dict[str, Any], datasets: Sequence[str]) -> dict[str, np.ndarray]:
-    """dataset -> resampled scores of one system, from its metrics/items file content."""
-    params = BootstrapParams(**items["bootstrap"])
+def system_resamples(items: ItemStats, datasets: Sequence[str]) -> dict[str, np.ndarray]:
+    """dataset -> resampled scores of one system, from its metrics/items file."""
+    params = BootstrapParams(**items.bootstrap)
     out = {}
     for dataset in datasets:
-        entry = items["datasets"][dataset]
+        entry = items.datasets[dataset]
         indices = resample_indices(len(entry["stats"]), dataset, params)
         out[dataset] = scores_for(entry["metric"], entry["stats"], indices)
     return out

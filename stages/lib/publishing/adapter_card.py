@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stages.lib.core.io import read_json as parse_json_file
 from stages.lib.data.benchmark_info import PAPER_METRICS, PAPER_ORDER
 from stages.lib.data.prompts import recorded_template
 from stages.lib.metrics.ids import METRIC_IDS
+
+if TYPE_CHECKING:  # dataset cards (mix) import this module and need no results
+    from stages.lib.evaluation.results import Results
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
 # dataset the test set comes from (ITERATER intents are configs of one dataset).
@@ -56,16 +59,16 @@ class BenchmarkRow:
     size: int | None
 
 
-def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> list[BenchmarkRow]:
+def benchmark_rows(metrics: Results, index: dict[str, Any] | None) -> list[BenchmarkRow]:
     """One row per benchmark dataset present in metrics/<name>.json, in the paper's order.
 
     `index` is data/benchmark/index.json (metric, stand-in flag, size); without it the
     paper's metric per dataset is assumed and stand-in comes from the metrics details.
     """
     rows = []
-    details = (metrics.get("details") or {}).get("datasets") or {}
+    details = metrics.datasets
     for dataset in PAPER_ORDER:
-        if not isinstance(metrics.get(dataset), int | float):
+        if not isinstance(metrics.score(dataset), int | float):
             continue
         info = (index or {}).get(dataset, {})
         detail = details.get(dataset, {}) if isinstance(details.get(dataset), dict) else {}
@@ -73,7 +76,7 @@ def benchmark_rows(metrics: dict[str, Any], index: dict[str, Any] | None) -> lis
         if metric not in METRIC_IDS:
             raise ValueError(f"unknown metric {metric!r} for benchmark dataset {dataset!r}")
         rows.append(BenchmarkRow(
-            dataset=dataset, value=float(metrics[dataset]), metric=metric,
+            dataset=dataset, value=float(metrics.scores[dataset]), metric=metric,
             standin=bool(info.get("standin", detail.get("standin", False))),
             size=info.get("size"),
         ))
@@ -106,7 +109,7 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
-                       adapter_dir: Path, metrics: dict[str, Any],
+                       adapter_dir: Path, metrics: Results,
                        benchmark_index: dict[str, Any] | None, license_info: dict[str, Any],
                        base_model_id: str | None, template: Path | None,
                        decoding: dict[str, Any] | None = None) -> Any:
@@ -128,7 +131,7 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
     context: dict[str, Any] = {
         "name": name, "repo_id": repo_id, "dataset_repo_id": dataset_repo_id,
         "base_model_id": base_model_id,
-        "rows": [_row_view(row) for row in rows], "avg": metrics.get("avg"),
+        "rows": [_row_view(row) for row in rows], "avg": metrics.score("avg"),
         "lic": license_info, "training_args": _scalar_items(
             read_json(adapter_dir / "training_args.json") or {}),
         "mixture_hash": _read_text(adapter_dir / "mixture_hash.txt"),
