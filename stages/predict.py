@@ -31,7 +31,6 @@ from stages.lib.core.io import (
     InputError,
     atomic_path,
     check_replaceable,
-    read_json,
     write_json,
     write_jsonl,
 )
@@ -53,6 +52,7 @@ from stages.lib.data.prompts import (
 from stages.lib.inference import engines
 from stages.lib.inference.decoding import DECODING_RECORD, Decoding
 from stages.lib.inference.predict_config import PredictParams, decoding_of, parse_predict
+from stages.lib.inference.systems import is_copy_baseline
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +77,6 @@ def check_template(template: str, adapter: Path, system: str) -> None:
                          f"(system {system}) was trained with {trained!r} "
                          f"({adapter / TEMPLATE_RECORD}); retrain it or set prompt_template "
                          f"{trained}")
-
-
-COPY_BASELINE_FILE = "baseline.json"
-
-
-def is_copy_baseline(folder: Path) -> bool:
-    """A system folder holding baseline.json {"kind": "copy"} (adapters/copy): the
-    copy-the-input baseline, which needs no model and generates nothing."""
-    path = folder / COPY_BASELINE_FILE
-    if not path.is_file():
-        return False
-    content = read_json(path)
-    kind = content.get("kind") if isinstance(content, dict) else None
-    if kind != "copy":
-        raise InputError(f"{path}: unknown baseline kind {kind!r} (known: copy)")
-    return True
 
 
 def copy_predictions(selections: dict[str, list[dict[str, Any]]]

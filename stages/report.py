@@ -22,6 +22,7 @@ from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.evaluation.results import Results
 from stages.lib.inference.decoding_record import decoding_note
+from stages.lib.inference.systems import read_systems
 from stages.lib.training.training_log import LOSS_CURVE, read_loss_curve
 
 
@@ -43,7 +44,7 @@ def read_params(path: Path) -> tuple[list[str], ReportParams]:
     from stages.lib.core.params import parse_section
 
     data = load_params(path)
-    systems = list((data.get("systems") or {}).keys())
+    systems = list(read_systems(data))
     params = parse_section(ReportParams, data.get("report") or {}, "report")
     for name, row in params.reference_rows.items():
         if len(row) != len(params.reference_columns):
@@ -52,7 +53,7 @@ def read_params(path: Path) -> tuple[list[str], ReportParams]:
     return systems, params
 
 
-def read_systems(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResults]:
+def load_results(metrics_dir: Path, systems: list[str]) -> dict[str, SystemResults]:
     """system -> its scores, details and per-item statistics, each file read once."""
     return {system: SystemResults(metrics_dir, system) for system in systems}
 
@@ -270,7 +271,7 @@ def draw_charts(metrics: dict[str, Results], curves: dict[str, tuple[list, list]
 def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
-    loaded = read_systems(metrics_dir, systems)
+    loaded = load_results(metrics_dir, systems)
     metrics = {name: system.results for name, system in loaded.items()}
     decodings = {name: results.decoding_label for name, results in metrics.items()}
     standins = {d for results in metrics.values() for d in results.standins}

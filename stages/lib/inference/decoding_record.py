@@ -15,12 +15,8 @@ from typing import Any
 
 from stages.lib.core.params import load_params
 from stages.lib.inference.decoding import DECODING_RECORD, Decoding, read_record
-from stages.lib.inference.predict_config import (
-    PER_SYSTEM,
-    PredictParams,
-    decoding_of,
-    parse_predict,
-)
+from stages.lib.inference.predict_config import PredictParams, decoding_of, parse_predict
+from stages.lib.inference.systems import PER_SYSTEM, read_systems
 
 __all__ = ["DECODING_RECORD", "decoding_note", "decoding_settings", "evaluated_decoding"]
 
@@ -44,9 +40,8 @@ def evaluated_decoding(model_dir: Path, params_path: Path) -> tuple[Decoding, st
     if not params_path.is_file() or not folder.is_relative_to(checkout):
         return None
     params = load_params(params_path)
-    for name, spec in (params.get("systems") or {}).items():
-        adapter = spec.get("adapter") if isinstance(spec, dict) else None
-        if adapter and (checkout / adapter).resolve() == folder:
+    for name, system in read_systems(params).items():
+        if system.adapter and (checkout / system.adapter).resolve() == folder:
             return decoding_of(parse_predict(params, name)), f"{params_path}: systems.{name}"
     return None
 

@@ -12,6 +12,7 @@ from typing import Any
 from stages.lib.core.io import InputError
 from stages.lib.core.params import Bound, check_bounds, parse_section
 from stages.lib.inference.decoding import RECORD_KEYS, AnswerBudget, Decoding, DecodingError
+from stages.lib.inference.systems import read_system
 
 
 @dataclass
@@ -52,31 +53,11 @@ def decoding_of(cfg: PredictParams, names: dict[str, str] | None = None) -> Deco
         raise InputError(f"params.yaml: {exc.named(called)}") from None
 
 
-# what a system may decode differently (params systems.<name>.predict); every other
-# predict setting is shared, so that all systems are scored on the same items
-PER_SYSTEM = ("num_beams", "copy_margin")
-
-
-def system_decoding(params: dict[str, Any], system: str) -> dict[str, Any]:
-    """systems.<system>.predict of loaded params ({} when absent), checked."""
-    spec = (params.get("systems") or {}).get(system) or {}
-    own = spec.get("predict") or {}
-    where = f"params.yaml: systems.{system}.predict"
-    if not isinstance(own, dict):
-        raise InputError(f"{where} must be a mapping, got {own!r}")
-    shared = sorted(set(own) - set(PER_SYSTEM))
-    if shared:
-        raise InputError(f"{where}.{shared[0]}: not a per-system setting (only "
-                         f"{', '.join(PER_SYSTEM)}: the items and the rest of predict are "
-                         f"shared by every system)")
-    return own
-
-
 def parse_predict(params: dict[str, Any], system: str | None = None) -> PredictParams:
     """The validated `predict` section of loaded params (profile applied), with SYSTEM's
     own decoding settings (systems.<system>.predict) over it."""
     section = dict(params.get("predict") or {})
-    own = system_decoding(params, system) if system is not None else {}
+    own = read_system(params, system).predict if system is not None else {}
     if own:
         # a system's own values are checked under the key the user wrote them in
         parse_section(PredictParams, own, f"systems.{system}.predict")

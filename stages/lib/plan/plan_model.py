@@ -18,6 +18,7 @@ from stages.lib.core.io import InputError
 from stages.lib.data.benchmark_info import in_paper_order, read_index
 from stages.lib.data.mixture_size import MixtureSize
 from stages.lib.inference.predict_config import parse_predict
+from stages.lib.inference.systems import read_systems
 from stages.lib.plan.memory_estimate import GIB, ModelShape, estimate_memory, lora_trainable
 from stages.lib.training.train_config import TrainParams, accumulation_steps, world_size
 
@@ -270,17 +271,13 @@ def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark
     dtype = planned_dtype(cfg.dtype, device, machine)
     check_dtype(dtype, device, machine, "predict.dtype", problems, "predict")
     engine = planned_engine(cfg.engine, device, cfg.num_beams, dtype, items, problems)
-    systems = dict(params.get("systems") or {})
-    if grid:  # `make grid` adds grid.systems to systems
-        systems.update((params.get("grid") or {}).get("systems") or {})
-    adapters = {name: str((spec or {}).get("adapter", "")) for name, spec in systems.items()}
     plans = []
-    for name, adapter in adapters.items():
-        copy = (Path(adapter) / "baseline.json").is_file()  # no model: output = input
+    for name, system in read_systems(params, grid).items():  # `make grid` adds grid.systems
+        copy = system.is_copy  # no model: output = input
         beams = parse_predict(params, name).num_beams  # systems.<name>.predict may differ
         own = engine if beams == cfg.num_beams else planned_engine(
             cfg.engine, device, beams, dtype, items, problems)
-        plans.append(SystemPlan(name, adapter, items, per_dataset,
+        plans.append(SystemPlan(name, system.adapter, items, per_dataset,
                                 "-" if copy else device, "-" if copy else dtype,
                                 "none (copy baseline)" if copy else own))
     return plans
