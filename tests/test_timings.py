@@ -23,7 +23,7 @@ def test_kept_timings_make_the_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert "| predict -> predictions/base | 100.0 | 0.60 items/s | greedy, continuous |" in text
-    assert "| train -> adapters/alpaca | 500.0 |  | 30 steps |" in text
+    assert "| train -> adapters/alpaca | 500.0 | | 30 steps |" in text
     assert timings.cpu_model() in text and "Total of these stages: 10.0 min." in text
 
 

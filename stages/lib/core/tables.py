@@ -10,5 +10,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: 
     if len(align) != len(header) or any(len(row) != len(header) for row in rows):
         raise ValueError("markdown_table: header, align and every row need as many columns")
     rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
-    return "\n".join(["| " + " | ".join(header) + " |", rule,
-                      *("| " + " | ".join(row) + " |" for row in rows)])
+    return "\n".join([_line(header), rule, *(_line(row) for row in rows)])
+
+
+def _line(cells: Sequence[str]) -> str:
+    # an empty cell is one space wide: `| n/a | | |`
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
