@@ -111,14 +111,12 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
     (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance).
     A pair whose systems decode differently is marked ‡: its Δ is the systems' as each is
     run, not their training difference alone."""
-    head = ("| Claim | A → B | Measure | A | B | Δ | 95% CI of Δ | p | Holm p | paper Δ "
-            "| verdict |\n|---|---|---|---:|---:|---:|---|---:|---:|---:|---|")
-    entries: list[str | dict[str, Any]] = []  # a finished line (claim not run) or a row
+    entries: list[list[str] | dict[str, Any]] = []  # finished cells (claim not run) or a row
     for claim in CLAIMS:
         if claim.a not in systems or claim.b not in systems:
             missing = [s for s in (claim.a, claim.b) if s not in systems]
-            entries.append(f"| {claim.text} | {claim.a} → {claim.b} | - | | | | | | | | "
-                           f"not run ({', '.join(missing)} missing) |")
+            entries.append([claim.text, f"{claim.a} → {claim.b}", "-", *[""] * 7,
+                            f"not run ({', '.join(missing)} missing)"])
             continue
         measured = compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS).measures()
         for measure in claim.measures:
@@ -134,22 +132,24 @@ def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, f
     for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
         row.update(p_holm=adjusted,
                    verdict=verdict(row["paper_delta"], row["delta"], adjusted))
-    lines = [head]
+    cells = []
     for entry in entries:
-        if isinstance(entry, str):
-            lines.append(entry)
+        if isinstance(entry, list):
+            cells.append(entry)
             continue
         claim, (low, high) = entry["claim"], entry["ci95"]
         shown_paper = "n/a" if entry["paper_delta"] is None else f"{entry['paper_delta']:+.2f}"
         mixed = " ‡" if decodings.get(claim.a) != decodings.get(claim.b) else ""
-        lines.append(f"| {claim.text} | {claim.a} → {claim.b}{mixed} | "
-                     f"{measure_label(entry['measure'], standins)} | {entry['a']:.2f} | "
-                     f"{entry['b']:.2f} | {entry['delta']:+.2f} | [{low:+.2f}, {high:+.2f}] | "
-                     f"{entry['p']:.3f} | {entry['p_holm']:.3f} | {shown_paper} | "
-                     f"**{entry['verdict']}** |")
+        cells.append([claim.text, f"{claim.a} → {claim.b}{mixed}",
+                      measure_label(entry["measure"], standins), f"{entry['a']:.2f}",
+                      f"{entry['b']:.2f}", f"{entry['delta']:+.2f}", f"[{low:+.2f}, {high:+.2f}]",
+                      f"{entry['p']:.3f}", f"{entry['p_holm']:.3f}", shown_paper,
+                      f"**{entry['verdict']}**"])
+    table = markdown_table(["Claim", "A → B", "Measure", "A", "B", "Δ", "95% CI of Δ", "p",
+                            "Holm p", "paper Δ", "verdict"], cells, "lllrrrlrrrl")
     for row in rows:
         row["claim"] = row["claim"].text
-    return "\n".join(lines), rows
+    return table, rows
 
 
 def gold_edits(block: str | M2Block) -> list[Any]:
@@ -179,26 +179,26 @@ def ne_counts(benchmark: Path, predictions: Path, dataset: str, ner_model: str
 
 def ne_table(system: str, counts: dict[str, np.ndarray], bootstrap: BootstrapParams) -> str:
     """Share of edits touching an entity, system vs gold, with the paired interval of Δ."""
-    lines = [(f"| Set | {system}: NE edits / edits | gold: NE edits / edits | Δ share (pts) "
-             f"| 95% CI | p | verdict |"), "|---|---:|---:|---:|---|---:|---|"]
+    rows: list[list[str]] = []
     for dataset, table in counts.items():
-        rows = resample_indices(len(table), f"ne:{dataset}", bootstrap)
-        sums = table[rows].sum(axis=1)  # (resamples, 4)
+        resampled = resample_indices(len(table), f"ne:{dataset}", bootstrap)
+        sums = table[resampled].sum(axis=1)  # (resamples, 4)
         with np.errstate(divide="ignore", invalid="ignore"):
             deltas = 100 * (sums[:, 1] / sums[:, 0] - sums[:, 3] / sums[:, 2])
         deltas = deltas[np.isfinite(deltas)]
         total = table.sum(axis=0)
         if total[0] == 0 or total[2] == 0 or not len(deltas):
-            lines.append(f"| {label(dataset)} | {total[1]} / {total[0]} | {total[3]} / {total[2]} "
-                         f"| n/a | | | inconclusive |")
+            rows.append([label(dataset), f"{total[1]} / {total[0]}", f"{total[3]} / {total[2]}",
+                         "n/a", "", "", "inconclusive"])
             continue
         delta = 100 * (total[1] / total[0] - total[3] / total[2])
         low, high = interval(deltas)
-        lines.append(f"| {label(dataset)} | {total[1]} / {total[0]} ({100 * total[1] / total[0]:.1f}%) "
-                     f"| {total[3]} / {total[2]} ({100 * total[3] / total[2]:.1f}%) | {delta:+.1f} "
-                     f"| [{low:+.1f}, {high:+.1f}] | {p_value(deltas):.3f} "
-                     f"| **{verdict(1.0, delta, p_value(deltas))}** |")
-    return "\n".join(lines)
+        rows.append([label(dataset), f"{total[1]} / {total[0]} ({100 * total[1] / total[0]:.1f}%)",
+                     f"{total[3]} / {total[2]} ({100 * total[3] / total[2]:.1f}%)",
+                     f"{delta:+.1f}", f"[{low:+.1f}, {high:+.1f}]", f"{p_value(deltas):.3f}",
+                     f"**{verdict(1.0, delta, p_value(deltas))}**"])
+    return markdown_table(["Set", f"{system}: NE edits / edits", "gold: NE edits / edits",
+                           "Δ share (pts)", "95% CI", "p", "verdict"], rows, "lrrrlrl")
 
 
 def speed_table(speed: Path) -> str:

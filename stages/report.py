@@ -18,6 +18,7 @@ import click
 
 from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import load_params
+from stages.lib.core.tables import markdown_table
 from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.evaluation.results import Results
@@ -82,16 +83,14 @@ def render_table(metrics: dict[str, Results], params: ReportParams,
             infos.setdefault(d, info)
     standins = [d for d in columns if infos[d].get("standin")]
     head = [label(d) + ("†" if d in standins else "") for d in columns]
-    lines = ["# Writing benchmark results (paper Table 4 layout)", "",
-             "| System | " + " | ".join(head) + " | Avg. |",
-             "|---|" + "---:|" * (len(columns) + 1)]
-    for system, m in metrics.items():
-        cells = [_cell(m.score(d), _half_width(m, d)) for d in [*columns, "avg"]]
-        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    rows = [[system, *(_cell(m.score(d), _half_width(m, d)) for d in [*columns, "avg"])]
+            for system, m in metrics.items()]
     for name, row in params.reference_rows.items():
         ref = dict(zip(params.reference_columns, row))
-        cells = [_cell(ref.get(d)) for d in columns] + [_cell(ref.get("avg"))]
-        lines.append(f"| *{name} (paper, reference)* | " + " | ".join(cells) + " |")
+        rows.append([f"*{name} (paper, reference)*",
+                     *(_cell(ref.get(d)) for d in [*columns, "avg"])])
+    lines = ["# Writing benchmark results (paper Table 4 layout)", "",
+             markdown_table(["System", *head, "Avg."], rows, "l" + "r" * (len(columns) + 1))]
     n_items = " · ".join(f"{label(d)} {infos[d].get('n')}/{infos[d].get('size')}"
                          for d in columns)
     lines += ["", ("Metrics (0-100): CoNLL = M2 F0.5, BEA = ERRANT F0.5, JFL = GLEU, "
@@ -122,14 +121,14 @@ def render_gec_table(metrics: dict[str, Results]) -> list[str]:
         for d, info in m.datasets.items():
             actions, ne = info.get("edit_actions"), info.get("named_entities")
             if actions and ne:
-                rows.append(f"| {system} | {label(d)} | {actions['missing']} | "
-                            f"{actions['replacement']} | {actions['unnecessary']} | "
-                            f"{actions['total']} | {ne['ne_share']:.1f}% |")
+                rows.append([system, label(d), *(str(actions[key]) for key in (
+                    "missing", "replacement", "unnecessary", "total")),
+                    f"{ne['ne_share']:.1f}%"])
     if not rows:
         return []
     return ["", "## GEC edit analysis (paper Figure 1 and sec. 4.2)", "",
-            "| System | Set | Missing | Replacement | Unnecessary | All edits | Edits touching an NE |",
-            "|---|---|---:|---:|---:|---:|---:|", *rows, "",
+            markdown_table(["System", "Set", "Missing", "Replacement", "Unnecessary",
+                            "All edits", "Edits touching an NE"], rows, "llrrrrr"), "",
             ("Edits are ERRANT edits from source to output; an edit touches a named entity when "
             "its source span overlaps a spaCy entity of the source (the paper reports 9.7% for "
             "LLaMA, 2.5% for RoBERTa, 3.3% for T5 on its GEC outputs).")]
@@ -158,13 +157,13 @@ def render_sample_size(metrics: dict[str, Results]) -> list[str]:
         infos = [m.datasets.get(d) or {} for m in metrics.values()]
         n = "–" if d == "avg" else str(next((i.get("n") for i in infos if i.get("n")), "–"))
         if widths:
-            rows.append(f"| {label(d)} | {n} | ±{statistics.median(widths):.1f} | "
-                        f"±{min(widths):.1f} – ±{max(widths):.1f} |")
+            rows.append([label(d), n, f"±{statistics.median(widths):.1f}",
+                         f"±{min(widths):.1f} – ±{max(widths):.1f}"])
     if not rows:
         return []
     return ["", "## Sample size: what the scored items can resolve", "",
-            "| Dataset | Items | 95% half-width (median over systems) | range |",
-            "|---|---:|---:|---|", *rows, "",
+            markdown_table(["Dataset", "Items", "95% half-width (median over systems)", "range"],
+                           rows, "lrrl"), "",
             ("A system's score is known to about ± the half-width; for differences between "
              "two systems see the paired intervals below (pairing usually narrows them).")]
 
