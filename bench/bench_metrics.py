@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stages.lib.core.tables import markdown_table
 from stages.lib.metrics.m2format import parse_m2
 
 # Official runtimes (seconds, one process each) from docs/metrics.md.
@@ -174,9 +175,9 @@ def main() -> None:
                     help="also time errant_parallel + errant_compare (installed errant)")
     opts = ap.parse_args()
     m = mirror()
-    header = ("| metric | dataset | output | ours: wall s (cpu s) | official, same machine |"
-              " official, docs/metrics.md |")
-    rows = [header, "|---|---|---|---|---|---|"]
+    header = ["metric", "dataset", "output", "ours: wall s (cpu s)", "official, same machine",
+              "official, docs/metrics.md"]
+    rows: list[list[str]] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for key, name, label, cli, is_errant in jobs(m, tmp):
@@ -192,9 +193,9 @@ def main() -> None:
                 cell = f"cold {fmt(cold)} / warm {fmt(warm)}"
             cmd = official_cmd(cli, opts, tmp)
             official = fmt([run_timed(cmd) for _ in range(opts.repeat)]) if cmd else "-"
-            rows.append(f"| {metric} | {name} | {label} | {cell} | {official} | {OFFICIAL[key]} |")
-            print(rows[-1], file=sys.stderr, flush=True)
-    print("\n".join(rows))
+            rows.append([metric, name, label, cell, official, OFFICIAL[key]])
+            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    print(markdown_table(header, rows, "llllll"))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from stages.lib.core.io import InputError, atomic_path
+from stages.lib.core.tables import markdown_table
 from stages.lib.evaluation.bootstrap import holm
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.copy_share import copy_share
@@ -139,8 +140,8 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
              ("Made by `writing-alpaca recipe-table` from `dvc exp show`: every finished "
               f"experiment of {commits}, scored on the dev splits (dev/metrics); 95% "
               "bootstrap half-widths; Δ paired against the baseline"
-              f"{same}; Holm p adjusts the experiments' p-values as one family."), "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+              f"{same}; Holm p adjusts the experiments' p-values as one family."), ""]
+    table = []
     for name, changed, results, copies in rows:
         scored = results.results
         cells = [f"{scored.scores[d]:.2f} ± {scored.interval(d)['half_width']:.1f}"
@@ -153,7 +154,8 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
             cells.append(f"{adjusted[name]:.3f}")
         else:
             cells += ["-", "-"]
-        lines.append(f"| {name} | " + " | ".join(cells + [copies, changed]) + " |")
+        table.append([name, *cells, copies, changed])
+    lines.append(markdown_table(head, table, "l" * len(head)))
     return "\n".join(lines) + "\n"
 
 
