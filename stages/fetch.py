@@ -1,7 +1,8 @@
 """fetch@<corpus>: download (or copy from a local mirror) one corpus's raw files, verified.
 
 A corpus declared with `hub: <owner>/<name>@<commit>` comes from that Hub dataset instead,
-through huggingface_hub (its cache; HF_HUB_OFFLINE reads the cache alone).
+through huggingface_hub (its cache; HF_HUB_OFFLINE reads the cache alone); one declared
+with `local: <folder>` is copied from that folder of your own.
 
 Each file of `corpora.<corpus>.files` is taken from the corpus's `url` template — or, for
 archives, the `member` of the archive at `url` (zip, tar, tar.gz, tar.bz2), downloaded
@@ -48,6 +49,9 @@ def fetch(corpus: str, params_path: str, out: str) -> None:
         if spec.hub:
             copy_from_hub(spec.hub, files, tmp)
             mirror = None  # the sha256 messages name the Hub, not a mirror
+        elif spec.local:
+            copy_files(files, Path(spec.local), tmp, f"{spec.local} (corpora.{corpus}.local)")
+            mirror = None
         elif mirror:
             copy_from_mirror(files, Path(mirror), tmp)
         else:

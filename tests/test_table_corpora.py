@@ -218,3 +218,37 @@ def test_hub_sources_refused_in_one_line(tmp_path: Path, hub_cache: Path) -> Non
                                        str(tmp_path / "raw")])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "raw").exists()
+
+
+def test_a_folder_of_ones_own_is_read_whatever_the_mirror(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from stages.fetch import MIRROR_ENV, fetch
+
+    name = write(tmp_path / "my-data", "jsonl", ROWS)
+    sha = hashlib.sha256((tmp_path / "my-data" / name).read_bytes()).hexdigest()
+    entry = {**spec(name, "jsonl")["corpora"]["mine"], "files": {name: sha}}
+    del entry["url"]
+    params = tmp_path / "corpora.yaml"
+    monkeypatch.chdir(tmp_path)  # `local` is relative to the checkout, where stages run
+    runner = CliRunner()
+    params.write_text(json.dumps({"corpora": {"mine": {**entry, "local": "my-data"}}}))
+    result = runner.invoke(fetch, ["--corpus", "mine", "--params", str(params), "--out", "raw"],
+                           env={MIRROR_ENV: str(tmp_path / "a-mirror-without-it")})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "raw" / name).read_bytes() == (tmp_path / "my-data" / name).read_bytes()
+    # an edited row is refused until its sha256 is updated, naming the file it came from
+    (tmp_path / "my-data" / name).write_text(json.dumps(ROWS[0]) + "\n", encoding="utf-8")
+    result = runner.invoke(fetch, ["--corpus", "mine", "--params", str(params), "--out", "raw2"])
+    assert result.exit_code == 2 and "sha256 mismatch for mine/pairs.jsonl" in result.output
+    assert (tmp_path / "my-data").as_uri() in result.output and not Path("raw2").exists()
+    for extra, message in (({"url": "file:///x/{path}"}, "give one of url, hub and local, "
+                                                         "not url and local"),
+                           ({"local": None}, "missing key url (or hub, for a Hub dataset, or "
+                                             "local, for a folder of your own)")):
+        params.write_text(json.dumps({"corpora": {"mine": {**entry, "local": "my-data",
+                                                            **extra}}}))
+        result = runner.invoke(fetch, ["--corpus", "mine", "--params", str(params), "--out",
+                                       "raw3"])
+        assert result.exit_code == 2 and message in result.output, result.output

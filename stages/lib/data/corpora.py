@@ -59,6 +59,9 @@ class CorpusSpec:
     # A Hub dataset, "<owner>/<name>@<full commit hash>": `files` are paths in that repo,
     # downloaded with huggingface_hub (its cache, HF_HUB_OFFLINE) instead of from `url`
     hub: str | None = None
+    # A folder of your own (relative to the checkout, or absolute): `files` are paths in
+    # it, copied from there whether or not a mirror is set (WRITING_ALPACA_MIRROR)
+    local: str | None = None
     on_missing: str = "error"  # tabular: a row lacking a mapped value: error | skip
 
 
@@ -96,12 +99,17 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
     if spec.format not in READERS:
         raise InputError(f"corpora.yaml: {where}.format {spec.format!r} is unknown "
                          f"(known: {', '.join(sorted(READERS))})")
+    origins = [key for key in ("url", "hub", "local") if getattr(spec, key)]
+    if len(origins) > 1:
+        raise InputError(f"corpora.yaml: {where}: give one of url, hub and local, not "
+                         f"{' and '.join(origins)}")
+    if not origins:
+        raise InputError(f"corpora.yaml: {where}: missing key url (or hub, for a Hub "
+                         f"dataset, or local, for a folder of your own)")
     if spec.hub is not None:
         check_hub_source(spec.hub, f"corpora.yaml: {where}.hub")
-        if spec.url or spec.member:
-            raise InputError(f"corpora.yaml: {where}: give hub or url (and member), not both")
-    elif not spec.url:
-        raise InputError(f"corpora.yaml: {where}: missing key url (or hub, for a Hub dataset)")
+    if spec.member and not spec.url:
+        raise InputError(f"corpora.yaml: {where}.member needs url (the archive)")
     if not isinstance(spec.files, dict) or not spec.files:
         raise InputError(f"corpora.yaml: {where}.files must be a non-empty mapping path -> sha256")
     for path, sha in spec.files.items():
@@ -155,7 +163,12 @@ def file_specs(spec: CorpusSpec) -> list[FileSpec]:
         else:
             use = "src" if path == spec.source else "ref"
         member = _fill(spec.member, path) if spec.member else None
-        url = f"hf://datasets/{spec.hub}/{path}" if spec.hub else _fill(spec.url, path)
+        if spec.hub:
+            url = f"hf://datasets/{spec.hub}/{path}"
+        elif spec.local:
+            url = (Path(spec.local) / path).resolve().as_uri()
+        else:
+            url = _fill(spec.url, path)
         result.append(FileSpec(path, sha, url, member, use, spec.splits.get(path, spec.split)))
     return result
 
