@@ -243,10 +243,10 @@ def test_a_folder_of_ones_own_is_read_whatever_the_mirror(tmp_path: Path,
     result = runner.invoke(fetch, ["--corpus", "mine", "--params", str(params), "--out", "raw2"])
     assert result.exit_code == 2 and "sha256 mismatch for mine/pairs.jsonl" in result.output
     assert (tmp_path / "my-data").as_uri() in result.output and not Path("raw2").exists()
-    for extra, message in (({"url": "file:///x/{path}"}, "give one of url, hub and local, "
-                                                         "not url and local"),
-                           ({"local": None}, "missing key url (or hub, for a Hub dataset, or "
-                                             "local, for a folder of your own)")):
+    for extra, message in (({"url": "file:///x/{path}"}, ("give one of url, hub and local, "
+                                                         "not url and local")),
+                           ({"local": None}, ("missing key url (or hub, for a Hub dataset, or "
+                                             "local, for a folder of your own)"))):
         params.write_text(json.dumps({"corpora": {"mine": {**entry, "local": "my-data",
                                                             **extra}}}))
         result = runner.invoke(fetch, ["--corpus", "mine", "--params", str(params), "--out",
