@@ -42,6 +42,8 @@ class DatasetSpec:
     min_ref_chars: int = 0  # drop rows whose reference is shorter (EditEval: len > 1)
     score: float | None = None  # STS: keep rows with exactly this similarity score
     standin: Source | None = None  # used when `corpus` was not normalized
+    # counted in `avg`; false for a set of one's own keeps avg the paper's average
+    in_avg: bool = True
 
 
 @dataclass
@@ -87,7 +89,8 @@ def benchmark(corpora_dir: str, params_path: str, section: str, out: str) -> Non
         built[name] = [item(name, i, spec.task, instruction, r, standin)
                        for i, r in enumerate(records)]
         index[name] = {"size": len(records), "task": spec.task, "metric": spec.metric,
-                       "standin": standin, "source": f"{source.corpus}/{source.split}"}
+                       "standin": standin, "source": f"{source.corpus}/{source.split}",
+                       **({} if spec.in_avg else {"in_avg": False})}
         note = " (STAND-IN)" if standin else ""
         click.echo(f"benchmark {name}: {len(records)} items from {index[name]['source']}{note}")
     with atomic_path(out, is_dir=True, owns=("*.jsonl", "index.json")) as tmp:

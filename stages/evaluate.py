@@ -14,7 +14,8 @@ metrics/items/<system>.json the per-item sufficient statistics the intervals and
 Only the items present in the predictions are scored (predict.max_items
 selection); each must exist in the benchmark. Stand-in datasets (a substitute corpus,
 index.json `standin: true`) are scored and flagged but left out of `avg` unless
-evaluate.standin_in_avg is true.
+evaluate.standin_in_avg is true; so are sets declared `in_avg: false` (a set of one's
+own beside the paper's, which keeps `avg` the paper's average).
 
 Each metric is looked up in stages/lib/metrics/registry.py; GEC hypotheses are tokenized
 like the gold source before M2/ERRANT scoring (stages/lib/evaluation/predictions.py).
@@ -95,14 +96,16 @@ def evaluate_system(benchmark: Path, predictions: Path, params: EvaluateParams,
                             "standin": standin, **_interval_details(resampled[dataset]), **extra}
         item_stats[dataset] = {"metric": metric, "ids": [item["id"] for item in items],
                                "stats": stats}
-    in_avg = [d for d in scores if params.standin_in_avg or not details[d]["standin"]]
+    # stand-ins (unless standin_in_avg) and sets declared `in_avg: false` are left out
+    in_avg = [d for d in scores if index[d].get("in_avg", True)
+              and (params.standin_in_avg or not details[d]["standin"])]
     result: dict[str, Any] = dict(scores)
     result["avg"] = round(sum(scores[d] for d in in_avg) / len(in_avg), 4) if in_avg else None
     summary = {
         "datasets": details,
         "avg_over": in_avg,
         "avg": _interval_details(mean_over(resampled, in_avg)) if in_avg else {},
-        "excluded_standins": [d for d in scores if d not in in_avg],
+        "excluded_standins": [d for d in scores if details[d]["standin"] and d not in in_avg],
         "n_items": sum(d["n"] for d in details.values()),
         # how the outputs were made (predict's decoding.json; None: the copy baseline,
         # or predictions written before it was recorded)

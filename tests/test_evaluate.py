@@ -116,6 +116,19 @@ def test_standin_excluded_from_avg_unless_asked(bench: Path, tmp_path: Path) -> 
         sum(result.scores[d] for d in [*real, "sts"]) / 5, abs=1e-3)
 
 
+def test_a_set_declared_out_of_avg_is_scored_but_not_averaged(bench: Path,
+                                                              tmp_path: Path) -> None:
+    index = json.loads((bench / "index.json").read_text())
+    index["trk"]["in_avg"] = False
+    (bench / "index.json").write_text(json.dumps(index))
+    preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES)
+    result = evaluate_system(bench, preds, EvaluateParams(standin_in_avg=True))
+    assert sorted(result.avg_over) == ["bea", "conll", "jfl", "sts"] and "trk" in result.scores
+    assert result.scores["avg"] == pytest.approx(
+        sum(result.scores[d] for d in result.avg_over) / 4, abs=1e-3)
+    assert result.details["excluded_standins"] == []
+
+
 def test_scores_only_predicted_items(bench: Path, tmp_path: Path) -> None:
     preds = write_predictions(bench, tmp_path / "preds", GOLD_FIXES, skip={"conll-0001"})
     result = evaluate_system(bench, preds, EvaluateParams())
