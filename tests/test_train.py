@@ -488,3 +488,21 @@ def test_a_finished_run_is_trained_anew_not_past_max_steps(
     assert state["global_step"] == 2 and state["resumed_from"] is None
     assert (tmp_path / "adapter" / "adapter_model.safetensors").read_bytes() == weights
     assert not list((tmp_path / "ckpt").glob("*/checkpoint-*"))  # saved: nothing to resume
+
+
+def test_a_repository_without_a_commit_is_refused_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVCLive asks git for a revision; before the first commit it raised a traceback."""
+    import subprocess
+    import sys
+
+    from stages.lib.training.training_log import live_callback
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"live: DVCLive needs a git revision .*commit once"):
+        live_callback(tmp_path / "live")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit",
+                    "-qm", "first", "--allow-empty"], cwd=tmp_path, check=True)
+    assert live_callback(tmp_path / "live").live is not None

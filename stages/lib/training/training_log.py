@@ -54,8 +54,16 @@ def live_callback(folder: Path) -> Any:
                 self.live.step = step
             super().on_log(args, state, control, logs=without_timings(logs))
 
-    return StepLoggingDVCLive(live=Live(dir=str(folder), resume=False,
-                                        save_dvc_exp=False, dvcyaml=None))
+    from scmrepo.exceptions import SCMError
+
+    try:
+        live = Live(dir=str(folder), resume=False, save_dvc_exp=False, dvcyaml=None)
+    except SCMError as exc:
+        # DVCLive asks git for the revision it logs against; in a repository without a
+        # commit it raises past its own error handling (dvclive 3.48)
+        raise InputError(f"{folder}: DVCLive needs a git revision ({exc}); commit once "
+                         f"(git add -A && git commit) before training") from None
+    return StepLoggingDVCLive(live=live)
 
 
 # Wall-clock figures transformers logs (train_runtime, *_per_second): they differ on
