@@ -178,3 +178,17 @@ def test_compare_refuses_systems_scored_on_different_items(tmp_path: Path) -> No
     items.write_text(json.dumps(data))
     result = CliRunner().invoke(compare, ["copy", "tuned", "--metrics-dir", str(metrics)])
     assert result.exit_code == 2 and "different trk items" in result.output
+
+
+def test_a_set_of_ones_own_is_a_column_after_the_papers() -> None:
+    from stages.lib.evaluation.results import Results
+    from stages.report import ReportParams, render_table
+
+    details = {"datasets": {d: {"n": 20, "size": 20, "standin": False}
+                            for d in ("formal", "sts", "conll")}}
+    metrics = {"mine": Results({"formal": 41.5, "sts": 30.0, "conll": 20.0, "avg": 25.0},
+                               details)}
+    table = render_table(metrics, ReportParams(reference_rows={}, reference_source=""))
+    assert "| System | CoNLL | STS | formal | Avg. |" in table
+    assert "| mine | 20.00 | 30.00 | 41.50 | 25.00 |" in table
+    assert "formal 20/20" in table
