@@ -20,7 +20,12 @@ from typing import Any
 import click
 
 from stages.lib.core.io import InputError
-from stages.lib.data.prompts import PROMPT_TEMPLATES, TASK_PROMPTS, recorded_template
+from stages.lib.data.prompts import (
+    PROMPT_TEMPLATES,
+    TASK_PROMPTS,
+    check_chat_template,
+    recorded_template,
+)
 from stages.lib.inference import engines
 
 DEFAULT_BASE = Path("models/base")
@@ -259,6 +264,8 @@ def edit(text: str | None, adapter: str, task: str, params_path: Path, base: str
     if adapter_arg is not None and (warning := base_mismatch(base_dir, adapter_dir)):
         click.echo(f"warning: {warning}", err=True)
     template = prompt_template or recorded_template(adapter_dir) or "alpaca"
+    check_chat_template(template, base_dir, "--prompt-template" if prompt_template
+                        else f"{adapter_dir}: prompt_template")
     lines = [] if merge_dir is not None and text is None else read_inputs(text)
     try:
         # items: `auto` starts vLLM only for a batch large enough to repay its start-up

@@ -45,6 +45,7 @@ from stages.lib.data.benchmark_info import (
 )
 from stages.lib.data.prompts import (
     TEMPLATE_RECORD,
+    check_chat_template,
     format_prompt,
     recorded_template,
     template_setting,
@@ -162,6 +163,7 @@ def predict(system: str, adapter: Path, base: Path, benchmark: Path, params_path
     if not copy:
         check_model_dirs(base, adapter)  # one line, not a traceback
         check_template(template, adapter, system)
+        check_chat_template(template, base, "params.yaml: prompt_template")
         if (warning := base_mismatch(base, adapter)) is not None:
             click.echo(f"warning: {warning}", err=True)
     index = read_index(benchmark)

@@ -31,7 +31,7 @@ import click
 from stages.lib.core import timings
 from stages.lib.core.io import InputError, atomic_path, check_replaceable, file_sha256, write_json
 from stages.lib.core.params import load_params
-from stages.lib.data.prompts import format_prompt, template_setting
+from stages.lib.data.prompts import check_chat_template, format_prompt, template_setting
 from stages.lib.model.model_dirs import (
     BASE_RECORD,
     MODEL_FOLDER_FILES,
@@ -362,6 +362,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
                                    f"asks for {world} (train.launcher, train.num_processes)")
     check_replaceable(out, True, MODEL_FOLDER_FILES)  # before training, not after
     check_no_custom_code(base)
+    check_chat_template(template, base, "params.yaml: prompt_template")
     mixture_hash = file_sha256(data / "train.parquet")
     base_weights = weights_sha256(base)  # the adapter names its base by content, not path
     key = run_key(cfg, mixture_hash, base, world, template)

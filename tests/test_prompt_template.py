@@ -179,3 +179,31 @@ def test_the_adapter_card_names_the_recorded_template(tmp_path: Path) -> None:
                               license_info={}, base_model_id=None, template=TEMPLATE)
     assert "base model's chat template" in card.text
     assert "`prompt_template: chat`" in card.text.replace("\n", " ")
+
+
+def test_chat_on_a_model_without_a_chat_template_is_refused_before_loading(
+        tiny_model_dir: Path, chat_model_dir: Path, tmp_path: Path) -> None:
+    """A pre-trained base (Gemma 3 270M; here the tiny model) has no chat template: train,
+    predict and edit refuse `chat` in one line naming the setting, before any model loads."""
+    from stages.edit import edit
+    from stages.lib.data.prompts import has_chat_template
+    from stages.train import train
+
+    assert has_chat_template(chat_model_dir) and not has_chat_template(tiny_model_dir)
+    code, log = run_predict(tmp_path, tiny_model_dir, "chat")
+    assert code == 2 and "prompt_template chat: " in log and "has no chat template" in log
+    assert not (tmp_path / "out-chat").exists()
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"prompt_template": "chat", "train": {
+        "max_steps": 1, "per_device_batch_size": 2, "global_batch_size": 2, "device": "cpu",
+        "learning_rate": 1e-3, "dtype": "float32"}}))
+    result = CliRunner().invoke(train, [
+        "--mixture", "mini", "--data", str(write_mixture(tmp_path / "mix")), "--base",
+        str(tiny_model_dir), "--params", str(params), "--out", str(tmp_path / "adapter"),
+        "--checkpoints", str(tmp_path / "ckpt"), "--live", str(tmp_path / "live")])
+    assert result.exit_code == 2 and "has no chat template" in result.output, result.output
+    assert not (tmp_path / "adapter").exists() and not (tmp_path / "ckpt").exists()
+    result = CliRunner().invoke(edit, ["--adapter", str(tiny_model_dir), "--task", "grammar",
+                                       "--prompt-template",
+                                       "chat", "She go home ."])
+    assert result.exit_code == 2 and "--prompt-template chat: " in result.output, result.output

@@ -116,6 +116,24 @@ def chat_prompt(instruction: str, input_text: str, tokenizer: Any) -> str:
                                          tokenize=False, add_generation_prompt=True)
 
 
+def has_chat_template(model_dir: Path) -> bool:
+    """Whether the tokenizer saved in `model_dir` carries a chat template (transformers 5
+    writes chat_template.jinja; earlier releases put it in tokenizer_config.json)."""
+    if any((model_dir / name).is_file() for name in ("chat_template.jinja",
+                                                     "chat_template.json")):
+        return True
+    config = model_dir / "tokenizer_config.json"
+    return config.is_file() and bool((read_json(config) or {}).get("chat_template"))
+
+
+def check_chat_template(template: str, model_dir: Path, key: str) -> None:
+    """Refuse the chat template for a model that has none (a pre-trained base such as
+    Gemma 3 270M), in one line naming the setting `key`, before anything is loaded."""
+    if template == "chat" and not has_chat_template(model_dir):
+        raise InputError(f"{key} chat: {model_dir} has no chat template (a pre-trained "
+                         f"model, not an instruction-tuned one); use alpaca")
+
+
 def format_example(instruction: str, input_text: str, output: str) -> dict[str, str]:
     """A mixture row as prompt/completion (the loss covers the response only), its prompt
     in the paper's Alpaca template: the published form of a mixture. Another
