@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,10 +66,26 @@ def build_tiny_model(out_dir: Path, vocab_size: int = 320, seed: int = 0) -> Pat
         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id, tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(config)
+    return save(LlamaForCausalLM(config), fast, out_dir)
+
+
+def liven(model: Any, seed: int = 0) -> Any:
+    """Larger random layer weights: a tiny model with tiny weights only ever repeats one
+    token, so its outputs could not tell engines apart."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.model.layers.parameters():
+            if param.dim() == 2:
+                param.normal_(0.0, 0.1, generator=generator)
+    return model
+
+
+def save(model: Any, tokenizer: Any, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    fast.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
     return out_dir
 
 
@@ -76,6 +93,41 @@ def build_tiny_model(out_dir: Path, vocab_size: int = 320, seed: int = 0) -> Pat
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama model folder (config, safetensors, tokenizer), built once per session."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def build_tiny_gemma(out_dir: Path, seed: int = 0) -> Path:
+    """A tiny random Gemma 3 text model shaped like the pre-trained Gemma 3 270M base:
+    its tokenizer adds `<bos>` itself, ends text with `<eos>`, knows `<end_of_turn>`, and
+    has no chat template; the model ties its embeddings and mixes sliding-window and
+    global attention layers."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    special = ["<pad>", "<eos>", "<bos>", "<end_of_turn>", "<start_of_turn>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(TRAINING_TEXT * 4, trainer=trainers.BpeTrainer(
+        vocab_size=340, special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 2)])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<bos>",
+                                   eos_token="<eos>", pad_token="<pad>")
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        max_position_embeddings=512, bos_token_id=2, eos_token_id=1, pad_token_id=0,
+        tie_word_embeddings=True)
+    return save(liven(Gemma3ForCausalLM(config), seed), fast, out_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_gemma(tmp_path_factory.mktemp("tiny-gemma"))
 
 
 @pytest.fixture(scope="session")
@@ -88,15 +140,7 @@ def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     from stages.lib.model.models import load_system
 
     model, tokenizer = load_system(tiny_model_dir, None, torch.float32)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model.layers.parameters():
-            if param.dim() == 2:
-                param.normal_(0.0, 0.1, generator=generator)
-    out = tmp_path_factory.mktemp("lively-model")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save(liven(model), tokenizer, tmp_path_factory.mktemp("lively-model"))
 
 
 @pytest.fixture(autouse=True)

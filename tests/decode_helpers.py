@@ -24,3 +24,17 @@ def max_new_tokens_for(text: str, tokenizer: Any, factor: float, minimum: int,
     from stages.lib.inference.decoding import AnswerBudget
 
     return AnswerBudget(factor, minimum, maximum).tokens_for(text, tokenizer)
+
+
+def grammar_case(model_dir: Any, texts: list[str], budgets: list[int]
+                 ) -> tuple[Any, Any, list[str], list[int]]:
+    """(model, tokenizer, prompts, budgets): `texts` asked for grammar fixes of a model
+    folder loaded in fp32, the case the engine comparisons decode."""
+    import torch
+
+    from stages.lib.data.prompts import format_prompt
+    from stages.lib.model.models import load_system
+
+    model, tokenizer = load_system(model_dir, None, torch.float32)
+    prompts = [format_prompt("Fix grammatical errors in the text.", t) for t in texts]
+    return model, tokenizer, prompts, budgets

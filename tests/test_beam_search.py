@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 import torch
-from decode_helpers import generate, max_new_tokens_for
+from decode_helpers import generate, grammar_case, max_new_tokens_for
 
-from stages.lib.data.prompts import format_prompt
 from stages.lib.inference import beam_search, engines
 from stages.lib.inference.decoding import Decoding
-from stages.lib.model.models import load_system
 
 TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
          "A", "She went", "The dog barked at the cat .", "Tea", "Go home now please .",
@@ -23,11 +21,8 @@ TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog 
 
 @pytest.fixture(scope="module")
 def lively(lively_model_dir: Path) -> tuple[Any, Any, list[str], list[int]]:
-    model, tokenizer = load_system(lively_model_dir, None, torch.float32)
-    prompts = [format_prompt("Fix grammatical errors in the text.", t) for t in TEXTS]
     # budgets from 3 to 19 tokens, not in the order of the prompt lengths
-    budgets = [3 + (7 * i) % 17 for i in range(len(TEXTS))]
-    return model, tokenizer, prompts, budgets
+    return grammar_case(lively_model_dir, TEXTS, [3 + (7 * i) % 17 for i in range(len(TEXTS))])
 
 
 @pytest.mark.parametrize("beams", [2, 4])

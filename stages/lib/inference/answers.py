@@ -49,13 +49,22 @@ def clean_output(text: str) -> str:
     return text.strip()
 
 
+# The end-of-turn tokens of the model families a base may come from (Gemma, ChatML as in
+# SmolLM2 and Qwen, Llama 3, Phi-3). A GGUF's generation config names only `<eos>`, but an
+# answer that ends its turn has ended too.
+END_OF_TURN = ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
 def eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    """The token ids that end a generation (the model's generation config's, plus the
-    tokenizer's EOS): every engine stops on these, bench/gpu_parts.py too."""
+    """The token ids that end a generation: the model's generation config's, the
+    tokenizer's EOS, and an end-of-turn token its vocabulary has (END_OF_TURN). Every
+    engine stops on these, bench/gpu_parts.py too."""
     ids = model.generation_config.eos_token_id
     ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
+    vocabulary = tokenizer.get_vocab()
+    for token_id in (tokenizer.eos_token_id, *(vocabulary.get(t) for t in END_OF_TURN)):
+        if token_id is not None and token_id not in ids:
+            ids.append(token_id)
     return ids
 
 

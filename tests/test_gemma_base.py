@@ -1,0 +1,94 @@
+"""A pre-trained base shaped like Gemma 3 270M (tests/conftest.py build_tiny_gemma): its
+tokenizer adds `<bos>` itself and has no chat template, its generation config names only
+`<eos>`, and its layers mix sliding-window and global attention. Training, every engine
+and `edit` must handle it as they handle the default SmolLM2 base."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from decode_helpers import generate, grammar_case
+from test_prompt_template import write_mixture
+
+from stages.lib.inference.answers import eos_ids, prepare
+from stages.lib.model.models import load_system
+
+TEXTS = ["She go to school yesterday .", "Hi", "The cat sat on the mat. The dog barked.",
+         "A", "She went", "The dog barked at the cat .", "Tea", "Go home now please .",
+         "It are raining since morning and we has no umbrella ."]
+
+
+@pytest.fixture(scope="module")
+def gemma(tiny_gemma_dir: Path) -> tuple[Any, Any, list[str], list[int]]:
+    return grammar_case(tiny_gemma_dir, TEXTS, [4 + (5 * i) % 13 for i in range(len(TEXTS))])
+
+
+def test_generation_stops_at_eos_and_end_of_turn(gemma: tuple, tiny_model_dir: Path) -> None:
+    model, tokenizer, _, _ = gemma
+    assert model.generation_config.eos_token_id == 1  # what a Gemma GGUF's config says
+    assert eos_ids(model, tokenizer) == [1, tokenizer.convert_tokens_to_ids("<end_of_turn>")]
+    llama, llama_tokenizer = load_system(tiny_model_dir, None, torch.float32)
+    assert eos_ids(llama, llama_tokenizer) == [llama_tokenizer.eos_token_id]  # unchanged
+
+
+def test_prompts_carry_one_bos(gemma: tuple) -> None:
+    model, tokenizer, prompts, budgets = gemma
+    encoded, _ = prepare(model, tokenizer, prompts, budgets, 4)
+    assert all(ids[0] == 2 and ids.count(2) == 1 for ids in encoded)
+
+
+@pytest.mark.parametrize(("beams", "margin"), [(1, None), (2, None), (4, 0.5)])
+def test_the_continuous_engine_equals_generate_on_gemma(gemma: tuple, beams: int,
+                                                       margin: float | None) -> None:
+    """Sliding-window layers (window 8 here, shorter than the prompts) in the engine's
+    shared-prefix KV batch give what transformers' generate() gives."""
+    model, tokenizer, prompts, budgets = gemma
+    sources = TEXTS if margin else None
+    reference = generate(model, tokenizer, prompts, budgets, 4, num_beams=beams,
+                         engine="hf", copy_margin=margin, sources=sources)
+    ours = generate(model, tokenizer, prompts, budgets, 3, num_beams=beams,
+                    engine="continuous", copy_margin=margin, sources=sources)
+    assert ours == reference
+    assert len({o for o in reference if o}) >= 3  # varied outputs: a real comparison
+
+
+def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: Path,
+                                                               tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from stages.edit import edit
+    from stages.lib.training.train_config import parse_train
+    from stages.train import build_trainer, train
+
+    data = write_mixture(tmp_path / "mix")
+    settings = {"max_steps": 2, "per_device_batch_size": 2, "global_batch_size": 2,
+                "learning_rate": 1e-3, "dtype": "float32", "device": "cpu", "max_length": 128,
+                "lora": {"r": 4, "alpha": 8, "dropout": 0.0,
+                         "target_modules": ["q_proj", "v_proj"]}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": settings}))
+    trainer = build_trainer(parse_train({"train": settings}), data, tiny_gemma_dir,
+                            tmp_path / "probe", "cpu", 1)
+    for row in trainer.train_dataset:  # one BOS at the start of every training row
+        assert row["input_ids"].count(2) <= len(row.get("seq_lengths", [1]))
+        assert row["input_ids"][0] == 2
+    result = CliRunner().invoke(train, [
+        "--mixture", "mini", "--data", str(data), "--base", str(tiny_gemma_dir),
+        "--params", str(params), "--out", str(tmp_path / "adapter"),
+        "--checkpoints", str(tmp_path / "ckpt"), "--live", str(tmp_path / "live")])
+    assert result.exit_code == 0, result.output
+    adapter = tmp_path / "adapter"
+    assert json.loads((adapter / "adapter_config.json").read_text())["target_modules"]
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_gemma_dir),
+                                      adapter)  # no project code
+    assert type(plain.base_model.model).__name__ == "Gemma3ForCausalLM"
+    result = CliRunner().invoke(edit, ["--adapter", str(adapter), "--base",
+                                       str(tiny_gemma_dir), "--task", "grammar",
+                                       "She go to school yesterday ."])
+    assert result.exit_code == 0, result.output
