@@ -92,3 +92,18 @@ def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: P
                                        str(tiny_gemma_dir), "--task", "grammar",
                                        "She go to school yesterday ."])
     assert result.exit_code == 0, result.output
+
+
+def test_plan_counts_gemma_as_it_loads(tiny_gemma_dir: Path) -> None:
+    """plan's memory estimate: tied embeddings once, the vocabulary's logits, and the
+    default LoRA targets matching Gemma 3's attention projections."""
+    from stages.lib.plan.memory_estimate import lora_trainable, read_model_shape
+
+    shape = read_model_shape(tiny_gemma_dir / "config.json")
+    model, _ = load_system(tiny_gemma_dir, None, torch.float32)
+    assert shape.params == sum(p.numel() for p in model.parameters())  # tied: counted once
+    assert shape.vocab == model.config.vocab_size and shape.model_type == "gemma3_text"
+    trainable, unmatched = lora_trainable(shape, 8, ["q_proj", "v_proj"])
+    assert not unmatched and trainable == sum(
+        8 * (rows + cols) for name, rows, cols in shape.matrices
+        if name.endswith((".q_proj", ".v_proj")))
