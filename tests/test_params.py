@@ -70,6 +70,34 @@ def test_profile_missing_a_section_is_an_error(tmp_path: Path) -> None:
         load_params(path)
 
 
+def test_a_changed_top_level_key_that_the_profile_replaces_is_refused(tmp_path: Path) -> None:
+    """`dvc exp run -S profile=paper -S predict.max_items=50` would score the full sets (the
+    profile's null wins): the changed key is refused, naming the one to set instead."""
+    import subprocess
+
+    path = tmp_path / "params.yaml"
+    settings = {"profile": "paper", "predict": {"max_items": 80, "num_beams": 4},
+                "profiles": {"paper": {"mixtures": {}, "train": {}, "evaluate": {},
+                                       "predict": {"max_items": None}}}}
+    path.write_text(yaml.safe_dump(settings))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "params.yaml"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "params"], cwd=tmp_path, check=True)
+    assert load_params(path)["predict"] == {"max_items": None, "num_beams": 4}
+    settings["predict"]["num_beams"] = 1  # not the profile's: applied
+    path.write_text(yaml.safe_dump(settings))
+    assert load_params(path)["predict"] == {"max_items": None, "num_beams": 1}
+    settings["predict"]["max_items"] = 50
+    path.write_text(yaml.safe_dump(settings))
+    with pytest.raises(InputError, match=r"predict.max_items is 50 here, but profile paper "
+                                         r"sets it to None .*profiles.paper.predict.max_items"):
+        load_params(path)
+    settings["profiles"]["paper"]["predict"]["max_items"] = 50  # where the message points
+    path.write_text(yaml.safe_dump(settings))
+    assert load_params(path)["predict"]["max_items"] == 50
+
+
 def test_writing_only_is_writing_alpaca_without_generic_data() -> None:
     from stages.lib.data.mixture_config import parse_mixture
 

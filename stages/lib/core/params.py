@@ -72,7 +72,66 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
         raise InputError(f"{path}: profiles.{profile} must list {', '.join(missing)} "
                          f"(`{{}}` for no override): dvc.yaml tracks "
                          f"profiles.<profile>.<section> for each stage")
+    check_not_shadowed(path, raw, overrides, profile)
     return deep_merge(raw, overrides)
+
+
+_ABSENT = object()
+
+
+def _leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()
+            ) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            found += _leaves(value, (*prefix, key))
+        else:
+            found.append(((*prefix, key), value))
+    return found
+
+
+def _at(tree: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return _ABSENT
+        tree = tree[key]
+    return tree
+
+
+def committed_params(path: Path) -> dict[str, Any] | None:
+    """The params file as the checkout's last commit holds it; None outside git, for an
+    untracked file, or when git is not installed."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "show", f"HEAD:./{path.name}"], cwd=path.parent or ".",
+                              capture_output=True, text=True, timeout=30, check=False)
+        data = yaml.safe_load(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def check_not_shadowed(path: Path, raw: dict[str, Any], overrides: dict[str, Any],
+                       profile: str) -> None:
+    """A top-level value changed since the last commit (`dvc exp run -S key=value`, or an
+    edit) that the selected profile replaces would be dropped without a word: refuse it,
+    naming the key the profile reads instead."""
+    committed = None
+    for keys, value in _leaves(overrides):
+        now = _at(raw, keys)
+        if now is _ABSENT or now == value:
+            continue
+        if committed is None:
+            committed = committed_params(path)
+            if committed is None:
+                return  # nothing to tell a change from the file's own value
+        if now != _at(committed, keys):
+            dotted = ".".join(keys)
+            raise InputError(
+                f"{path}: {dotted} is {now!r} here, but profile {profile} sets it to "
+                f"{value!r} and its value wins: set profiles.{profile}.{dotted} instead "
+                f"(dvc exp run -S 'profiles.{profile}.{dotted}=...')")
 
 
 def parse_section(cls: type[T], data: Any, where: str) -> T:
