@@ -10,6 +10,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,19 @@ class InputError(click.ClickException):
     """Bad user input (file, line, value): printed without a traceback, exit code 2."""
 
     exit_code = 2
+
+
+# A name that becomes a file name (a system's metrics/<name>.json, a benchmark set's
+# <name>.jsonl): no path separators, no leading dot, so it cannot leave its folder
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(name: str, what: str) -> str:
+    """`name` when it is a plain file-name part, else an InputError naming `what`."""
+    if not NAME.fullmatch(name):
+        raise InputError(f"{what} {name!r}: a name is letters, digits, '.', '-' and '_', "
+                         f"starting with a letter or digit (no path separators)")
+    return name
 
 
 def dumps_line(record: Any) -> str:

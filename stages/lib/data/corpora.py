@@ -93,7 +93,8 @@ def corpus_spec(params: dict[str, Any], key: str) -> CorpusSpec:
             raise InputError(
                 f"corpora.yaml: {key!r} is declared under optional_corpora; move its entry "
                 "into corpora: to fetch it (it needs internet access, see docs/corpora.md)")
-        raise InputError(f"corpora.yaml: no corpora.{key} (known: {', '.join(sorted(corpora))})")
+        raise InputError(f"corpora.yaml: no corpora.{key} (known: "
+                         f"{', '.join(sorted(corpora)) or 'none'})")
     where = f"corpora.{key}"
     spec = parse_section(CorpusSpec, corpora[key], where)
     if spec.format not in READERS:

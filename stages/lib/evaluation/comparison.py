@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.lib.core.io import InputError
+from stages.lib.core.io import InputError, check_name
 from stages.lib.core.tables import markdown_table
 from stages.lib.data.benchmark_info import in_paper_order, label
 from stages.lib.evaluation.bootstrap import mean_over, paired, system_resamples
@@ -26,7 +26,7 @@ class SystemResults:
     """One system's results and per-item statistics and (lazily) its resampled scores."""
 
     def __init__(self, metrics_dir: Path, name: str) -> None:
-        path = metrics_dir / f"{name}.json"
+        path = metrics_dir / f"{check_name(name, 'system')}.json"
         self.name = name
         self.results = read_results(path, f" (system {name})")
         self.items = read_items(path)
