@@ -86,8 +86,10 @@ def test_a_changed_top_level_key_that_the_profile_replaces_is_refused(tmp_path: 
     subprocess.run([*git, "commit", "-qm", "params"], cwd=tmp_path, check=True)
     assert load_params(path)["predict"] == {"max_items": None, "num_beams": 4}
     settings["predict"]["num_beams"] = 1  # not the profile's: applied
+    settings["mixtures"] = {"mine": {"components": {}}}  # the profile's `{}` keeps it
     path.write_text(yaml.safe_dump(settings))
     assert load_params(path)["predict"] == {"max_items": None, "num_beams": 1}
+    assert load_params(path)["mixtures"] == {"mine": {"components": {}}}
     settings["predict"]["max_items"] = 50
     path.write_text(yaml.safe_dump(settings))
     with pytest.raises(InputError, match=r"predict.max_items is 50 here, but profile paper "

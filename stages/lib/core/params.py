@@ -81,9 +81,11 @@ _ABSENT = object()
 
 def _leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()
             ) -> list[tuple[tuple[str, ...], Any]]:
+    """The values a profile replaces, as deep_merge applies it: a mapping merges into the
+    section (an empty one changes nothing), anything else replaces the value."""
     found = []
     for key, value in tree.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             found += _leaves(value, (*prefix, key))
         else:
             found.append(((*prefix, key), value))
