@@ -1,7 +1,8 @@
 """docs/your-data.md, run as written: a corpus of one's own (local JSONL files), a new
 task, a mixture and two benchmark sets of one's own, added by YAML alone, built with the
 project's real dvc.yaml on a tiny model; `dvc status` is then clean, and a changed row
-re-runs what is downstream of its corpus and nothing else.
+re-runs what is downstream of its corpus and nothing else. A Hub token set in the
+environment throughout is written nowhere.
 
 The project holds only this data (the paper's corpora, mixtures and sets are taken out
 of params.yaml, so nothing is fetched from the mirror) and the tiny base model; the
@@ -68,8 +69,12 @@ def merge(into: dict[str, Any], add: dict[str, Any]) -> None:
             into[key] = value
 
 
+# a Hub token in the environment, as a user who publishes has one: nothing may write it
+TOKEN = "hf_probeTOKEN0123456789abcdefXYZ"
+
+
 def run(cwd: Path, line: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HF_TOKEN": TOKEN,
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
     done = subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True, text=True,
@@ -161,3 +166,6 @@ def test_the_walk_through_runs_as_written(tmp_path: Path, tiny_model_dir: Path) 
                   "evaluate@my-formal", "dev@my-formal", "report"}
     assert ran <= downstream, ran - downstream
     assert "up to date" in run(root, "dvc status")
+    leaked = [path for path in root.rglob("*") if path.is_file() and ".git" not in path.parts
+              and TOKEN.encode() in path.read_bytes()]
+    assert not leaked and TOKEN not in again, leaked  # files, dvc.lock, logs, cards, cache
