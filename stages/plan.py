@@ -24,7 +24,15 @@ from stages.lib.data.mixture_config import parse_mixture
 from stages.lib.data.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
 from stages.lib.plan.grid import Run
 from stages.lib.plan.grid import runs as build_runs
-from stages.lib.plan.plan_model import Machine, Problem, RunPlan, SystemPlan, plan_run, plan_systems
+from stages.lib.plan.plan_model import (
+    Machine,
+    Problem,
+    RunPlan,
+    SystemPlan,
+    check_torch_build,
+    plan_run,
+    plan_systems,
+)
 from stages.lib.plan.plan_render import render
 from stages.lib.training.train_config import parse_train
 
@@ -113,6 +121,7 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
     sizes = size_mixtures(params, names, mixtures_dir, counts)
     problems = [Problem(level, text, [f"mixture {name}"])
                 for name, size in sizes.items() for level, text in size.problems]
+    check_torch_build(machine, problems)
     run_plans: list[RunPlan] = [
         plan_run(run.name, run.mixture, parse_train(params, run.overrides),
                  sizes[run.mixture], machine, shape, problems, run.origin)

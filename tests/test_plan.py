@@ -377,11 +377,28 @@ def test_fsdp_shards_weights_and_optimizer_but_not_activations() -> None:
 
 def test_capability_7_means_fp16(workdir: Path) -> None:
     tiny_params(workdir, train={"dtype": "auto"})
-    result = plan_json("--gpus", "1", "--gpu-capability", "7.0")
+    result = plan_json("--gpus", "1", "--gpu-capability", "7.5")
     assert result["runs"][0]["dtype"] == "float16"
     assert {s["dtype"] for s in result["systems"]} == {"float16"}  # predict.dtype auto
     ampere = plan_json("--gpus", "1", "--gpu-capability", "8.0")
     assert ampere["runs"][0]["dtype"] == "bfloat16"
+
+
+def test_a_gpu_the_torch_build_cannot_run_is_an_error(workdir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A V100 (7.0) with the default CUDA 13 wheels: plan says so, as train would on it."""
+    import torch
+
+    tiny_params(workdir)
+    v100 = run_plan("--gpus", "1", "--gpu-capability", "7.0", ok=False)
+    assert v100.exit_code == 1 and "capability 7.0: PyPI's CUDA 13 torch wheels" in v100.output
+    assert "whl/cu126" in v100.output
+    assert not messages(plan_json("--gpus", "1", "--gpu-capability", "7.5"), "ERROR")
+    # plan on a machine with a CUDA build: its own kernel list decides
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_80", "sm_90"])
+    assert "here has no kernels for compute capability 7.5" in run_plan(
+        "--gpus", "1", "--gpu-capability", "7.5", ok=False).output
+    assert not messages(plan_json("--gpus", "1", "--gpu-capability", "8.6"), "ERROR")
 
 
 def test_bf16_on_an_old_gpu_is_a_warning(workdir: Path) -> None:

@@ -115,9 +115,15 @@ def check_cuda_kernels(device: str) -> None:
     gpu = f"{torch.cuda.get_device_name(index)} (sm_{capability[0]}{capability[1]})"
     raise ValueError(
         f"{device}: torch {torch.__version__} has no kernels for {gpu}; it was built for "
-        f"{', '.join(arch_list)}. Install a build that has them, e.g. PyTorch's cu126 "
-        f"wheels: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu126 make setup "
-        f"TORCH_SPEC=torch=={torch.__version__.split('+')[0]}+cu126")
+        f"{', '.join(arch_list)}. Install a build that has them, e.g. {OLD_GPU_TORCH}")
+
+
+# PyPI's CUDA 13 torch wheels (what `make setup` and the GPU extra install) carry kernels
+# from Turing (compute capability 7.5) up; PyTorch's cu126 wheels still run older GPUs
+CUDA13_MIN_CAPABILITY = 7.5
+OLD_GPU_TORCH = (f"PyTorch's cu126 wheels: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/"
+                 f"whl/cu126 make setup TORCH_SPEC=torch=={torch.__version__.split('+')[0]}"
+                 f"+cu126")
 
 
 def cuda_native_bf16(device: str = "cuda") -> bool:

@@ -108,6 +108,31 @@ def check_dtype(dtype: str, device: str, machine: Machine, key: str,
                     f"precision, set float32 or auto", subject)
 
 
+def check_torch_build(machine: Machine, problems: list[Problem]) -> None:
+    """Whether torch will have kernels for MACHINE's GPUs: this torch's own kernel list
+    when it is a CUDA build (plan run on the machine itself), else the default GPU
+    install's (PyPI's CUDA 13 wheels: Turing and newer). The same verdict train, predict
+    and edit give on the machine (stages.lib.model.models.check_cuda_kernels)."""
+    import torch
+
+    from stages.lib.model.models import CUDA13_MIN_CAPABILITY, OLD_GPU_TORCH, has_kernels_for
+
+    if not machine.gpus:
+        return
+    capability = machine.gpu_capability
+    major, minor = int(capability), round(capability * 10) % 10
+    arch_list = torch.cuda.get_arch_list()
+    if arch_list:
+        if not has_kernels_for((major, minor), arch_list):
+            add_problem(problems, "ERROR", f"torch {torch.__version__} here has no kernels "
+                        f"for compute capability {capability} (built for "
+                        f"{', '.join(arch_list)}): install {OLD_GPU_TORCH}", "machine")
+    elif capability < CUDA13_MIN_CAPABILITY:
+        add_problem(problems, "ERROR", f"a GPU of compute capability {capability}: PyPI's "
+                    f"CUDA 13 torch wheels (the default install) have no kernels for it; "
+                    f"install {OLD_GPU_TORCH}", "machine")
+
+
 def train_device(cfg: TrainParams, machine: Machine, problems: list[Problem],
                  subject: str) -> str:
     if cfg.device == "cuda" and machine.gpus == 0:
