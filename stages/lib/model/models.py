@@ -126,12 +126,21 @@ OLD_GPU_TORCH = (f"PyTorch's cu126 wheels: PIP_EXTRA_INDEX_URL=https://download.
                  f"+cu126")
 
 
+# bf16 in hardware: compute capability 8.0 (Ampere) and newer
+NATIVE_BF16_CAPABILITY = (8, 0)
+
+
+def native_bf16(capability: tuple[int, int]) -> bool:
+    """Whether a GPU of `capability` computes bf16 in hardware. torch's
+    `is_bf16_supported()` also counts emulation (V100, T4), where bf16 is slow and vLLM
+    refuses it. `plan` asks this of a described GPU."""
+    return tuple(capability) >= NATIVE_BF16_CAPABILITY
+
+
 def cuda_native_bf16(device: str = "cuda") -> bool:
-    """bf16 in hardware: compute capability 8.0 (Ampere) and newer. torch's
-    `is_bf16_supported()` also counts emulation (V100, T4), where bf16 is slow and
-    vLLM refuses it."""
+    """native_bf16 of the GPU behind `device`."""
     index = int(device.partition(":")[2] or 0)
-    return torch.cuda.get_device_capability(index) >= (8, 0)
+    return native_bf16(torch.cuda.get_device_capability(index))
 
 
 def auto_dtype(kind: str, gpu_native_bf16: bool, cpu_fast_bf16: bool) -> torch.dtype:

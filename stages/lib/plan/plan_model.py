@@ -35,6 +35,11 @@ class Machine:
     def device(self) -> str:
         return "cuda" if self.gpus else "cpu"
 
+    @property
+    def capability(self) -> tuple[int, int]:
+        """The compute capability as torch reports it: 8.6 -> (8, 6)."""
+        return int(self.gpu_capability), round(self.gpu_capability * 10) % 10
+
 
 @dataclass
 class Problem:
@@ -90,16 +95,19 @@ def planned_dtype(setting: str, device: str, machine: Machine) -> str:
     rule the stages use (stages.lib.model.models.auto_dtype)."""
     if setting != "auto":
         return setting
-    from stages.lib.model.models import auto_dtype, cpu_has_fast_bf16
+    from stages.lib.model.models import auto_dtype, cpu_has_fast_bf16, native_bf16
 
     kind = device.partition(":")[0]
-    dtype = auto_dtype(kind, machine.gpu_capability >= 8.0, kind == "cpu" and cpu_has_fast_bf16())
+    dtype = auto_dtype(kind, native_bf16(machine.capability),
+                       kind == "cpu" and cpu_has_fast_bf16())
     return str(dtype).removeprefix("torch.")
 
 
 def check_dtype(dtype: str, device: str, machine: Machine, key: str,
                 problems: list[Problem], subject: str) -> None:
-    if device.startswith("cuda") and dtype == "bfloat16" and machine.gpu_capability < 8.0:
+    from stages.lib.model.models import native_bf16
+
+    if device.startswith("cuda") and dtype == "bfloat16" and not native_bf16(machine.capability):
         add_problem(problems, "WARNING", f"{key} bfloat16 on a GPU of compute capability "
                     f"{machine.gpu_capability}: no native bf16 (emulated, slow; vLLM refuses "
                     f"it): set auto or float16", subject)
@@ -120,10 +128,9 @@ def check_torch_build(machine: Machine, problems: list[Problem]) -> None:
     if not machine.gpus:
         return
     capability = machine.gpu_capability
-    major, minor = int(capability), round(capability * 10) % 10
     arch_list = torch.cuda.get_arch_list()
     if arch_list:
-        if not has_kernels_for((major, minor), arch_list):
+        if not has_kernels_for(machine.capability, arch_list):
             add_problem(problems, "ERROR", f"torch {torch.__version__} here has no kernels "
                         f"for compute capability {capability} (built for "
                         f"{', '.join(arch_list)}): install {OLD_GPU_TORCH}", "machine")
