@@ -172,3 +172,15 @@ def test_unknown_profile_lists_each_known_one_once(tmp_path: Path) -> None:
         load_params(path, "gpu")
     assert load_params(path, "paper")["profile"] == "paper"  # another profile, file untouched
     assert yaml.safe_load(path.read_text())["profile"] == "default"
+
+
+def test_every_default_run_is_a_declared_artifact() -> None:
+    """dvc.yaml's artifacts (DVC's model registry) name exactly the default run's adapters,
+    each the output of its train stage."""
+    pipeline = yaml.safe_load((PARAMS.parent / "dvc.yaml").read_text(encoding="utf-8"))
+    runs = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["build"]["runs"]
+    artifacts = pipeline["artifacts"]
+    assert {name: a["path"] for name, a in artifacts.items()} == {
+        run: f"adapters/{run}" for run in runs}
+    assert "adapters/${key}" in pipeline["stages"]["train"]["do"]["outs"]
+    assert all(a["type"] == "model" for a in artifacts.values())
