@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: setup repro grid recipe-table test lint deps-check bench-metrics clean-venv \
-	setup-compat test-compat setup-gpu
+	setup-compat test-compat setup-gpu gpu-carry
 
 setup: $(STAMP)
 
@@ -91,6 +91,15 @@ test-compat: setup-compat
 # The vllm engine's venv (docs/gpu.md, docs/versions.md): vLLM 0.33 pins torch 2.14.0 (a
 # CUDA build, ~GBs) and transformers < 5.21, so it gets its own venv and constraints-gpu.txt
 # rather than .venv. `make test-compat COMPAT=gpu` runs the compat tests in it (on the CPU).
+# What a lent GPU machine needs beside the tracked tree (docs/gpu.md, "The GPU check"):
+# .gpu/ (the base model's config and tokenizer, the default prompts and training rows)
+# and .whl/ (the wheels the device image lacks), about 7 MiB of the 64 a call carries
+gpu-carry: setup
+	$(VENV)/bin/dvc repro benchmark base_model mix@writing-alpaca
+	$(PYTHON) bench/gpu_prepare.py
+	bench/gpu_wheels.sh
+	du -sh .gpu .whl
+
 setup-gpu: .venv-gpu/.installed
 
 clean-venv:

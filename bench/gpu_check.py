@@ -172,14 +172,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadline-s", type=float, default=390.0,
                         help="start no part after this many seconds (a run ends by ~480)")
     parser.add_argument("--smoke", action="store_true",
-                        help="CPU, the tests' tiny model unless --model, 6 items, one fp32 "
-                             "step of the default profile")
+                        help="CPU, the tests' tiny model unless --model, 6 items, one bf16 "
+                             "step of the paper profile at 8 rows")
     args = parser.parse_args(argv)
+    args.train_rows = None  # the profile's global batch
     if args.smoke:
-        # fp32 and 8 packed rows a step: bf16 is emulated, ~50x slower, on CPUs without
-        # AMX (stages/lib/model/models.py), and the paper profile's 128 rows took 48 s a step
+        # the paper profile's precision path (bf16, unpacked rows, its LoRA and cutoff) on
+        # the tiny model, with 8 rows a step instead of 128: bf16 is emulated on CPUs
+        # without AMX, which a tiny model makes affordable
         args.device, args.items, args.cpu_items, args.train_steps = "cpu", 6, 3, 1
-        args.train_profile, args.train_dtype = "default", "float32"
+        args.train_profile, args.train_dtype, args.train_rows = "paper", "bfloat16", 8
     return args
 
 
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         report["train"] = check.part("train", lambda: pool.submit(
             train_part, str(model_dir), str(args.data), str(args.params), args.train_profile,
-            args.train_steps, args.train_dtype, fp32.device.partition(":")[0]).result())
+            args.train_steps, args.train_dtype, fp32.device.partition(":")[0],
+            args.train_rows).result())
 
     outputs: dict[str, list[str]] = {}
     report["generate"] = {"float32": {}, "bfloat16": {}, "identical_to_fp32_continuous": {}}

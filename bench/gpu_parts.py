@@ -30,10 +30,11 @@ def random_weights(source: Path, out: Path, seed: int) -> Path:
 
 
 def train_part(model_dir: str, data_dir: str, params_path: str, profile: str, steps: int,
-               dtype: str, device: str) -> dict[str, Any]:
+               dtype: str, device: str, rows: int | None = None) -> dict[str, Any]:
     """Tokens/s of `steps` optimizer steps after one warm-up step, and peak GPU memory,
-    through the train stage's own build_trainer. This function is gpu_check's only user
-    of stages.train: the keys set below follow that module's TrainParams."""
+    through the train stage's own build_trainer; `rows` a step instead of the profile's
+    global batch (the smoke run's). This function is gpu_check's only user of
+    stages.train: the keys set below follow that module's TrainParams."""
     from transformers import TrainerCallback
 
     from stages.lib.core.params import load_params
@@ -42,6 +43,9 @@ def train_part(model_dir: str, data_dir: str, params_path: str, profile: str, st
     cfg = dataclasses.replace(parse_train(load_params(params_path, profile=profile)),
                               method="lora", dtype=dtype, device=device,
                               max_steps=steps + 1, save_steps=10**9)
+    if rows is not None:
+        cfg = dataclasses.replace(cfg, global_batch_size=rows,
+                                  per_device_batch_size=min(cfg.per_device_batch_size, rows))
     marks: list[tuple[float, int]] = []
 
     class Clock(TrainerCallback):  # type: ignore[misc]

@@ -1,15 +1,13 @@
 """bench/gpu_check.py --smoke runs every part end to end on the CPU (the GPU machine is
-offline and rarely lent, so this is where a broken part shows up first). Marked slow:
-two Python processes (the training part runs in its own, as on the GPU) take ~25 s of
-CPU time, over the fast suite's budget."""
+offline and rarely lent, so this is where a broken part shows up first), its training
+part on the paper profile's precision path (bf16, unpacked rows). Part of `make test`:
+two Python processes (the training part runs in its own, as on the GPU), about 20-30 s."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from stages.lib.core.io import write_jsonl
 from stages.lib.data.prompts import format_prompt
@@ -34,7 +32,6 @@ def write_data(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.slow
 def test_smoke_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "gpu_check.json"
     done = subprocess.run(
@@ -46,6 +43,9 @@ def test_smoke_writes_every_figure(tmp_path: Path) -> None:
     assert report["errors"] == {} and report["skipped"] == [], report["errors"]
     assert report["sample"]["items"] == 4
     assert report["train"]["tokens_per_s"] > 0 and report["train"]["steps_timed"] == 1
+    trained = report["train"]["params"]  # the paper profile's path, at 8 rows a step
+    assert report["train"]["profile"] == "paper" and trained["dtype"] == "bfloat16"
+    assert trained["packing"] is False and trained["global_batch_size"] == 8
     for engine in ("continuous", "hf", "transformers-cb"):
         assert report["generate"]["float32"][engine]["items_per_s"] > 0
     assert report["generate"]["bfloat16"]["continuous"]["items_per_s"] > 0
