@@ -26,8 +26,8 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
-# A name that becomes a file name (a system's metrics/<name>.json, a benchmark set's
-# <name>.jsonl): no path separators, no leading dot, so it cannot leave its folder
+# A system's name becomes a file name (metrics/<name>.json): no path separators, no
+# leading dot, so it cannot leave its folder (benchmark sets have their own, stricter rule)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 

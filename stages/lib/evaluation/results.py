@@ -79,8 +79,8 @@ class Results:
     @property
     def decoding(self) -> dict[str, Any] | None:
         """How the scored outputs were decoded (predict's record, with its label), or
-        None for a system that decoded nothing: the copy baseline, which predict alone
-        recognises (its baseline.json)."""
+        None for a system that decoded nothing: the copy baseline (its baseline.json,
+        stages/lib/inference/systems.py)."""
         record = self.details.get("decoding")
         return record if isinstance(record, dict) else None
 
