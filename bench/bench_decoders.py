@@ -29,7 +29,7 @@ def run_arm(args: argparse.Namespace, adapter: str, engine: str, beams: int,
             margin: str, out: Path) -> dict[str, object]:
     """One predict run; returns its timing record."""
     command = [str(ROOT / ".venv" / "bin" / "writing-alpaca"), "predict",
-               "--system", args.system, "--adapter", adapter, "--base", "models/base",
+               "--system", args.system, "--adapter", adapter, "--base", "models/smollm2-135m-instruct",
                "--benchmark", "data/benchmark", "--params", "params.yaml",
                "--datasets", args.datasets, "--max-items", str(args.max_items),
                "--engine", engine, "--num-beams", str(beams), "--copy-margin", margin,

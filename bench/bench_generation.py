@@ -1,6 +1,6 @@
 """Benchmark: batched vs one-at-a-time generation, and bf16 vs fp32, on the same prompts.
 
-    .venv/bin/python bench/bench_generation.py [--model models/base] [--n 64]
+    .venv/bin/python bench/bench_generation.py [--model models/smollm2-135m-instruct] [--n 64]
 
 Measures items/s of the continuous engine with batch_size B (continuous
 batching) and with batch_size 1 (a one-at-a-time loop) on the same model, dtype and
@@ -11,7 +11,7 @@ and edit); and bf16 vs fp32 items/s plus how many bf16 outputs equal the fp32 on
 (--dtypes float32,bfloat16), on --device (auto: cuda, then mps, then cpu; printed with
 each dtype). Prompts are benchmark items (data/benchmark, round-robin over datasets) or,
 before the benchmark stage has run, JFLEG/ASSET test sources from the corpus mirror.
-Uses models/base when present, else the tiny test model. With --adapter DIR (a LoRA
+Uses models/smollm2-135m-instruct when present, else the tiny test model. With --adapter DIR (a LoRA
 adapter of --model), times float32 continuous batching with the adapter merged into the
 weights in memory (predict's default) and unmerged, and counts identical outputs.
 Prints one JSON object.

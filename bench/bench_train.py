@@ -3,7 +3,7 @@
 Runs a few optimizer steps of stages.train.build_trainer for each variant (packing on/off,
 fp32 / bf16) and prints real (non-padding) input tokens per second, measured after one
 warm-up step. Usage:
-    python bench/bench_train.py --data data/mixtures/writing-alpaca --base models/base \
+    python bench/bench_train.py --data data/mixtures/writing-alpaca --base models/smollm2-135m-instruct \
         --steps 3 [--variants fp32,fp32-packing,bf16,bf16-packing] [--json out.json]
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def measure(cfg, data: Path, base: Path, steps: int) -> dict:
 
 @click.command()
 @click.option("--data", type=click.Path(exists=True, path_type=Path), required=True)
-@click.option("--base", type=click.Path(exists=True, path_type=Path), default=Path("models/base"))
+@click.option("--base", type=click.Path(exists=True, path_type=Path), default=Path("models/smollm2-135m-instruct"))
 @click.option("--params", "params_path", default="params.yaml")
 @click.option("--steps", default=3, show_default=True)
 @click.option("--variants", default=",".join(VARIANTS), show_default=True)

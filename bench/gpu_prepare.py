@@ -64,7 +64,7 @@ def predict_sample(benchmark: Path, params_path: Path) -> list[dict[str, str]]:
 
 
 @click.command()
-@click.option("--base", type=click.Path(path_type=Path), default=Path("models/base"),
+@click.option("--base", type=click.Path(path_type=Path), default=Path("models/smollm2-135m-instruct"),
               show_default=True)
 @click.option("--benchmark", type=click.Path(path_type=Path), default=Path("data/benchmark"),
               show_default=True)

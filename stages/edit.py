@@ -7,7 +7,8 @@ argument or stdin (one item per line, batched, one output line per input line).
 
 The base model: --base when given; else the adapter's adapter_config.json
 `base_model_name_or_path` when it resolves (a local folder, or a Hub id that is cached
-or downloadable); else models/base (the pipeline's base model folder).
+or downloadable); else the folder under models/ that base_model built from that Hub id
+(its base.json names it).
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from stages.lib.data.prompts import (
 )
 from stages.lib.inference import engines
 
-DEFAULT_BASE = Path("models/base")
 PARAMS_FILE = Path("params.yaml")  # the pipeline's, when edit runs in a checkout
 
 
@@ -49,6 +49,7 @@ def word_diff(source: str, edited: str) -> str:
 
 def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     """The base model folder for `adapter_dir`; see the module doc for the order."""
+    from stages.lib.model.bases import built_base_of
     from stages.lib.publishing.hub import HubError, looks_local, resolve_repo_or_path
 
     if base:
@@ -57,18 +58,19 @@ def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     name = config.get("base_model_name_or_path") or ""
     if name and Path(name).expanduser().is_dir():
         return Path(name).expanduser()
+    built = built_base_of(name) if name and not looks_local(name) else None
     if name and not looks_local(name):
         try:
             return resolve_repo_or_path(name)
         except (HubError, InputError) as exc:
-            if not DEFAULT_BASE.is_dir():
+            if built is None:
                 raise InputError(f"base model {name!r} (from adapter_config.json): "
                                  f"{exc.message}; pass --base PATH_OR_REPO") from None
-            click.echo(f"note: base model {name!r} unavailable, using {DEFAULT_BASE}", err=True)
-    if DEFAULT_BASE.is_dir():
-        return DEFAULT_BASE
-    raise InputError(f"base model {name or '(unset)'} from adapter_config.json not found and "
-                     f"no {DEFAULT_BASE}/ here; pass --base PATH_OR_REPO")
+            click.echo(f"note: base model {name!r} unavailable, using {built} (built from "
+                       f"it)", err=True)
+            return built
+    raise InputError(f"base model {name or '(unset)'} from adapter_config.json not found "
+                     f"here; pass --base PATH_OR_REPO")
 
 
 def evaluated_decoding_of(adapter_dir: Path) -> tuple[int, float | None]:
@@ -224,7 +226,8 @@ def edit(text: str | None, adapter: str, task: str, params_path: Path, base: str
         writing-alpaca edit --adapter adapters/writing-alpaca --task simplify --diff "TEXT"
 
     The base model is --base, else the adapter's adapter_config.json
-    base_model_name_or_path when it resolves, else models/base. Without --num-beams and
+    base_model_name_or_path when it resolves, else the models/<base> built from that
+    Hub id. Without --num-beams and
     --copy-margin, the adapter is decoded as it was evaluated: its decoding.json (written
     by `publish`), else the ./params.yaml system whose adapter it is; either flag alone
     sets the decoding (the other takes its plain default). With --merge and no

@@ -88,7 +88,8 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
               show_default=True, help="CUDA compute capability; below 8.0 no native bf16 "
               "(V100 7.0, T4 7.5), so `auto` means fp16.")
 @click.option("--base-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Base model config.json (default: models/base/config.json when built).")
+              help="Base model config.json for every run (default: each run's "
+                   "models/<base>/config.json when built).")
 @click.option("--mixtures-dir", type=click.Path(path_type=Path), default=Path("data/mixtures"),
               show_default=True)
 @click.option("--corpora-dir", type=click.Path(path_type=Path), default=Path("data/corpora"),
@@ -111,10 +112,10 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
 
     params, profile_name = load_profile(params_path, profile)
     machine = Machine(gpus, gpu_memory, gpu_capability)
-    if base_config is None and Path("models/base/config.json").is_file():
-        base_config = Path("models/base/config.json")
-    shape = read_model_shape(base_config) if base_config is not None else None
     runs = build_runs(params, grid)
+    configs = {run.base: base_config or Path("models", run.base, "config.json") for run in runs}
+    shapes = {base: read_model_shape(config) if base_config or config.is_file() else None
+              for base, config in configs.items()}
     names = mixtures_to_size(params, runs, grid)
     counts = CorpusCounts(corpora_dir, mirror or default_mirror(),
                           read_corpora_params(corpora_params))
@@ -123,16 +124,16 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
                 for name, size in sizes.items() for level, text in size.problems]
     check_torch_build(machine, problems)
     run_plans: list[RunPlan] = [
-        plan_run(run.name, run.mixture, parse_train(params, run.overrides),
-                 sizes[run.mixture], machine, shape, problems, run.origin)
+        plan_run(run.name, run.mixture, run.base, parse_train(params, run.overrides),
+                 sizes[run.mixture], machine, shapes[run.base], problems, run.origin)
         for run in runs]
     systems: list[SystemPlan] = plan_systems(params, grid, machine, benchmark,
                                              counts.declared, problems)
     result = {"profile": profile_name, "params": str(params_path),
               "machine": dataclasses.asdict(machine),
-              "base_model": None if shape is None else {
+              "bases": {base: None if shape is None else {
                   "config": shape.source, "model_type": shape.model_type,
-                  "params": shape.params},
+                  "params": shape.params} for base, shape in shapes.items()},
               "mixtures": [dataclasses.asdict(s) for s in sizes.values()],
               "runs": [dataclasses.asdict(r) for r in run_plans],
               "systems": [dataclasses.asdict(s) for s in systems],

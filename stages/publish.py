@@ -82,18 +82,32 @@ def load_dataset_card(mixture_dir: Path) -> Any:
     return card
 
 
+def adapter_base(adapter_dir: Path) -> dict[str, Any] | None:
+    """base.json of the folder adapter_config.json names as the base, when it is a base
+    that base_model built here (its Hub id and licence)."""
+    from stages.lib.model.bases import read_base_record
+
+    config = adapter_dir / "adapter_config.json"
+    if not config.is_file():
+        return None
+    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    return read_base_record(Path(name)) if name and Path(name).is_dir() else None
+
+
 def resolve_base_model_id(adapter_dir: Path, explicit: str | None) -> str | None:
-    """The base model's Hub id: --base-model-id, else adapter_config's when it is one."""
+    """The base model's Hub id: --base-model-id, else adapter_config's when it is one,
+    else the hub_id of the base folder it names (models/<base>/base.json)."""
     if explicit:
         return _check_repo_id(explicit, "--base-model-id")
     config = adapter_dir / "adapter_config.json"
     if not config.is_file():
         return None
     name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
-    # A local path such as models/base means nothing to the Hub or to downloaders.
+    # A local path such as models/<base> means nothing to the Hub or to downloaders.
     if REPO_ID.match(name) and not looks_local(name):
         return name
-    return None
+    hub_id = str((adapter_base(adapter_dir) or {}).get("hub_id") or "")
+    return _check_repo_id(hub_id, f"{name}/base.json hub_id") if hub_id else None
 
 
 def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None,
@@ -166,7 +180,8 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     card = adapter_card.build_adapter_card(
         name=mixture, repo_id=repo_id, dataset_repo_id=dataset_repo_id, adapter_dir=adapter_dir,
         metrics=metrics, benchmark_index=adapter_card.read_json(benchmark_dir / "index.json"),
-        license_info=adapter_card.license_info(dataset_card.data), base_model_id=base_id,
+        license_info=adapter_card.license_info(dataset_card.data, adapter_base(adapter_dir)),
+        base_model_id=base_id,
         template=TEMPLATE, decoding=decoding,
     )
     card_text = str(card)

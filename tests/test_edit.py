@@ -74,12 +74,18 @@ def test_missing_base_model_is_a_clear_input_error(adapter_dir: Path, tmp_path: 
     config = json.loads((moved / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "nobody/missing-base"
     (moved / "adapter_config.json").write_text(json.dumps(config))
-    monkeypatch.chdir(tmp_path)  # no models/base here
+    monkeypatch.chdir(tmp_path)  # no models/ here
     code, _, err = run_edit("--adapter", str(moved), "--task", "grammar", SOURCE)
     assert code == 2 and "--base" in err and "nobody/missing-base" in err
     code, out, _ = run_edit("--adapter", str(moved), "--task", "grammar", "--dtype", "float32",
                             "--base", str(tiny_model_dir), SOURCE)
     assert code == 0 and out.strip() == TARGET
+    # a base that base_model built from that Hub id (its base.json says so) is found offline
+    built = shutil.copytree(tiny_model_dir, tmp_path / "models" / "tiny")
+    (built / "base.json").write_text(json.dumps({"name": "tiny", "hub_id": "nobody/missing-base"}))
+    code, out, err = run_edit("--adapter", str(moved), "--task", "grammar", "--dtype", "float32",
+                              SOURCE)
+    assert code == 0 and out.strip() == TARGET and "models/tiny" in err
 
 
 def test_merge_exports_a_plain_model_with_the_same_outputs(adapter_dir: Path,

@@ -5,6 +5,7 @@ and `edit` must handle it as they handle the default SmolLM2 base."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,12 @@ def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: P
     from stages.train import build_trainer, train
 
     data = write_mixture(tmp_path / "mix")
+    (data / "README.md").write_text("---\nlicense: apache-2.0\n---\n# mini\n")
+    # base_model's folder: the weights and base.json (what the adapter card names)
+    base = shutil.copytree(tiny_gemma_dir, tmp_path / "models" / "gemma-3-270m")
+    (base / "base.json").write_text(json.dumps({
+        "name": "gemma-3-270m", "hub_id": "google/gemma-3-270m", "license": "gemma",
+        "license_link": "https://ai.google.dev/gemma/terms"}))
     settings = {"max_steps": 2, "per_device_batch_size": 2, "global_batch_size": 2,
                 "learning_rate": 1e-3, "dtype": "float32", "device": "cpu", "max_length": 128,
                 "lora": {"r": 4, "alpha": 8, "dropout": 0.0,
@@ -79,12 +86,19 @@ def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: P
         assert row["input_ids"].count(2) <= len(row.get("seq_lengths", [1]))
         assert row["input_ids"][0] == 2
     result = CliRunner().invoke(train, [
-        "--mixture", "mini", "--data", str(data), "--base", str(tiny_gemma_dir),
+        "--mixture", "mini", "--data", str(data), "--base", str(base),
         "--params", str(params), "--out", str(tmp_path / "adapter"),
         "--checkpoints", str(tmp_path / "ckpt"), "--live", str(tmp_path / "live")])
     assert result.exit_code == 0, result.output
     adapter = tmp_path / "adapter"
     assert json.loads((adapter / "adapter_config.json").read_text())["target_modules"]
+    # the adapter's own card names the base and the Gemma licence (not PEFT's template)
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(adapter / "README.md")
+    assert card.data.base_model == "google/gemma-3-270m" and card.data.license == "gemma"
+    assert "[terms](https://ai.google.dev/gemma/terms)" in card.text
+    assert f'AutoPeftModelForCausalLM.from_pretrained("{adapter.as_posix()}")' in card.text
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_gemma_dir),
                                       adapter)  # no project code
     assert type(plain.base_model.model).__name__ == "Gemma3ForCausalLM"

@@ -52,7 +52,7 @@ def tiny_params(workdir: Path, train: dict[str, Any] | None = None,
                   "size": 100},
             "b": {"corpus": "b-test", "split": "test", "task": "fluency", "metric": "sari",
                   "size": 30}}},
-        "build": {"mixtures": ["mix"], "runs": {"mix": {"mixture": "mix", "train": {}}}},
+        "build": {"mixtures": ["mix"], "runs": {"mix": {"mixture": "mix", "base": "tiny", "train": {}}}},
         "mixtures": {"mix": {"components": {"fl": component or {
             "corpus": "toy", "task": "fluency", "fraction": 0.5,
             "filters": {"intent": ["fluency"]}}}}},

@@ -269,3 +269,27 @@ def test_the_trainers_pickle_is_left_out_and_any_other_is_refused(
     refused = publish(run, "http://127.0.0.1:9", "--dry-run", token=None)
     assert refused.returncode != 0
     assert "optimizer.pt: a pickle" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_base_built_here_gives_the_card_its_hub_id_and_licence(
+        run_dir: Path, tmp_path: Path) -> None:
+    """An adapter trained on models/<base> (base_model's folder, with base.json) is
+    published against the base's Hub id, and its card carries the base's licence."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("hf-home"))
+    base = run / "models" / "gemma-3-270m"
+    base.mkdir(parents=True)
+    (base / "base.json").write_text(json.dumps({
+        "name": "gemma-3-270m", "hub_id": "google/gemma-3-270m", "license": "gemma",
+        "license_link": "https://ai.google.dev/gemma/terms"}))
+    config_path = run / "adapters" / "writing-alpaca" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = "models/gemma-3-270m"
+    config_path.write_text(json.dumps(config))
+    result = publish(run, "http://127.0.0.1:9", "--dry-run", token=None)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "base_model: google/gemma-3-270m" in out
+    # cc-by-nc-4.0 data on Gemma weights: both apply
+    assert "license: other" in out and "license_name: cc-by-nc-4.0-and-gemma" in out
+    assert "The base model is under **gemma** ([terms](https://ai.google.dev/gemma/terms))" in out

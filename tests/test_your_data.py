@@ -95,9 +95,13 @@ def project_with_only_this_data(root: Path, base: Path) -> None:
     params["benchmark"] = {"datasets": {}}
     params["dev_benchmark"] = {"datasets": {}}
     params["mixtures"] = {}
+    # the default base's name, built from the tiny model: the doc's runs and systems
+    # name the default base as a user's would
+    default = params["build"]["bases"][0]
     params["build"].update(mixtures={}, runs={})
-    params["systems"] = {"copy": {"adapter": "adapters/copy"}, "base": {"adapter": "models/base"}}
-    params["base_model"] = {"source": f"path:{base}", "dtype": "float32"}
+    params["systems"] = {"copy": {"adapter": "adapters/copy", "base": default},
+                         "base": {"adapter": f"models/{default}", "base": default}}
+    params["bases"] = {default: {"source": f"path:{base}", "dtype": "float32"}}
     params["train"].update(max_steps=2, per_device_batch_size=2, global_batch_size=2,
                            max_length=64, save_steps=1)
     params["predict"].update(max_items=None, batch_size=8)

@@ -24,9 +24,10 @@ T = TypeVar("T")
 PROFILE_SECTIONS = ("mixtures", "train", "predict", "evaluate")
 # Top-level sections of params.yaml (each owned by one stage; see the file's comments).
 SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "tasks", "benchmark",
-            "dev_benchmark", "base_model", "build", "mixtures", "prompt_template", "train", "systems", "predict",
+            "dev_benchmark", "bases", "build", "mixtures", "prompt_template", "train", "systems", "predict",
             "evaluate", "report", "grid")
-RENAMED = {"eval": "predict (generation) and evaluate (scoring)"}
+RENAMED = {"eval": "predict (generation) and evaluate (scoring)",
+           "base_model": "bases (named bases; build.bases lists those built)"}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The `systems` params section: what is evaluated, parsed once.
 
-A system is a name and a folder: a LoRA adapter, a full model (`models/base`), or a
-baseline that needs no model (adapters/copy, whose baseline.json says output = input).
+A system is a name, a folder and the base it runs on (a key of params `bases`): the
+folder is a LoRA adapter, a full model (`models/<base>`), or a baseline that needs no
+model (adapters/copy, whose baseline.json says output = input).
 It may carry its own decoding settings (systems.<name>.predict), checked here for shape
 and by stages/lib/inference/predict_config.py for their values. `make grid` adds the
 grid's systems (params grid.systems) to these.
@@ -40,6 +41,7 @@ class System:
 
     name: str
     adapter: str  # as written in params (relative to the checkout)
+    base: str = ""  # models/<base>; a key of params `bases`
     predict: dict[str, Any] = field(default_factory=dict)  # systems.<name>.predict
 
     @property
@@ -58,7 +60,7 @@ def _system(name: str, spec: Any) -> System:
         raise InputError(f"{where}.{shared[0]}: not a per-system setting (only "
                          f"{', '.join(PER_SYSTEM)}: the items and the rest of predict are "
                          f"shared by every system)")
-    return System(name, str(spec.get("adapter", "")), own)
+    return System(name, str(spec.get("adapter", "")), str(spec.get("base", "")), own)
 
 
 def read_systems(params: dict[str, Any], grid: bool = False) -> dict[str, System]:

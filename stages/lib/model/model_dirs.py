@@ -21,7 +21,7 @@ MODEL_FOLDER_FILES = (
     "adapter_config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
     "special_tokens_map.json", "added_tokens.json", "vocab.json", "merges.txt",
     "chat_template.jinja", "chat_template.json", "README.md", "training_args.bin",
-    "training_args.json", "mixture_hash.txt",
+    "training_args.json", "mixture_hash.txt", "base.json",
 )
 
 

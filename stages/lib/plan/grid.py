@@ -25,6 +25,7 @@ SWITCHED = {"build.speed_beams": "grid.speed.beams", "build.findings": "grid.fin
 class Run:
     name: str          # adapters/<name>
     mixture: str       # data/mixtures/<mixture>
+    base: str          # models/<base>: a key of params `bases`
     overrides: str     # dotted params key of its `train` overrides
     origin: str        # build | grid
 
@@ -47,7 +48,9 @@ def runs(params: dict[str, Any], with_grid: bool) -> list[Run]:
     for origin, where in sections:
         section, _, key = where.partition(".")
         for name, spec in ((params.get(section) or {}).get(key) or {}).items():
-            if not isinstance(spec, dict) or not isinstance(spec.get("mixture"), str):
-                raise InputError(f"params.yaml: {where}.{name} needs a mixture")
-            found.append(Run(name, spec["mixture"], f"{where}.{name}.train", origin))
+            for key in ("mixture", "base"):
+                if not isinstance(spec, dict) or not isinstance(spec.get(key), str):
+                    raise InputError(f"params.yaml: {where}.{name} needs a {key}")
+            found.append(Run(name, spec["mixture"], spec["base"], f"{where}.{name}.train",
+                             origin))
     return found

@@ -53,6 +53,7 @@ class RunPlan:
     name: str
     origin: str                    # build (build.runs) | grid (grid.runs)
     mixture: str
+    base: str                      # models/<base>
     method: str
     steps: int
     per_device_batch: int
@@ -214,8 +215,9 @@ def run_memory(cfg: TrainParams, shape: ModelShape | None, dtype: str, device: s
     return {**dataclasses.asdict(estimate), "total": estimate.total, "fits": fits}
 
 
-def plan_run(name: str, mixture: str, cfg: TrainParams, size: MixtureSize, machine: Machine,
-             shape: ModelShape | None, problems: list[Problem], origin: str) -> RunPlan:
+def plan_run(name: str, mixture: str, base: str, cfg: TrainParams, size: MixtureSize,
+             machine: Machine, shape: ModelShape | None, problems: list[Problem], origin: str
+             ) -> RunPlan:
     """One training run on MACHINE: batch arithmetic, epochs, dtype, world, memory."""
     subject = f"run {name}"
     device = train_device(cfg, machine, problems, subject)
@@ -224,7 +226,7 @@ def plan_run(name: str, mixture: str, cfg: TrainParams, size: MixtureSize, machi
     check_world(cfg, device, machine, problems, subject)
     world = world_size(cfg)
     units, epochs, kind = epochs_over(cfg, size)
-    return RunPlan(name, origin, mixture, cfg.method, cfg.max_steps, cfg.per_device_batch_size,
+    return RunPlan(name, origin, mixture, base, cfg.method, cfg.max_steps, cfg.per_device_batch_size,
                    world, accumulation_steps(cfg, world), cfg.global_batch_size, cfg.packing,
                    cfg.max_length, units, epochs, kind, device, dtype, cfg.launcher,
                    run_memory(cfg, shape, dtype, device, machine, problems, subject))

@@ -79,17 +79,23 @@ def run_lines(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def memory_lines(result: dict[str, Any]) -> list[str]:
-    base = result["base_model"]
-    if base is None:
-        return ["", ("Memory: no base model config (models/base/config.json is not built; "
-                     "pass --base-config PATH)")]
-    rows = [[r["name"], f"{r['memory']['trainable']:,}",
+    bases = result["bases"]
+    missing = [name for name, shape in bases.items() if shape is None]
+    notes = [f"Memory: no config for base {name} (models/{name}/config.json is not built; "
+             "pass --base-config PATH)" for name in missing]
+    rows = [[r["name"], r["base"], f"{r['memory']['trainable']:,}",
              *(gib(r["memory"][part]) for part in MEMORY_PARTS), gib(r["memory"]["total"]),
              {True: "yes", False: "NO", None: "-"}[r["memory"]["fits"]]]
             for r in result["runs"] if r["memory"] is not None]
-    title = (f"Memory per device, GiB (estimate; base {base['config']}: {base['model_type']}, "
-             f"{base['params']:,} parameters; see stages/lib/plan/memory_estimate.py)")
-    return ["", title] + table(["run", "trainable", *MEMORY_PARTS, "total", "fits"], rows)
+    if not rows:
+        return ["", *notes]
+    described = "; ".join(f"{name} {shape['config']}: {shape['model_type']}, "
+                          f"{shape['params']:,} parameters"
+                          for name, shape in bases.items() if shape is not None)
+    title = (f"Memory per device, GiB (estimate; {described}; see "
+             f"stages/lib/plan/memory_estimate.py)")
+    return ["", title, *notes] + table(["run", "base", "trainable", *MEMORY_PARTS, "total",
+                                        "fits"], rows)
 
 
 def system_lines(systems: list[dict[str, Any]]) -> list[str]:

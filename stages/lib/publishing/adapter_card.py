@@ -144,6 +144,40 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
         else ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {repo_id}\n")
 
 
+def training_card(*, name: str, folder: Path, shown_as: Path, mixture_dir: Path,
+                  base_dir: Path, template: Path) -> str:
+    """The card train writes into the adapter folder (in place of PEFT's empty one): the
+    base (its Hub id and licence, from base.json), the data's licence (the mixture's
+    dataset card), the training settings and how to load it. Read from `folder` (the
+    folder being written); `shown_as` is its final path, named in the loading example."""
+    from huggingface_hub import DatasetCard, ModelCard, ModelCardData
+
+    from stages.lib.model.bases import read_base_record
+
+    base = read_base_record(base_dir) or {}
+    card_path = mixture_dir / "README.md"
+    dataset_data = (DatasetCard(card_path.read_text(encoding="utf-8")).data
+                    if card_path.is_file() else {})
+    lic = license_info(dataset_data, base)
+    is_adapter = (folder / "adapter_config.json").is_file()
+    base_id = str(base.get("hub_id") or "") or None
+    data = ModelCardData(
+        base_model=base_id, library_name="peft" if is_adapter else "transformers",
+        license=lic.get("license"),
+        license_name=lic.get("license_name"), license_link=lic.get("license_link"),
+        language="en", pipeline_tag="text-generation",
+        tags=["writing-assistant", "writing-alpaca"] + (["lora", "peft"] if is_adapter else []),
+        model_name=name)
+    card = ModelCard.from_template(
+        data, template_path=str(template), name=name, is_adapter=is_adapter,
+        base_model_id=base_id, base_name=base.get("name"), base_dir=base_dir.as_posix(),
+        lic=lic, adapter_dir=shown_as.as_posix(),
+        prompt_template=recorded_template(folder) or "alpaca",
+        mixture_hash=_read_text(folder / "mixture_hash.txt"),
+        training_args=_scalar_items(read_json(folder / "training_args.json") or {}))
+    return str(card)
+
+
 def _row_view(row: BenchmarkRow) -> dict[str, Any]:
     meta = BENCHMARK_CARD[row.dataset]
     return {"dataset": row.dataset, "name": meta["name"], "task": meta["task"],
@@ -191,9 +225,16 @@ def most_restrictive(licenses: list[str]) -> str:
     return max(ranked, key=LICENSE_ORDER.index) if ranked else "other"
 
 
-def license_info(dataset_card_data: Any) -> dict[str, Any]:
+PERMISSIVE = ("apache-2.0", "mit", "bsd-3-clause")
+
+
+def license_info(dataset_card_data: Any, base: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """The adapter's licence: the mixture card's licence (already the most restrictive
-    of its sources), passed through `most_restrictive` so a list collapses to one id."""
+    of its sources), passed through `most_restrictive` so a list collapses to one id,
+    and the base model's (`base`: its base.json, stages.lib.model.bases). The weights'
+    own terms win over permissive data; two restrictive licences make `other`, named
+    after both, since neither id alone says what applies."""
     declared = dataset_card_data.get("license")
     ids = declared if isinstance(declared, list) else [declared] if declared else []
     license_id = most_restrictive([str(i) for i in ids])
@@ -202,4 +243,17 @@ def license_info(dataset_card_data: Any) -> dict[str, Any]:
     if license_id == "other":
         info["license_name"] = dataset_card_data.get("license_name") or "research-only"
         info["license_link"] = dataset_card_data.get("license_link")
+    base_license = str((base or {}).get("license") or "")
+    if base_license:
+        info["base_license"] = base_license
+        info["base_license_link"] = (base or {}).get("license_link") or None
+    if base_license and base_license not in PERMISSIVE and base_license != license_id:
+        if license_id in PERMISSIVE:
+            info["license"] = base_license
+            info["license_link"] = info["base_license_link"]
+        else:
+            data_name = info.get("license_name") or license_id
+            info["license"] = "other"
+            info["license_name"] = f"{data_name}-and-{base_license}"
+            info["license_link"] = info["base_license_link"]
     return info
