@@ -16,7 +16,6 @@ around the tables is stages/templates/findings.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,19 @@ from stages.lib.core.params import load_params
 from stages.lib.core.tables import markdown_table
 from stages.lib.data.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.evaluation.bootstrap import (
-    ALPHA,
     BootstrapParams,
-    holm,
     interval,
     p_value,
     resample_indices,
 )
-from stages.lib.evaluation.comparison import SystemResults, compare_systems
+from stages.lib.evaluation.claims import (
+    TASK_GROUPS,
+    Claim,
+    claims_table,
+    copy_share_table,
+    verdict,
+)
+from stages.lib.evaluation.comparison import SystemResults
 from stages.lib.evaluation.evaluate_config import parse_evaluate
 from stages.lib.inference.decoding_record import decoding_note
 
@@ -47,23 +51,6 @@ GEC_SETS = ["conll", "bea"]
 # The report's prose, with $placeholders for the tables and numbers filled in here.
 TEMPLATE = Path(__file__).parent / "templates" / "findings.md"
 
-
-@dataclass(frozen=True)
-class Claim:
-    text: str                       # the paper's claim, in short
-    a: str                          # our systems: Δ = b − a
-    b: str
-    paper_a: str                    # the paper's rows for the same comparison
-    paper_b: str
-    measures: tuple[str, ...]       # "avg", a dataset id, or a TASK_GROUPS key
-
-
-# The paper's task groups (Table 4 header) over the benchmark's datasets.
-TASK_GROUPS = {
-    "grammaticality": ("conll", "bea"), "fluency": ("jfl", "itr-f"), "clarity": ("itr-l",),
-    "coherence": ("itr-o",), "simplification": ("trk", "ast"), "neutralization": ("wnc",),
-    "paraphrase": ("sts",),
-}
 
 CLAIMS = [
     Claim("Instruction tuning helps (sec. 3.6)", "base", "alpaca", "LLaMA-7B", "Alpaca-7B",
@@ -78,78 +65,6 @@ CLAIMS = [
     Claim("Task-only data helps that task more (sec. 4.1, Table 7)", "writing-alpaca",
           "gec-only", "Writing-Alpaca-7B", "LLaMA-7B-GEC", ("conll", "bea")),
 ]
-
-
-def paper_value(rows: dict[str, dict[str, float]], row: str, measure: str) -> float | None:
-    """The paper's score of ROW on a measure (a group is the mean of its datasets)."""
-    values = rows.get(row, {})
-    datasets = TASK_GROUPS.get(measure, (measure,))
-    if not all(d in values for d in datasets):
-        return None
-    return float(np.mean([values[d] for d in datasets]))
-
-
-def verdict(paper_delta: float | None, delta: float, p: float) -> str:
-    if paper_delta is None or p >= ALPHA or delta == 0 or paper_delta == 0:
-        return "inconclusive"
-    return "reproduced" if (delta > 0) == (paper_delta > 0) else "contradicted"
-
-
-def measure_label(measure: str, standins: set[str]) -> str:
-    if measure == "avg":
-        return "Avg."
-    if measure in TASK_GROUPS:
-        names = [label(d) + (" †" if d in standins else "") for d in TASK_GROUPS[measure]]
-        return f"{measure} ({', '.join(names)})"
-    return label(measure) + (" †" if measure in standins else "")
-
-
-def claims_table(systems: dict[str, SystemResults], paper: dict[str, dict[str, float]],
-                 standins: set[str], decodings: dict[str, str | None]
-                 ) -> tuple[str, list[dict[str, Any]]]:
-    """The claims table; every verdict rests on its Holm-adjusted p over the whole table
-    (one family: a table of ~16 tests at 0.05 each would expect a false hit by chance).
-    A pair whose systems decode differently is marked ‡: its Δ is the systems' as each is
-    run, not their training difference alone."""
-    entries: list[list[str] | dict[str, Any]] = []  # finished cells (claim not run) or a row
-    for claim in CLAIMS:
-        if claim.a not in systems or claim.b not in systems:
-            missing = [s for s in (claim.a, claim.b) if s not in systems]
-            entries.append([claim.text, f"{claim.a} → {claim.b}", "-", *[""] * 7,
-                            f"not run ({', '.join(missing)} missing)"])
-            continue
-        measured = compare_systems(systems[claim.a], systems[claim.b], TASK_GROUPS).measures()
-        for measure in claim.measures:
-            found = measured.get(measure)
-            if found is None:  # not scored for both systems
-                continue
-            pa, pb = paper_value(paper, claim.paper_a, measure), paper_value(
-                paper, claim.paper_b, measure)
-            entries.append({**found.as_json(), "claim": claim, "measure": measure,
-                            "paper_delta": None if pa is None or pb is None
-                            else round(pb - pa, 2)})
-    rows = [e for e in entries if isinstance(e, dict)]
-    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
-        row.update(p_holm=adjusted,
-                   verdict=verdict(row["paper_delta"], row["delta"], adjusted))
-    cells = []
-    for entry in entries:
-        if isinstance(entry, list):
-            cells.append(entry)
-            continue
-        claim, (low, high) = entry["claim"], entry["ci95"]
-        shown_paper = "n/a" if entry["paper_delta"] is None else f"{entry['paper_delta']:+.2f}"
-        mixed = " ‡" if decodings.get(claim.a) != decodings.get(claim.b) else ""
-        cells.append([claim.text, f"{claim.a} → {claim.b}{mixed}",
-                      measure_label(entry["measure"], standins), f"{entry['a']:.2f}",
-                      f"{entry['b']:.2f}", f"{entry['delta']:+.2f}", f"[{low:+.2f}, {high:+.2f}]",
-                      f"{entry['p']:.3f}", f"{entry['p_holm']:.3f}", shown_paper,
-                      f"**{entry['verdict']}**"])
-    table = markdown_table(["Claim", "A → B", "Measure", "A", "B", "Δ", "95% CI of Δ", "p",
-                            "Holm p", "paper Δ", "verdict"], cells, "lllrrrlrrrl")
-    for row in rows:
-        row["claim"] = row["claim"].text
-    return table, rows
 
 
 def gold_edits(block: str | M2Block) -> list[Any]:
@@ -216,22 +131,6 @@ def speed_table(speed: Path) -> str:
                           rows, "lrrr" + "r" * len(GEC_SETS) + "l")
 
 
-def copy_share_table(predictions: Path, systems: list[str], datasets: list[str]) -> str:
-    """Per system and dataset, the share of outputs that copy their input (same words)."""
-    from stages.lib.evaluation.copy_share import copy_share
-
-    rows = []
-    for system in systems:
-        shares = copy_share(predictions / system)
-        values = [shares[d] for d in datasets if d in shares]
-        if not values:
-            continue
-        rows.append([system, *(f"{shares[d]:.0%}" if d in shares else "-" for d in datasets),
-                     f"{sum(values) / len(values):.0%}"])
-    return markdown_table(["System", *(label(d) for d in datasets), "mean"], rows,
-                          "l" + "r" * (len(datasets) + 1))
-
-
 def load_systems(metrics_dir: Path) -> dict[str, SystemResults]:
     return {path.stem: SystemResults(metrics_dir, path.stem)
             for path in sorted(metrics_dir.glob("*.json"))}
@@ -263,7 +162,7 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
     index = read_index(benchmark)
     standins = {d for d, info in index.items() if info.get("standin")}
     decodings = {name: system.results.decoding_label for name, system in systems.items()}
-    table, rows = claims_table(systems, paper, standins, decodings)
+    table, rows = claims_table(CLAIMS, systems, paper, standins, decodings)
     bootstrap = BootstrapParams(**next(iter(systems.values())).items.bootstrap)
     ner_model = parse_evaluate(params).ner_model
     ne = {d: ne_counts(benchmark, predictions / ne_system, d, ner_model)[1]

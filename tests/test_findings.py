@@ -10,9 +10,10 @@ from test_evaluate import GOLD_FIXES, write_predictions
 from test_predict import write_tiny_benchmark
 
 from stages.evaluate import EvaluateParams, evaluate_system
-from stages.findings import TASK_GROUPS, findings, paper_value, verdict
+from stages.findings import findings
 from stages.lib.core.io import read_jsonl
 from stages.lib.evaluation.bootstrap import BootstrapParams
+from stages.lib.evaluation.claims import TASK_GROUPS, paper_value, verdict
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.results import write_results
 from stages.lib.inference.decoding import Decoding
