@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from stages.lib.plan.plan_model import (
     Problem,
     RunPlan,
     SystemPlan,
+    check_driver,
     check_torch_build,
     plan_run,
     plan_systems,
@@ -87,6 +89,9 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
 @click.option("--gpu-capability", type=click.FloatRange(min=1.0), default=9.0,
               show_default=True, help="CUDA compute capability; below 8.0 no native bf16 "
               "(V100 7.0, T4 7.5), so `auto` means fp16.")
+@click.option("--gpu-driver", default=None, metavar="VERSION",
+              help="NVIDIA driver version of the machine (nvidia-smi), e.g. 535.104.05: "
+                   "checked against the CUDA of the torch it will run.")
 @click.option("--base-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Base model config.json for every run (default: each run's "
                    "models/<base>/config.json when built).")
@@ -104,14 +109,17 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
               help="Also plan the grid's runs and systems (params `grid`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | None,
-         gpu_capability: float, base_config: Path | None, mixtures_dir: Path,
+         gpu_capability: float, gpu_driver: str | None, base_config: Path | None, mixtures_dir: Path,
          corpora_dir: Path, benchmark: Path, corpora_params: Path, mirror: Path | None,
          grid: bool, as_json: bool) -> None:
     """Show what a profile will train and predict on a machine, with a memory estimate."""
     from stages.lib.plan.memory_estimate import read_model_shape
 
     params, profile_name = load_profile(params_path, profile)
-    machine = Machine(gpus, gpu_memory, gpu_capability)
+    if gpu_driver is not None and not re.fullmatch(r"\d+(\.\d+)*", gpu_driver):
+        raise click.BadParameter(f"{gpu_driver!r}: a version such as 535.104.05",
+                                 param_hint="--gpu-driver")
+    machine = Machine(gpus, gpu_memory, gpu_capability, gpu_driver)
     runs = build_runs(params, grid)
     configs = {run.base: base_config or Path("models", run.base, "config.json") for run in runs}
     shapes = {base: read_model_shape(config) if base_config or config.is_file() else None
@@ -123,6 +131,7 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
     problems = [Problem(level, text, [f"mixture {name}"])
                 for name, size in sizes.items() for level, text in size.problems]
     check_torch_build(machine, problems)
+    check_driver(machine, problems)
     run_plans: list[RunPlan] = [
         plan_run(run.name, run.mixture, run.base, parse_train(params, run.overrides),
                  sizes[run.mixture], machine, shapes[run.base], problems, run.origin)

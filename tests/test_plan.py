@@ -401,6 +401,29 @@ def test_a_gpu_the_torch_build_cannot_run_is_an_error(workdir: Path,
     assert not messages(plan_json("--gpus", "1", "--gpu-capability", "8.6"), "ERROR")
 
 
+def test_a_driver_older_than_the_torch_builds_cuda_is_an_error(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA 13 wheels (the default GPU install) need driver 580; CUDA 12 ones 525."""
+    import torch
+
+    tiny_params(workdir)
+    monkeypatch.setattr(torch.version, "cuda", None)  # this CPU build: a GPU install's CUDA 13
+    old = run_plan("--gpus", "1", "--gpu-driver", "535.104.05", ok=False)
+    assert old.exit_code == 1
+    assert ("ERROR: driver 535.104.05 is older than CUDA 13.0's minimum 580.65.6 (the torch "
+            "build a GPU install gets): torch would see no GPU") in old.output
+    assert "whl/cu126" in old.output and "vLLM" in old.output
+    assert not messages(plan_json("--gpus", "1", "--gpu-driver", "580.82.07"), "ERROR")
+    assert not messages(plan_json("--gpus", "0", "--gpu-driver", "400.1"), "ERROR")
+    # plan on a machine with a CUDA 12.6 build: its CUDA decides
+    monkeypatch.setattr(torch.version, "cuda", "12.6")
+    assert not messages(plan_json("--gpus", "1", "--gpu-driver", "535.104.05"), "ERROR")
+    assert "older than CUDA 12.6's minimum 525.60.13" in run_plan(
+        "--gpus", "1", "--gpu-driver", "470.57.02", ok=False).output
+    bad = run_plan("--gpus", "1", "--gpu-driver", "latest", ok=False)
+    assert bad.exit_code == 2 and "--gpu-driver" in bad.output
+
+
 def test_bf16_on_an_old_gpu_is_a_warning(workdir: Path) -> None:
     tiny_params(workdir, train={"dtype": "bfloat16"})
     result = plan_json("--gpus", "1", "--gpu-capability", "7.5")

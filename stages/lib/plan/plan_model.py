@@ -30,6 +30,7 @@ class Machine:
     gpus: int                      # 0 = CPU only
     gpu_memory_gib: float | None
     gpu_capability: float
+    gpu_driver: str | None = None  # NVIDIA driver version, e.g. 535.104.05 (None: not said)
 
     @property
     def device(self) -> str:
@@ -139,6 +140,40 @@ def check_torch_build(machine: Machine, problems: list[Problem]) -> None:
         add_problem(problems, "ERROR", f"a GPU of compute capability {capability}: PyPI's "
                     f"CUDA 13 torch wheels (the default install) have no kernels for it; "
                     f"install {OLD_GPU_TORCH}", "machine")
+
+
+# The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA compatibility
+# table: minor version compatibility within a major version)
+MIN_DRIVER = {13: (580, 65, 6), 12: (525, 60, 13), 11: (450, 80, 2)}
+DEFAULT_GPU_CUDA = "13.0"  # PyPI's default torch 2.13/2.14 wheels (and vLLM's torch pin)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def check_driver(machine: Machine, problems: list[Problem]) -> None:
+    """Whether MACHINE's driver runs the CUDA of the torch it will use: this torch's when
+    it is a CUDA build, else the default GPU install's (CUDA 13). On an older driver
+    torch sees no GPU, so every stage would stop or fall back to the CPU."""
+    import torch
+
+    from stages.lib.model.models import OLD_GPU_TORCH
+
+    if not machine.gpus or machine.gpu_driver is None:
+        return
+    cuda = torch.version.cuda or DEFAULT_GPU_CUDA
+    needed = MIN_DRIVER.get(_version(cuda)[0])
+    if needed is None or _version(machine.gpu_driver) >= needed:
+        return
+    shown = ".".join(str(n) for n in needed)
+    whose = "here" if torch.version.cuda else "a GPU install gets"
+    way_out = (f"update the driver, or (driver >= 525.60.13) install {OLD_GPU_TORCH}; the "
+               "GPU extra (vLLM) pins a CUDA 13 torch, so vLLM needs the newer driver"
+               if _version(cuda)[0] >= 13 else "update the driver")
+    add_problem(problems, "ERROR", f"driver {machine.gpu_driver} is older than CUDA {cuda}'s "
+                f"minimum {shown} (the torch build {whose}): "
+                f"torch would see no GPU; {way_out}", "machine")
 
 
 def train_device(cfg: TrainParams, machine: Machine, problems: list[Problem],
