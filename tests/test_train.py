@@ -301,6 +301,26 @@ def test_fsdp_two_cpu_processes_train_and_save(tmp_path: Path, mixture: Path,
         torch.testing.assert_close(sharded[name], weight, rtol=1e-4, atol=1e-6)
 
 
+def test_fsdp_in_bf16_on_two_cpu_processes(tmp_path: Path, mixture: Path,
+                                            tiny_model_dir: Path) -> None:
+    """The paper profile's FSDP path in bf16 (accelerate --mixed_precision bf16, the frozen
+    base loaded in bf16, FSDP2 over gloo): it trains, every rank joins the gather, and the
+    adapter equals the one-process bf16 adapter up to bf16 rounding."""
+    single = run_train_process(tmp_path / "one", mixture, tiny_model_dir, dtype="bfloat16")
+    fsdp = run_train_process(tmp_path / "fsdp", mixture, tiny_model_dir, dtype="bfloat16",
+                             launcher="fsdp", num_processes=2)
+    assert "--mixed_precision bf16" in fsdp["stderr"] and fsdp["record"]["world_size"] == 2
+    assert len(fsdp["losses"]) == len(single["losses"]) == 2
+    for got, want in zip(fsdp["losses"], single["losses"]):
+        assert got["num_input_tokens_seen"] == want["num_input_tokens_seen"]
+        assert float(got["loss"]) == pytest.approx(float(want["loss"]), rel=2e-2)
+    sharded = load_file(fsdp["adapter"] / "adapter_model.safetensors")
+    alone = load_file(single["adapter"] / "adapter_model.safetensors")
+    assert sorted(sharded) == sorted(alone)
+    for name, weight in alone.items():
+        torch.testing.assert_close(sharded[name].float(), weight.float(), rtol=2e-2, atol=2e-3)
+
+
 def test_global_batch_must_divide(tmp_path: Path) -> None:
     params = yaml.safe_load(write_params(tmp_path, global_batch_size=10, launcher="ddp",
                                          num_processes=2).read_text())
