@@ -23,7 +23,7 @@ from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.evaluation.results import Results
 from stages.lib.inference.decoding_record import decoding_note
-from stages.lib.inference.systems import read_systems
+from stages.lib.inference.systems import System, read_systems
 from stages.lib.training.training_log import LOSS_CURVE, read_loss_curve
 
 
@@ -40,12 +40,12 @@ class ReportParams:
     dpi: int = 120
 
 
-def read_params(path: Path) -> tuple[list[str], ReportParams]:
+def read_params(path: Path) -> tuple[dict[str, System], ReportParams]:
     """The systems and the report section."""
     from stages.lib.core.params import parse_section
 
     data = load_params(path)
-    systems = list(read_systems(data))
+    systems = read_systems(data)
     params = parse_section(ReportParams, data.get("report") or {}, "report")
     for name, row in params.reference_rows.items():
         if len(row) != len(params.reference_columns):
@@ -75,7 +75,8 @@ def _half_width(m: Results, key: str) -> Any:
 
 
 def render_table(metrics: dict[str, Results], params: ReportParams,
-                 decodings: dict[str, str | None] | None = None) -> str:
+                 decodings: dict[str, str | None] | None = None,
+                 bases: dict[str, str] | None = None) -> str:
     columns = dataset_columns(metrics)
     infos: dict[str, dict[str, Any]] = {}
     for m in metrics.values():
@@ -106,6 +107,12 @@ def render_table(metrics: dict[str, Results], params: ReportParams,
         lines.append(f"Decoding (as each system's predictions record it): "
                      f"{decoding_note(decodings)}. Systems that decode differently are "
                      "compared as each is run.")
+    if bases:
+        by_base: dict[str, list[str]] = {}
+        for system, base in bases.items():
+            by_base.setdefault(base or "(not named)", []).append(system)
+        lines.append("Base model (params `systems.<name>.base`): " + "; ".join(
+            f"{base}: {', '.join(names)}" for base, names in by_base.items()) + ".")
     if standins:
         lines.append("† stand-in dataset (a substitute corpus, not the paper's set): scored "
                      "but not comparable to the paper, and left out of our Avg. unless "
@@ -270,11 +277,12 @@ def draw_charts(metrics: dict[str, Results], curves: dict[str, tuple[list, list]
 def report(metrics_dir: Path, live_dir: Path, params_path: Path, out: Path) -> None:
     """Render the results table (with the paper's rows) and charts -> OUT/table.md, OUT/charts/."""
     systems, params = read_params(params_path)
-    loaded = load_results(metrics_dir, systems)
+    loaded = load_results(metrics_dir, list(systems))
     metrics = {name: system.results for name, system in loaded.items()}
     decodings = {name: results.decoding_label for name, results in metrics.items()}
     standins = {d for results in metrics.values() for d in results.standins}
-    table = render_table(metrics, params, decodings) + "\n".join(
+    bases = {name: system.base for name, system in systems.items()}
+    table = render_table(metrics, params, decodings, bases) + "\n".join(
         render_sample_size(metrics) + render_comparisons(loaded, params, standins)) + "\n"
     curves = read_loss_curves(live_dir)
     with atomic_path(out / "charts", is_dir=True, owns=("*.png",)) as tmp:

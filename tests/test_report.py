@@ -43,8 +43,8 @@ def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
         "step\tloss\n1\t2.5\n2\t2.1\n3\t1.9\n")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({
-        "systems": {"copy": {"adapter": "adapters/copy"},
-                    "tuned": {"adapter": "adapters/t",
+        "systems": {"copy": {"adapter": "adapters/copy", "base": "small"},
+                    "tuned": {"adapter": "adapters/t", "base": "small",
                               "predict": {"num_beams": 4, "copy_margin": 0.5}}},
         "report": {"reference_columns": ["conll", "trk", "avg"],
                    "reference_rows": {"LLaMA-7B": [19.21, 30.87, 30.64]},
@@ -81,6 +81,7 @@ def test_report_table_and_charts(tmp_path: Path) -> None:
     # how each system decodes (the copy baseline generates nothing)
     assert ("Decoding (as each system's predictions record it): beam 4, copy margin "
             "0.5: tuned. Systems that decode differently are compared as each is run.") in table
+    assert "Base model (params `systems.<name>.base`): small: copy, tuned." in table
     # tuned vs copy, paired; `alpaca` is not among the systems and is skipped
     assert "### tuned vs copy" in table and "vs alpaca" not in table
     assert "| Dataset | copy | tuned | Δ (tuned − copy) | 95% CI of Δ | p | verdict |" in table
