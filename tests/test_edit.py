@@ -126,8 +126,15 @@ def fake_cache(cache: Path, repo_id: str, files_from: Path) -> Path:
     return Path(shutil.copytree(files_from, repo / "snapshots" / commit))
 
 
-def test_pull_and_edit_work_offline_from_the_hf_cache(adapter_dir: Path, tmp_path: Path) -> None:
-    snapshot = fake_cache(tmp_path / "hub-cache", "me/tiny-grammar", adapter_dir)
+def test_pull_and_edit_work_offline_from_the_hf_cache(adapter_dir: Path, tmp_path: Path,
+                                                      tiny_model_dir: Path) -> None:
+    # as published: the adapter names its base by Hub id, and both are in the cache
+    published = shutil.copytree(adapter_dir, tmp_path / "published")
+    config = json.loads((published / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "me/tiny-base"
+    (published / "adapter_config.json").write_text(json.dumps(config))
+    snapshot = fake_cache(tmp_path / "hub-cache", "me/tiny-grammar", published)
+    base_snapshot = fake_cache(tmp_path / "hub-cache", "me/tiny-base", tiny_model_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hub-cache"),
                HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=str(REPO_ROOT))
@@ -136,6 +143,7 @@ def test_pull_and_edit_work_offline_from_the_hf_cache(adapter_dir: Path, tmp_pat
                             check=False, capture_output=True, text=True, timeout=120)
     assert pulled.returncode == 0, pulled.stderr
     assert Path(pulled.stdout.strip()) == snapshot
+    assert f"base me/tiny-base: {base_snapshot}" in pulled.stderr  # the base comes along
     edited = subprocess.run([*cli, "edit", "--adapter", "me/tiny-grammar", "--task", "grammar",
                              "--dtype", "float32", "--diff"], input=SOURCE + "\n", env=env,
                             cwd=tmp_path, check=False, capture_output=True, text=True, timeout=300)
