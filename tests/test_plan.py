@@ -59,7 +59,8 @@ def tiny_params(workdir: Path, train: dict[str, Any] | None = None,
         "train": {"max_steps": 30, "per_device_batch_size": 4, "global_batch_size": 8,
                   "learning_rate": 1.0e-3, "packing": False, "dtype": "float32",
                   **(train or {})},
-        "systems": {"copy": {"adapter": "adapters/copy"}, "sys": {"adapter": "adapters/sys"}},
+        "systems": {"copy": {"adapter": "adapters/copy", "base": "tiny"},
+                    "sys": {"adapter": "adapters/sys", "base": "tiny"}},
         "predict": {"max_items": 40, "dtype": "auto"},
     }
     path = workdir / "params.yaml"
@@ -234,13 +235,20 @@ def test_default_profile_on_cpu(workdir: Path) -> None:
         assert (run["device"], run["dtype"], run["launcher"]) == ("cpu", "float32", "none")
         assert (run["rows_per_step"], run["world_size"], run["accumulation"]) == (8, 1, 2)
         assert run["steps"] == 30
+    for run in result["runs"]:
+        assert run["base"] == "smollm2-135m-instruct"
     for system in result["systems"]:
         assert system["items_per_dataset"]["bea"] == 80  # predict.max_items
+        assert system["base"] == "smollm2-135m-instruct"
         if system["device"] != "-":
             assert (system["device"], system["dtype"], system["engine"]) == \
                 ("cpu", "float32", "continuous")
     assert not messages(result, "ERROR")
-    assert "CPU only (--gpus 0)" in run_plan("--gpus", "0").output
+    text = run_plan("--gpus", "0").output
+    assert "CPU only (--gpus 0)" in text
+    # the systems table names each system's base
+    assert ["base", "models/smollm2-135m-instruct", "smollm2-135m-instruct"] in [
+        line.split()[:3] for line in text.splitlines()]
 
 
 def test_paper_profile_predicts_the_full_sets(workdir: Path) -> None:

@@ -76,6 +76,7 @@ class RunPlan:
 class SystemPlan:
     name: str
     adapter: str
+    base: str                      # models/<base>
     items: int
     items_per_dataset: dict[str, int]
     device: str
@@ -346,7 +347,7 @@ def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark
         beams = parse_predict(params, name).num_beams  # systems.<name>.predict may differ
         own = engine if beams == cfg.num_beams else planned_engine(
             cfg.engine, device, beams, dtype, items, problems)
-        plans.append(SystemPlan(name, system.adapter, items, per_dataset,
+        plans.append(SystemPlan(name, system.adapter, system.base, items, per_dataset,
                                 "-" if copy else device, "-" if copy else dtype,
                                 "none (copy baseline)" if copy else own))
     return plans

@@ -101,11 +101,11 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
 def system_lines(systems: list[dict[str, Any]]) -> list[str]:
     if not systems:
         return []
-    rows = [[s["name"], s["adapter"], f"{s['items']:,}", s["device"], s["dtype"], s["engine"]]
-            for s in systems]
+    rows = [[s["name"], s["adapter"], s["base"] or "-", f"{s['items']:,}", s["device"],
+             s["dtype"], s["engine"]] for s in systems]
     per = ", ".join(f"{d} {n:,}" for d, n in systems[0]["items_per_dataset"].items())
     return (["", "Systems (predict)"]
-            + table(["system", "adapter", "items", "device", "dtype", "engine"], rows)
+            + table(["system", "adapter", "base", "items", "device", "dtype", "engine"], rows)
             + [f"  items per dataset: {per}"])
 
 
