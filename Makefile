@@ -15,7 +15,7 @@ endif
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: setup repro grid recipe-table test lint deps-check bench-metrics clean-venv \
+.PHONY: setup repro grid ladder recipe-table test lint deps-check bench-metrics clean-venv \
 	setup-compat test-compat setup-gpu gpu-carry
 
 setup: $(STAMP)
@@ -34,6 +34,12 @@ repro: setup
 grid: setup
 	dvc repro
 	$(VENV)/bin/writing-alpaca grid
+
+# The paper's ladder (untuned -> generic -> + writing) on a pre-trained base beside the
+# default one: one DVC experiment that adds params `ladder`'s rungs -> reports/ladder.md
+ladder: setup
+	dvc repro
+	$(VENV)/bin/writing-alpaca grid --section ladder --name base-ladder --target ladder@bases
 
 # Recipe variants are DVC experiments scored on the dev splits (docs/experiments.md):
 # `dvc exp run --queue -n <name> -S key=value`, `dvc queue start`; then this table

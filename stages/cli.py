@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "stages.evaluate:evaluate",
     "report": "stages.report:report",
     "findings": "stages.findings:findings",
+    "ladder": "stages.ladder:ladder",
     # user tools
     "score": "stages.score:score",
     "compare": "stages.compare:compare",

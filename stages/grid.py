@@ -1,12 +1,13 @@
-"""grid: the paper's ablations as one DVC experiment (`make grid`).
+"""grid: the paper's ablations (`make grid`), or its ladder on other bases (`make
+ladder`, --section ladder), as one DVC experiment.
 
 Runs `dvc exp run --temp -n NAME -S ...` with the overrides of stages/lib/plan/grid.py: the
 grid's mixtures, runs and systems added to the default run's, the speed and findings
 stages switched on. DVC re-runs what the grid adds (the default run's stages come from
 its cache when `dvc repro` has run) in a temporary copy of the repository, so the
 workspace and its params.yaml stay as they are; the experiment's results are listed by
-`dvc exp show` and kept in its git ref. Its reports/findings.md is then copied into the
-workspace, where the docs link it.
+`dvc exp show` and kept in its git ref. Its report (reports/findings.md, or
+reports/ladder.md) is then copied into the workspace, where the docs link it.
 """
 from __future__ import annotations
 
@@ -18,9 +19,7 @@ import click
 
 from stages.lib.core.io import atomic_path
 from stages.lib.core.params import load_params
-from stages.lib.plan.grid import grid_overrides
-
-FINDINGS = Path("reports/findings.md")
+from stages.lib.plan.grid import REPORTS, grid_overrides
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +34,9 @@ def experiment_ref(name: str) -> str:
 
 @click.command("grid")
 @click.option("--params", "params_path", default="params.yaml", show_default=True)
+@click.option("--section", type=click.Choice(sorted(REPORTS)), default="grid",
+              show_default=True, help="The params section the experiment adds: grid (the "
+              "ablations -> reports/findings.md) or ladder (other bases -> reports/ladder.md).")
 @click.option("--name", default="paper-grid", show_default=True,
               help="The experiment's name; an earlier one of this commit is replaced once "
                    "the new one has run.")
@@ -46,10 +48,12 @@ def experiment_ref(name: str) -> str:
               help="Build only this stage and what it needs (`dvc exp run` targets), e.g. "
                    "findings@paper: the grid's claims without the dev stages of its systems.")
 @click.option("--dry-run", is_flag=True, help="Print the dvc command only.")
-def grid(params_path: str, name: str, extra: tuple[str, ...], queue: bool,
+def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queue: bool,
          targets: tuple[str, ...], dry_run: bool) -> None:
-    """Run the paper's ablations (params `grid`) as DVC experiment NAME."""
-    overrides = [*grid_overrides(load_params(params_path)), *extra]
+    """Run the paper's ablations (params `grid`) or ladder (params `ladder`) as DVC
+    experiment NAME."""
+    overrides = [*grid_overrides(load_params(params_path), section), *extra]
+    report = Path(REPORTS[section])
     command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", name,
                *(arg for override in overrides for arg in ("-S", override)), *targets]
     click.echo(shlex.join(command))
@@ -75,9 +79,9 @@ def grid(params_path: str, name: str, extra: tuple[str, ...], queue: bool,
         return
     if kept:
         subprocess.run(["dvc", "exp", "remove", previous], check=True)
-    shown = git("show", f"{ref}:{FINDINGS}")
+    shown = git("show", f"{ref}:{report}")
     if shown.returncode != 0:
-        raise click.ClickException(f"{ref}: no {FINDINGS} ({shown.stderr.strip()})")
-    with atomic_path(FINDINGS) as tmp:
+        raise click.ClickException(f"{ref}: no {report} ({shown.stderr.strip()})")
+    with atomic_path(report) as tmp:
         tmp.write_text(shown.stdout, encoding="utf-8")
-    click.echo(f"grid -> experiment {name} (`dvc exp show`), {FINDINGS}", err=True)
+    click.echo(f"{section} -> experiment {name} (`dvc exp show`), {report}", err=True)

@@ -205,6 +205,15 @@ def test_dvc_yaml_code_deps_are_the_imports(tmp_path: Path) -> None:
     assert {"speed@16", "findings@paper", "train@gec-only"} <= names
     problems = check_dvc_yaml(repo)
     assert not problems, "\n" + "\n".join(problems)
+    # and those only the ladder experiment has (`make ladder`)
+    ladder = _copy_pipeline(tmp_path / "ladder", ("", ""))
+    apply_overrides(str(ladder / "params.yaml"),
+                    grid_overrides(load_params(ladder / "params.yaml"), "ladder"))
+    names = {name for name, _, _ in load_stages(ladder)}
+    assert {"ladder@bases", "base_model@gemma-3-270m", "train@gemma-alpaca",
+            "predict@gemma-base"} <= names
+    problems = check_dvc_yaml(ladder)
+    assert not problems, "\n" + "\n".join(problems)
 
 
 def test_cli_imports_no_project_module() -> None:
@@ -215,6 +224,7 @@ def test_cli_imports_no_project_module() -> None:
 
 
 def _copy_pipeline(tmp_path: Path, edit: tuple[str, str]) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     text = (REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8")
     old, new = edit
     if old:

@@ -167,6 +167,24 @@ def test_the_grid_experiment_adds_the_grid_to_the_default_build(tmp_path: Path) 
     assert parse_train(params, "build.runs.gec-only.train") == parse_train(params)
 
 
+def test_the_ladder_experiment_adds_a_pre_trained_bases_rungs(tmp_path: Path) -> None:
+    default = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    edited = apply(tmp_path, *grid_overrides(load_params(REPO / "params.yaml"), "ladder"))
+    raw = yaml.safe_load(edited.read_text(encoding="utf-8"))
+    ladder = raw["ladder"]
+    assert raw["build"]["bases"] == [*default["build"]["bases"], "gemma-3-270m"]
+    assert raw["build"]["runs"] == {**default["build"]["runs"], **ladder["runs"]}
+    assert raw["systems"] == {**default["systems"], **ladder["systems"]}
+    assert raw["build"]["ladders"] == ["bases"] and raw["build"]["findings"] == []
+    # the same recipe as the default runs: only the base differs
+    for name in ("alpaca", "writing-alpaca"):
+        ours, default_run = raw["build"]["runs"][f"gemma-{name}"], default["build"]["runs"][name]
+        assert {**ours, "base": None} == {**default_run, "base": None}
+        assert ours["base"] == "gemma-3-270m"
+    # every rung of every base is a system the experiment evaluates
+    assert {s for rungs in ladder["rungs"].values() for s in rungs} <= set(raw["systems"])
+
+
 def test_the_grid_command_runs_one_temporary_experiment() -> None:
     from click.testing import CliRunner
 

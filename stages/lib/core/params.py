@@ -25,7 +25,7 @@ PROFILE_SECTIONS = ("mixtures", "train", "predict", "evaluate")
 # Top-level sections of params.yaml (each owned by one stage; see the file's comments).
 SECTIONS = ("profile", "profiles", "corpora", "optional_corpora", "tasks", "benchmark",
             "dev_benchmark", "bases", "build", "mixtures", "prompt_template", "train", "systems", "predict",
-            "evaluate", "report", "grid")
+            "evaluate", "report", "grid", "ladder")
 RENAMED = {"eval": "predict (generation) and evaluate (scoring)",
            "base_model": "bases (named bases; build.bases lists those built)"}
 

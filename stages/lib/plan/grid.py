@@ -17,8 +17,11 @@ from stages.lib.core.io import InputError
 
 # grid section -> the section of the build it adds its entries to
 ADDED_ENTRIES = {"mixtures": "build.mixtures", "runs": "build.runs", "systems": "systems"}
-# build key -> the grid's value it takes (empty in the default run)
-SWITCHED = {"build.speed_beams": "grid.speed.beams", "build.findings": "grid.findings"}
+# per experiment section (params `grid`, `ladder`): build key -> the value it takes there
+# (empty in the default run), and the report the experiment writes
+SWITCHED = {"grid": {"build.speed_beams": "grid.speed.beams", "build.findings": "grid.findings"},
+            "ladder": {"build.ladders": "ladder.reports"}}
+REPORTS = {"grid": "reports/findings.md", "ladder": "reports/ladder.md"}
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,23 @@ class Run:
     origin: str        # build | grid
 
 
-def grid_overrides(params: dict[str, Any]) -> list[str]:
-    """The `dvc exp run -S` overrides that turn the default run into the grid."""
-    grid = params.get("grid") or {}
+def grid_overrides(params: dict[str, Any], section: str = "grid") -> list[str]:
+    """The `dvc exp run -S` overrides that turn the default run into the experiment of
+    params SECTION (`grid`: the ablations; `ladder`: the rungs on other bases). Its
+    `bases` join build.bases (a list, so written out whole)."""
+    if section not in SWITCHED:
+        raise InputError(f"unknown experiment section {section!r}; known: "
+                         f"{', '.join(SWITCHED)}")
+    spec = params.get(section) or {}
     overrides = []
-    for section, target in ADDED_ENTRIES.items():
-        for key in grid.get(section) or {}:
-            overrides.append(f"+{target}.{key}=${{grid.{section}.{key}}}")
-    overrides += [f"{target}=${{{source}}}" for target, source in SWITCHED.items()]
+    for part, target in ADDED_ENTRIES.items():
+        for key in spec.get(part) or {}:
+            overrides.append(f"+{target}.{key}=${{{section}.{part}.{key}}}")
+    built = list((params.get("build") or {}).get("bases") or [])
+    added = [base for base in spec.get("bases") or [] if base not in built]
+    if added:
+        overrides.append(f"build.bases=[{','.join(built + added)}]")
+    overrides += [f"{target}=${{{source}}}" for target, source in SWITCHED[section].items()]
     return overrides
 
 
