@@ -245,6 +245,29 @@ def test_the_grid_replaces_an_earlier_experiment_only_once_the_new_one_ran(
         assert (tmp_path / "reports" / "findings.md").read_text() == "# findings\n"
 
 
+def test_the_ladder_runs_as_one_experiment_and_brings_back_its_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from stages.grid import grid
+
+    calls = _fake_dvc(monkeypatch, 0)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--section",
+                                       "ladder", "--name", "base-ladder", "--target",
+                                       "ladder@bases"])
+    assert result.exit_code == 0, result.output
+    [run] = [c for c in calls if c[:3] == ["dvc", "exp", "run"]]
+    assert run[:6] == ["dvc", "exp", "run", "--temp", "-n", "base-ladder"]
+    assert "build.ladders=${ladder.reports}" in run and run[-1] == "ladder@bases"
+    assert "build.bases=[smollm2-135m-instruct,gemma-3-270m]" in run
+    assert not any("grid." in arg for arg in run)  # nothing of the grid section
+    shown = [c for c in calls if c[:2] == ["git", "show"]]
+    assert shown and shown[-1][-1].endswith(":reports/ladder.md")
+    assert (tmp_path / "reports" / "ladder.md").read_text() == "# findings\n"
+    assert not (tmp_path / "reports" / "findings.md").exists()
+
+
 def test_a_systems_own_decoding_reruns_that_system_only(tmp_path: Path) -> None:
     before = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
     after = yaml.safe_load(apply(tmp_path, "+systems.writing-alpaca.predict={copy_margin: 0.2}")
