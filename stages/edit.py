@@ -13,7 +13,6 @@ or downloadable); else the folder under models/ that base_model built from that 
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,16 @@ def word_diff(source: str, edited: str) -> str:
 def resolve_base(adapter_dir: Path, base: str | None) -> Path:
     """The base model folder for `adapter_dir`; see the module doc for the order."""
     from stages.lib.model.bases import built_base_of
-    from stages.lib.publishing.hub import HubError, looks_local, resolve_repo_or_path
+    from stages.lib.publishing.hub import (
+        HubError,
+        looks_local,
+        recorded_base,
+        resolve_repo_or_path,
+    )
 
     if base:
         return resolve_repo_or_path(base)
-    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    name = config.get("base_model_name_or_path") or ""
+    name = recorded_base(adapter_dir)
     if name and Path(name).expanduser().is_dir():
         return Path(name).expanduser()
     built = built_base_of(name) if name and not looks_local(name) else None

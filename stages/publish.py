@@ -25,7 +25,7 @@ from stages.lib.core.params import load_params
 from stages.lib.evaluation.results import read_results
 from stages.lib.inference.decoding_record import DECODING_RECORD, decoding_settings
 from stages.lib.inference.predict_config import parse_predict
-from stages.lib.publishing.hub import looks_local
+from stages.lib.publishing.hub import looks_local, recorded_base
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # What a mixture card must tell a user (rendered by stages.lib.publishing.cards in the mix stage).
@@ -87,10 +87,7 @@ def adapter_base(adapter_dir: Path) -> dict[str, Any] | None:
     that base_model built here (its Hub id and licence)."""
     from stages.lib.model.bases import read_base_record
 
-    config = adapter_dir / "adapter_config.json"
-    if not config.is_file():
-        return None
-    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    name = recorded_base(adapter_dir)
     return read_base_record(Path(name)) if name and Path(name).is_dir() else None
 
 
@@ -99,10 +96,7 @@ def resolve_base_model_id(adapter_dir: Path, explicit: str | None) -> str | None
     else the hub_id of the base folder it names (models/<base>/base.json)."""
     if explicit:
         return _check_repo_id(explicit, "--base-model-id")
-    config = adapter_dir / "adapter_config.json"
-    if not config.is_file():
-        return None
-    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    name = recorded_base(adapter_dir)
     # A local path such as models/<base> means nothing to the Hub or to downloaders.
     if REPO_ID.match(name) and not looks_local(name):
         return name

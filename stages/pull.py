@@ -8,22 +8,18 @@ A local folder is accepted as is, so scripts can pass either. An adapter's base 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from stages.lib.model.bases import built_base_of
 from stages.lib.model.model_dirs import check_adapter_or_model
-from stages.lib.publishing.hub import looks_local, resolve_repo_or_path
+from stages.lib.publishing.hub import looks_local, recorded_base, resolve_repo_or_path
 
 
 def base_of(folder: Path) -> str | None:
     """The Hub id an adapter folder names as its base (None: not an adapter, or a path)."""
-    config = folder / "adapter_config.json"
-    if not config.is_file():
-        return None
-    name = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    name = recorded_base(folder)
     return name if name and not looks_local(name) else None
 
 

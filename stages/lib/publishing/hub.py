@@ -126,6 +126,17 @@ def commit_files(api: Any, repo_id: str, repo_type: str, files: Mapping[str, byt
 LOCAL_ROOTS = ("models", "adapters", "data", "predictions")
 
 
+def recorded_base(folder: Path) -> str:
+    """The base an adapter folder names (adapter_config.json's base_model_name_or_path: a
+    Hub id or a local path); '' for a folder without one (a full model)."""
+    import json
+
+    config = folder / "adapter_config.json"
+    if not config.is_file():
+        return ""
+    return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+
+
 def looks_local(name: str) -> bool:
     """Whether `name` can only mean a local path: it starts with ., / or ~, its first
     component is a folder here (`adapters/writing-alpacca`) or one of the pipeline's
