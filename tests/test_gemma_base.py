@@ -43,19 +43,74 @@ def test_prompts_carry_one_bos(gemma: tuple) -> None:
     assert all(ids[0] == 2 and ids.count(2) == 1 for ids in encoded)
 
 
-@pytest.mark.parametrize(("beams", "margin"), [(1, None), (2, None), (4, 0.5)])
-def test_the_continuous_engine_equals_generate_on_gemma(gemma: tuple, beams: int,
-                                                       margin: float | None) -> None:
-    """Sliding-window layers (window 8 here, shorter than the prompts) in the engine's
-    shared-prefix KV batch give what transformers' generate() gives."""
+FALLBACK = "the continuous engine cannot batch this model's KV cache"
+
+
+def longest_row(model: Any, tokenizer: Any, prompts: list[str], budgets: list[int]) -> int:
+    """The longest prompt plus the largest budget: the cache columns a batch can reach."""
+    encoded, _ = prepare(model, tokenizer, prompts, budgets, 4)
+    return max(map(len, encoded)) + max(budgets)
+
+
+@pytest.fixture(scope="module")
+def gemma_window_fits(tiny_gemma_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+                      gemma: tuple) -> tuple[Any, Any, list[str], list[int]]:
+    """The tiny Gemma with its sliding window exactly as long as the longest row (as
+    Gemma 3 270M's 512-token window holds every default benchmark row: 309 tokens at
+    most): the window is there, but no row outgrows it."""
     model, tokenizer, prompts, budgets = gemma
+    folder = shutil.copytree(tiny_gemma_dir, tmp_path_factory.mktemp("gemma") / "fits")
+    config = json.loads((folder / "config.json").read_text())
+    config["sliding_window"] = longest_row(model, tokenizer, prompts, budgets)
+    (folder / "config.json").write_text(json.dumps(config))
+    return grammar_case(folder, TEXTS, budgets)
+
+
+@pytest.mark.parametrize(("beams", "margin"), [(1, None), (2, None), (4, 0.5)])
+def test_the_continuous_engine_batches_gemma_whose_rows_fit_its_window(
+        gemma_window_fits: tuple, beams: int, margin: float | None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Sliding-window layers as long as the longest row: the engine decodes in its own
+    shared-prefix KV batch (no fallback) and gives what transformers' generate() gives
+    with the model's own sliding-window cache."""
+    model, tokenizer, prompts, budgets = gemma_window_fits
+    assert model.config.sliding_window == longest_row(model, tokenizer, prompts, budgets)
     sources = TEXTS if margin else None
     reference = generate(model, tokenizer, prompts, budgets, 4, num_beams=beams,
                          engine="hf", copy_margin=margin, sources=sources)
     ours = generate(model, tokenizer, prompts, budgets, 3, num_beams=beams,
                     engine="continuous", copy_margin=margin, sources=sources)
+    assert FALLBACK not in capsys.readouterr().err
     assert ours == reference
     assert len({o for o in reference if o}) >= 3  # varied outputs: a real comparison
+
+
+@pytest.mark.parametrize(("beams", "margin"), [(1, None), (4, 0.5)])
+def test_rows_longer_than_the_window_fall_back_to_generate_and_say_so(
+        gemma: tuple, beams: int, margin: float | None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Window 8, shorter than every prompt: a plain cache would attend past the window,
+    so the continuous engine hands the prompts to generate() and says why."""
+    model, tokenizer, prompts, budgets = gemma
+    sources = TEXTS if margin else None
+    reference = generate(model, tokenizer, prompts, budgets, 4, num_beams=beams,
+                         engine="hf", copy_margin=margin, sources=sources)
+    assert FALLBACK not in capsys.readouterr().err
+    ours = generate(model, tokenizer, prompts, budgets, 3, num_beams=beams,
+                    engine="continuous", copy_margin=margin, sources=sources)
+    said = capsys.readouterr().err
+    assert FALLBACK in said and "outgrow the 8-token sliding window" in said
+    assert ours == reference
+
+
+def test_a_plain_cache_is_refused_one_token_past_the_window(gemma_window_fits: tuple) -> None:
+    from stages.lib.inference.kv_batch import UnsupportedCache, check_plain_cache
+
+    model = gemma_window_fits[0]
+    window = model.config.sliding_window
+    check_plain_cache(model, window)
+    with pytest.raises(UnsupportedCache, match=f"rows of up to {window + 1} tokens"):
+        check_plain_cache(model, window + 1)
 
 
 def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: Path,

@@ -176,7 +176,7 @@ def beam_continuous(model: Any, tokenizer: Any, encoded: list[list[int]], limits
     eos = set(eos_ids)
     pending = deque(sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i)))
     outputs = [""] * len(encoded)
-    prefix = shared_prefix(model, encoded, device)
+    prefix = shared_prefix(model, encoded, limits, device)
     batch: Batch | None = None
     searches: list[_Search] = []
     refill_at = max(1, batch_size // 4)

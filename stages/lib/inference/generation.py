@@ -22,6 +22,7 @@ are decoded and cleaned by the same function (`decode_output`).
 """
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import Any
 
@@ -86,7 +87,7 @@ def _greedy_continuous(model: Any, tokenizer: Any, encoded: list[list[int]],
     pending = deque(sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i)))
     eos = set(eos_ids)
     outputs = [""] * len(encoded)
-    prefix = shared_prefix(model, encoded, device)
+    prefix = shared_prefix(model, encoded, limits, device)
     batch: Batch | None = None
     refill_at = max(1, batch_size // 4)
     while pending or batch is not None:
@@ -144,7 +145,8 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
                  batch_size: int, decoding: Decoding, eos_ids: list[int], bar: Any,
                  sources: list[str] | None = None) -> list[str]:
     """transformers' generate() on length-sorted batches: beam search, and models whose
-    cache the continuous-batching loop cannot reshape (e.g. sliding-window layers).
+    cache the continuous-batching loop cannot reshape (e.g. rows longer than a
+    sliding window: kv_batch.check_plain_cache).
 
     With a copy margin, every prompt's `num_beams` finished candidates come back, best
     first, with `sequences_scores`: the score beam search itself ranks finished
@@ -222,7 +224,12 @@ def torch_generate(model: Any, tokenizer: Any, prompts: list[str], max_new_token
                                               batch_size, stop_ids, bar)
                 return beam_continuous(model, tokenizer, encoded, max_new_tokens, batch_size,
                                        decoding, stop_ids, bar, sources)
-            except UnsupportedCache:
+            except UnsupportedCache as reason:
+                # said once, before any decoding: the static batches cost more time, and
+                # with a copy margin more memory (_hf_generate)
+                bar.write(f"generate: the continuous engine cannot batch this model's KV "
+                          f"cache ({reason}); using transformers' generate() on static "
+                          f"batches", file=sys.stderr)
                 bar.reset()
         return _hf_generate(model, tokenizer, encoded, max_new_tokens, batch_size,
                             decoding, stop_ids, bar, sources)

@@ -41,7 +41,8 @@ class Batch:
 
 
 class UnsupportedCache(Exception):
-    """The model's KV cache is not a plain per-layer (keys, values) cache."""
+    """The model's KV cache is not a plain per-layer (keys, values) cache, or cannot be
+    one for these prompts; the message says why."""
 
 
 def cache_layers(cache: Any) -> list[Any]:
@@ -50,8 +51,33 @@ def cache_layers(cache: Any) -> list[Any]:
     layers = getattr(cache, "layers", None)
     if type(cache) is not DynamicCache or not layers \
             or any(type(layer) is not DynamicLayer for layer in layers):
-        raise UnsupportedCache(type(cache).__name__)
+        raise UnsupportedCache(f"a {type(cache).__name__} with layers "
+                               f"{sorted({type(layer).__name__ for layer in layers or []})}")
     return layers
+
+
+def check_plain_cache(model: Any, longest: int) -> None:
+    """Raise UnsupportedCache unless a plain cache (every token of every layer kept)
+    decodes rows of up to `longest` tokens as the model's own cache does.
+
+    A sliding-window layer (Gemma 3: five of every six, a 512-token window) keeps only
+    its last window - 1 tokens, and its mask hides the older ones. A row that never
+    outgrows the window loses nothing to either, so a plain layer computes the same.
+    Cache columns count padding too, so `longest` is the longest prompt plus the
+    largest budget, not one row's own length."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingWindowLayer
+
+    config = getattr(model, "config", None)
+    if config is None:
+        return
+    for layer in DynamicCache(config=config).layers:
+        if type(layer) is DynamicLayer:
+            continue
+        if type(layer) is not DynamicSlidingWindowLayer:
+            raise UnsupportedCache(f"a {type(layer).__name__} layer")
+        if longest > layer.sliding_window:
+            raise UnsupportedCache(f"rows of up to {longest} tokens outgrow the "
+                                   f"{layer.sliding_window}-token sliding window")
 
 
 def left_pad(tensor: torch.Tensor, length: int, dim: int) -> torch.Tensor:
@@ -112,7 +138,7 @@ class SharedPrefix:
     keys_values: list[tuple[torch.Tensor, torch.Tensor]]
 
     def cache_for(self, rows: int) -> Any:
-        """A fresh cache holding the prefix once per row."""
+        """A fresh plain cache holding the prefix once per row (empty without one)."""
         from transformers.cache_utils import DynamicCache
 
         cache = DynamicCache()
@@ -137,14 +163,22 @@ def forward(model: Any, cache: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
     return out.logits[:, -1, :], out.get(name)
 
 
-def shared_prefix(model: Any, encoded: list[list[int]], device: torch.device) -> SharedPrefix:
+def shared_prefix(model: Any, encoded: list[list[int]], limits: list[int],
+                  device: torch.device) -> SharedPrefix:
+    """The prefix every prompt of `encoded` shares, run once; raises UnsupportedCache
+    (check_plain_cache) before any compute when the batch's plain cache would not decode
+    prompts of these lengths with budgets `limits` as the model's own cache does."""
+    from transformers.cache_utils import DynamicCache
+
+    check_plain_cache(model, max(map(len, encoded)) + max(limits))
     # Token-level common prefix, so every prompt keeps exactly its own tokenization; at
     # least one token of each prompt is left for the prefill to produce logits from.
     length = min(len(os.path.commonprefix(encoded)), min(len(ids) for ids in encoded) - 1)
     if length < 1:
         return SharedPrefix(0, [])
-    _, cache = forward(model, None, input_ids=torch.tensor([encoded[0][:length]],
-                                                            device=device))
+    # a plain cache, not the model's own (which may keep sliding-window layers)
+    _, cache = forward(model, DynamicCache(), input_ids=torch.tensor([encoded[0][:length]],
+                                                                     device=device))
     layers = cache_layers(cache)
     return SharedPrefix(length, [(layer.keys, layer.values) for layer in layers])
 
@@ -159,7 +193,7 @@ def prefill(model: Any, tokenizer: Any, rows: list[Row], encoded: list[list[int]
                            padding=True, padding_side="left", return_tensors="pt").to(device)
     own = padded["attention_mask"]
     positions = prefix.length + (own.cumsum(-1) - 1).clamp(min=0)
-    cache = prefix.cache_for(len(rows)) if prefix.length else None
+    cache = prefix.cache_for(len(rows))  # plain, empty without a prefix
     mask = torch.cat([own.new_ones(len(rows), prefix.length), own], dim=1)
     logits, cache = forward(model, cache, input_ids=padded["input_ids"],
                              attention_mask=mask, position_ids=positions)
