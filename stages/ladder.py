@@ -20,7 +20,7 @@ import click
 
 from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import load_params, parse_section
-from stages.lib.core.tables import markdown_table
+from stages.lib.core.tables import markdown_table, score_cell
 from stages.lib.data.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.evaluation.bootstrap import BootstrapParams
 from stages.lib.evaluation.claims import TASK_GROUPS, Claim, claims_table, copy_share_table
@@ -69,12 +69,6 @@ def ladder_claims(ladder: LadderParams) -> list[Claim]:
             for i, (text, measures) in enumerate(STEPS)]
 
 
-def _cell(value: float | None, half_width: float | None = None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f}" + ("" if half_width is None else f" ± {half_width:.1f}")
-
-
 def scores_table(systems: dict[str, SystemResults], ladder: LadderParams,
                  paper: dict[str, dict[str, float]], datasets: list[str]) -> str:
     """Every rung of every base (and the copy baseline) per dataset and on Avg., each
@@ -85,11 +79,11 @@ def scores_table(systems: dict[str, SystemResults], ladder: LadderParams,
     for system, base in named:
         results = systems[system].results
         rows.append([system, base, *(
-            _cell(results.score(d), results.interval(d).get("half_width"))
+            score_cell(results.score(d), results.interval(d).get("half_width"))
             for d in [*datasets, "avg"])])
     for row in ladder.paper_rungs:
         values = paper.get(row, {})
-        rows.append([f"*{row} (paper)*", "LLaMA-7B", *(_cell(values.get(d))
+        rows.append([f"*{row} (paper)*", "LLaMA-7B", *(score_cell(values.get(d))
                                                        for d in [*datasets, "avg"])])
     return markdown_table(["System", "Base", *(label(d) for d in datasets), "Avg."], rows,
                           "ll" + "r" * (len(datasets) + 1))

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from stages.lib.core.io import InputError, atomic_path
-from stages.lib.core.tables import markdown_table
+from stages.lib.core.tables import markdown_table, score_cell
 from stages.lib.evaluation.bootstrap import holm
 from stages.lib.evaluation.comparison import SystemResults, compare_systems
 from stages.lib.evaluation.copy_share import copy_share
@@ -144,9 +144,9 @@ def render(system: str, rows: list[tuple[str, str, SystemResults, str]],
     table = []
     for name, changed, results, copies in rows:
         scored = results.results
-        cells = [f"{scored.scores[d]:.2f} ± {scored.interval(d)['half_width']:.1f}"
+        cells = [score_cell(scored.scores[d], scored.interval(d)['half_width'])
                  for d in datasets]
-        cells.append(f"{scored.scores['avg']:.2f} ± {scored.interval('avg')['half_width']:.1f}")
+        cells.append(score_cell(scored.scores['avg'], scored.interval('avg')['half_width']))
         if name in avgs:
             avg = avgs[name]
             low, high = avg.ci95

@@ -18,7 +18,7 @@ import click
 
 from stages.lib.core.io import InputError, atomic_path
 from stages.lib.core.params import load_params
-from stages.lib.core.tables import markdown_table
+from stages.lib.core.tables import markdown_table, score_cell
 from stages.lib.data.benchmark_info import PAPER_ORDER, in_paper_order, label
 from stages.lib.evaluation.comparison import SystemResults, compare_systems, compare_table
 from stages.lib.evaluation.results import Results
@@ -64,12 +64,6 @@ def dataset_columns(metrics: dict[str, Results]) -> list[str]:
     return in_paper_order({d for m in metrics.values() for d in m.datasets})
 
 
-def _cell(value: Any, half_width: Any = None) -> str:
-    if not isinstance(value, int | float):
-        return "–"
-    return f"{value:.2f}" + (f" ± {half_width:.1f}" if isinstance(half_width, int | float) else "")
-
-
 def _half_width(m: Results, key: str) -> Any:
     return m.interval(key).get("half_width")
 
@@ -84,12 +78,12 @@ def render_table(metrics: dict[str, Results], params: ReportParams,
             infos.setdefault(d, info)
     standins = [d for d in columns if infos[d].get("standin")]
     head = [label(d) + ("†" if d in standins else "") for d in columns]
-    rows = [[system, *(_cell(m.score(d), _half_width(m, d)) for d in [*columns, "avg"])]
+    rows = [[system, *(score_cell(m.score(d), _half_width(m, d)) for d in [*columns, "avg"])]
             for system, m in metrics.items()]
     for name, row in params.reference_rows.items():
         ref = dict(zip(params.reference_columns, row))
         rows.append([f"*{name} (paper, reference)*",
-                     *(_cell(ref.get(d)) for d in [*columns, "avg"])])
+                     *(score_cell(ref.get(d)) for d in [*columns, "avg"])])
     lines = ["# Writing benchmark results (paper Table 4 layout)", "",
              markdown_table(["System", *head, "Avg."], rows, "l" + "r" * (len(columns) + 1))]
     n_items = " · ".join(f"{label(d)} {infos[d].get('n')}/{infos[d].get('size')}"
