@@ -160,6 +160,36 @@ def test_copy_margin_prefers_an_edit_over_a_best_copy(
                     copy_margin=100.0, sources=TEXTS) == plain
 
 
+def test_the_hf_engine_takes_fewer_prompts_when_the_scores_would_not_fit(
+        lively: tuple[Any, Any, list[str], list[int]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """With a copy margin generate() keeps a vocabulary row per beam and step until it
+    returns (a 262k-token Gemma at 32 prompts x 4 beams filled 24 GB): with little
+    memory free the engine splits the batch, says so, and decodes the same outputs."""
+    model, tokenizer, prompts, budgets = lively
+    vocab = model.get_output_embeddings().weight.shape[0]
+    per_prompt = 4 * max(budgets) * vocab * 4
+    assert generation.scores_batch_size(32, 4, max(budgets), vocab, 64 * per_prompt) == 32
+    assert generation.scores_batch_size(32, 4, max(budgets), vocab, 5 * per_prompt) == 2
+    assert generation.scores_batch_size(32, 4, max(budgets), vocab, 0) == 1
+    full = generate(model, tokenizer, prompts, budgets, 4, num_beams=4, engine="hf",
+                    copy_margin=0.5, sources=TEXTS)
+    assert "prompts a batch" not in capsys.readouterr().err
+    monkeypatch.setattr(generation, "free_memory", lambda device: 3 * per_prompt)
+    calls: list[int] = []
+    real = type(model).generate
+
+    def counted(self: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["input_ids"].shape[0])
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(type(model), "generate", counted)
+    split = generate(model, tokenizer, prompts, budgets, 4, num_beams=4, engine="hf",
+                     copy_margin=0.5, sources=TEXTS)
+    assert "1 prompt a batch, not 4" in capsys.readouterr().err
+    assert calls == [1] * len(prompts) and split == full
+
+
 # --- predict end to end (c) --------------------------------------------------------------
 
 def run_predict(tmp_path: Path, model_dir: Path, name: str, *args: str,

@@ -141,6 +141,24 @@ def _plain_search(model: Any) -> bool:
                for name, default in _SEARCH_SETTINGS.items())
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes free for new tensors on `device` now (host RAM for a CPU or MPS)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def scores_batch_size(batch_size: int, num_beams: int, steps: int, vocab: int,
+                      free: int) -> int:
+    """Prompts a generate() call with output_scores may take: every prompt keeps one
+    float32 vocabulary row per beam and step, and all of them together may use half of
+    the `free` bytes (the other half is for the model's activations and cache)."""
+    per_prompt = num_beams * steps * vocab * 4
+    return max(1, min(batch_size, free // 2 // per_prompt))
+
+
 def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: list[int],
                  batch_size: int, decoding: Decoding, eos_ids: list[int], bar: Any,
                  sources: list[str] | None = None) -> list[str]:
@@ -156,8 +174,20 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
     token. prefer_edit then picks among them; the top candidate is the plain output.
     Keeping the scores costs memory until generate() returns: one float32 row of the
     vocabulary per beam and step (about 25 MB a step for 32 prompts x 4 beams of a
-    49k-token vocabulary)."""
+    49k-token vocabulary, 134 MB for Gemma 3's 262k), so fewer prompts go into each
+    call when a full batch's scores would not fit (scores_batch_size)."""
     num_beams, margin = decoding.num_beams, decoding.margin
+    if margin:
+        vocab = model.get_output_embeddings().weight.shape[0]
+        fitting = scores_batch_size(batch_size, num_beams, max(limits), vocab,
+                                    free_memory(next(model.parameters()).device))
+        if fitting < batch_size:
+            bar.write(f"generate: {fitting} prompt{'s' * (fitting > 1)} a batch, not "
+                      f"{batch_size}: the scores "
+                      f"the copy margin needs ({num_beams} beams x up to {max(limits)} "
+                      f"steps x {vocab:,} floats a prompt) must fit in the free memory",
+                      file=sys.stderr)
+            batch_size = fitting
     order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     device = next(model.parameters()).device
