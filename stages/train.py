@@ -245,11 +245,15 @@ def launch_command(cfg: TrainParams, device: str, argv: list[str]) -> list[str]:
                "--mixed_precision", precision, "--dynamo_backend", "no"]
     if cfg.launcher == "fsdp":
         # FSDP2 (torch fully_shard); the full state dict is gathered for the final save,
-        # which writes the adapter as a single-process run would.
+        # which writes the adapter as a single-process run would. Only rank 0 reads the
+        # base into host RAM (the others build it on the meta device and receive rank 0's
+        # shards), so 8 ranks of a 7B base need ~14 GB of host RAM in bf16, not ~108 GB.
+        # It holds because train builds its SFTConfig (which starts the process group)
+        # before from_pretrained, so transformers sees FSDP enabled when it loads.
         command += ["--use_fsdp", "--fsdp_version", "2",
                     "--fsdp_state_dict_type", "FULL_STATE_DICT",
                     "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP",
-                    "--fsdp_cpu_ram_efficient_loading", "false",
+                    "--fsdp_cpu_ram_efficient_loading", "true",
                     "--fsdp_activation_checkpointing", str(cfg.gradient_checkpointing).lower()]
     else:
         command += ["--multi_gpu"]

@@ -289,6 +289,8 @@ def test_fsdp_two_cpu_processes_train_and_save(tmp_path: Path, mixture: Path,
     fsdp = run_train_process(tmp_path / "fsdp", mixture, tiny_model_dir,
                              launcher="fsdp", num_processes=2)
     assert "--use_fsdp" in fsdp["stderr"] and fsdp["record"]["world_size"] == 2
+    # rank 0 alone reads the base; the other rank starts on the meta device
+    assert "--fsdp_cpu_ram_efficient_loading true" in fsdp["stderr"]
     assert_same_steps(fsdp, one_process_run)
     adapter = tmp_path / "fsdp" / "adapter"
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
