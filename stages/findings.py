@@ -38,6 +38,7 @@ from stages.lib.evaluation.claims import (
     Claim,
     claims_table,
     copy_share_table,
+    mixed_legend,
     verdict,
 )
 from stages.lib.evaluation.comparison import SystemResults
@@ -181,7 +182,8 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
         copy_share_table=copy_share_table(predictions, [s for s in systems if decodings[s]],
                                           [d for d in PAPER_ORDER if d in index]),
         speed_table=speed_table(speed) if speed.is_dir() else "(no timings)",
-        decodings=decoding_note(decodings))
+        decodings=decoding_note(decodings),
+        mixed_legend=mixed_legend(CLAIMS, systems, decodings))
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     click.echo(table)

@@ -23,7 +23,13 @@ from stages.lib.core.params import load_params, parse_section
 from stages.lib.core.tables import markdown_table, score_cell
 from stages.lib.data.benchmark_info import PAPER_ORDER, label, read_index
 from stages.lib.evaluation.bootstrap import BootstrapParams
-from stages.lib.evaluation.claims import TASK_GROUPS, Claim, claims_table, copy_share_table
+from stages.lib.evaluation.claims import (
+    TASK_GROUPS,
+    Claim,
+    claims_table,
+    copy_share_table,
+    mixed_legend,
+)
 from stages.lib.evaluation.comparison import SystemResults
 from stages.lib.inference.decoding_record import decoding_note
 
@@ -132,13 +138,15 @@ def ladder(metrics_dir: Path, predictions: Path, benchmark: Path, params_path: s
     datasets = [d for d in PAPER_ORDER if d in index]
     standins = {d for d, info in index.items() if info.get("standin")}
     decodings = {name: system.results.decoding_label for name, system in systems.items()}
-    table, rows = claims_table(ladder_claims(spec), systems, paper, standins, decodings)
+    claims = ladder_claims(spec)
+    table, rows = claims_table(claims, systems, paper, standins, decodings)
     bootstrap = BootstrapParams(**next(iter(systems.values())).items.bootstrap)
     rung_systems = [s for rungs in spec.rungs.values() for s in rungs]
     text = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         resamples=bootstrap.resamples, seed=bootstrap.seed,
         bases=", ".join(spec.rungs), scores_table=scores_table(systems, spec, paper, datasets),
         steps_table=table, summary=summary(rows), decodings=decoding_note(decodings),
+        mixed_legend=mixed_legend(claims, systems, decodings),
         copy_share_table=copy_share_table(predictions, rung_systems, datasets))
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -103,7 +103,8 @@ def test_findings_table(tmp_path: Path) -> None:
     assert any("| alpaca → writing-alpaca ‡ |" in line for line in lines)
     assert not any("base → alpaca ‡" in line or "writing-only ‡" in line for line in lines)
     assert ("Decoding (as each system's predictions record it): greedy: alpaca, base; "
-            "beam 4, copy margin 0.5: writing-alpaca, writing-only.") in text
+            "beam 4, copy margin 0.5: writing-alpaca, writing-only. ‡ A and B decode "
+            "differently") in text
     # systems not run are named, not silently dropped
     assert "not run (writing-alpaca-full missing)" in text
     assert "not run (gec-only missing)" in text

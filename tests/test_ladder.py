@@ -75,6 +75,8 @@ def test_ladder_report(tmp_path: Path) -> None:
     assert "- small: Instruction tuning helps: Avg. " in text
     assert "## How often each rung leaves its input unchanged" in text
     assert any(line.startswith("| p-base |") and "100%" in line for line in lines)
+    # every rung decodes alike here: no pair is marked, so no ‡ legend either
+    assert "‡" not in text
 
 
 def test_a_rung_without_metrics_or_a_short_ladder_is_one_line(tmp_path: Path) -> None:

@@ -60,6 +60,22 @@ def measure_label(measure: str, standins: set[str]) -> str:
     return label(measure) + (" †" if measure in standins else "")
 
 
+MIXED_LEGEND = (" ‡ A and B decode differently: the Δ compares the two systems as each "
+                "is run, not their training data alone.")
+
+
+def decode_differently(claim: Claim, decodings: dict[str, str | None]) -> bool:
+    """The claim's two systems decoded differently (its row is marked ‡)."""
+    return decodings.get(claim.a) != decodings.get(claim.b)
+
+
+def mixed_legend(claims: list[Claim], systems: dict[str, Any],
+                 decodings: dict[str, str | None]) -> str:
+    """The ‡ legend, for a table where some row is marked; else nothing."""
+    run = [c for c in claims if c.a in systems and c.b in systems]
+    return MIXED_LEGEND if any(decode_differently(c, decodings) for c in run) else ""
+
+
 def claims_table(claims: list[Claim], systems: dict[str, SystemResults],
                  paper: dict[str, dict[str, float]], standins: set[str],
                  decodings: dict[str, str | None]) -> tuple[str, list[dict[str, Any]]]:
@@ -95,7 +111,7 @@ def claims_table(claims: list[Claim], systems: dict[str, SystemResults],
             continue
         claim, (low, high) = entry["claim"], entry["ci95"]
         shown_paper = "n/a" if entry["paper_delta"] is None else f"{entry['paper_delta']:+.2f}"
-        mixed = " ‡" if decodings.get(claim.a) != decodings.get(claim.b) else ""
+        mixed = " ‡" if decode_differently(claim, decodings) else ""
         cells.append([claim.text, f"{claim.a} → {claim.b}{mixed}",
                       measure_label(entry["measure"], standins), f"{entry['a']:.2f}",
                       f"{entry['b']:.2f}", f"{entry['delta']:+.2f}", f"[{low:+.2f}, {high:+.2f}]",
