@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,13 @@ def load_profile(path: Path, profile: str | None) -> tuple[dict[str, Any], str]:
     return params, params.get("profile", "default")
 
 
-def mixtures_to_size(params: dict[str, Any], runs: list[Run], grid: bool) -> list[str]:
-    """build.mixtures, then the grid's mixtures, then any other mixture a run trains on."""
+def mixtures_to_size(params: dict[str, Any], runs: list[Run], experiments: Sequence[str]
+                     ) -> list[str]:
+    """build.mixtures, then the experiments' mixtures (the grid's), then any other mixture
+    a run trains on."""
     names = list((params.get("build") or {}).get("mixtures") or [])
-    if grid:
-        names += (params.get("grid") or {}).get("mixtures") or []
+    for section in experiments:
+        names += (params.get(section) or {}).get("mixtures") or []
     return list(dict.fromkeys(names + [run.mixture for run in runs]))
 
 
@@ -107,11 +110,13 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
               help=f"Corpus mirror (default: ${MIRROR_ENV}, else {DEFAULT_MIRROR}).")
 @click.option("--grid/--no-grid", default=True, show_default=True,
               help="Also plan the grid's runs and systems (params `grid`).")
+@click.option("--ladder/--no-ladder", default=True, show_default=True,
+              help="Also plan the ladder's runs and systems on its bases (params `ladder`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | None,
          gpu_capability: float, gpu_driver: str | None, base_config: Path | None, mixtures_dir: Path,
          corpora_dir: Path, benchmark: Path, corpora_params: Path, mirror: Path | None,
-         grid: bool, as_json: bool) -> None:
+         grid: bool, ladder: bool, as_json: bool) -> None:
     """Show what a profile will train and predict on a machine, with a memory estimate."""
     from stages.lib.plan.memory_estimate import read_model_shape
 
@@ -120,11 +125,12 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
         raise click.BadParameter(f"{gpu_driver!r}: a version such as 535.104.05",
                                  param_hint="--gpu-driver")
     machine = Machine(gpus, gpu_memory, gpu_capability, gpu_driver)
-    runs = build_runs(params, grid)
+    experiments = [name for name, wanted in (("grid", grid), ("ladder", ladder)) if wanted]
+    runs = build_runs(params, experiments)
     configs = {run.base: base_config or Path("models", run.base, "config.json") for run in runs}
     shapes = {base: read_model_shape(config) if base_config or config.is_file() else None
               for base, config in configs.items()}
-    names = mixtures_to_size(params, runs, grid)
+    names = mixtures_to_size(params, runs, experiments)
     counts = CorpusCounts(corpora_dir, mirror or default_mirror(),
                           read_corpora_params(corpora_params))
     sizes = size_mixtures(params, names, mixtures_dir, counts)
@@ -136,7 +142,7 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
         plan_run(run.name, run.mixture, run.base, parse_train(params, run.overrides),
                  sizes[run.mixture], machine, shapes[run.base], problems, run.origin)
         for run in runs]
-    systems: list[SystemPlan] = plan_systems(params, grid, machine, benchmark,
+    systems: list[SystemPlan] = plan_systems(params, experiments, machine, benchmark,
                                              counts.declared, problems)
     result = {"profile": profile_name, "params": str(params_path),
               "machine": dataclasses.asdict(machine),

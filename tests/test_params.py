@@ -131,7 +131,7 @@ def test_runs_are_trainable_and_their_mixtures_declared() -> None:
     grid = params["grid"]
     for mixture in [*params["build"]["mixtures"], *grid["mixtures"]]:
         parse_mixture(params, mixture)
-    for run in runs(params, with_grid=True):
+    for run in runs(params, ["grid"]):
         assert run.mixture in {**params["build"]["mixtures"], **grid["mixtures"]}, run
         cfg = parse_train(params, run.overrides)
         assert cfg.max_steps == params["train"]["max_steps"], run  # same steps for every run

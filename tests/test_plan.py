@@ -235,17 +235,29 @@ def test_default_profile_on_cpu(workdir: Path) -> None:
         assert (run["device"], run["dtype"], run["launcher"]) == ("cpu", "float32", "none")
         assert (run["rows_per_step"], run["world_size"], run["accumulation"]) == (8, 1, 2)
         assert run["steps"] == 30
+    # the ladder's runs and systems are on its own base, the others on the default one
+    ladder = {"gemma-alpaca", "gemma-writing-alpaca", "gemma-base"}
     for run in result["runs"]:
-        assert run["base"] == "smollm2-135m-instruct"
+        on_ladder = run["origin"] == "ladder"
+        assert on_ladder == (run["name"] in ladder), run["name"]
+        assert run["base"] == ("gemma-3-270m" if on_ladder else "smollm2-135m-instruct")
+    assert {s["name"] for s in result["systems"]} >= ladder
     for system in result["systems"]:
         assert system["items_per_dataset"]["bea"] == 80  # predict.max_items
-        assert system["base"] == "smollm2-135m-instruct"
+        assert system["base"] == ("gemma-3-270m" if system["name"] in ladder
+                                  else "smollm2-135m-instruct")
         if system["device"] != "-":
             assert (system["device"], system["dtype"], system["engine"]) == \
                 ("cpu", "float32", "continuous")
     assert not messages(result, "ERROR")
     text = run_plan("--gpus", "0").output
     assert "CPU only (--gpus 0)" in text
+    assert "gemma-writing-alpaca (ladder)" in text
+    # its base is not built here: the memory table says so instead of guessing
+    assert "no config for base gemma-3-270m" in text
+    alone = plan_json("--gpus", "0", "--no-ladder", "--no-grid")
+    assert {r["origin"] for r in alone["runs"]} == {"build"}
+    assert not ladder & {s["name"] for s in alone["systems"]}
     # the systems table names each system's base
     assert ["base", "models/smollm2-135m-instruct", "smollm2-135m-instruct"] in [
         line.split()[:3] for line in text.splitlines()]

@@ -9,6 +9,7 @@ grid's systems (params grid.systems) to these.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,13 @@ def _system(name: str, spec: Any) -> System:
     return System(name, str(spec.get("adapter", "")), str(spec.get("base", "")), own)
 
 
-def read_systems(params: dict[str, Any], grid: bool = False) -> dict[str, System]:
-    """The systems of loaded params, in their order; with `grid`, grid.systems too."""
+def read_systems(params: dict[str, Any], experiments: Sequence[str] = ()
+                 ) -> dict[str, System]:
+    """The systems of loaded params, in their order; then those each experiment section
+    of `experiments` (`grid`, `ladder`) adds."""
     specs = dict(params.get("systems") or {})
-    if grid:
-        specs.update((params.get("grid") or {}).get("systems") or {})
+    for section in experiments:
+        specs.update((params.get(section) or {}).get("systems") or {})
     return {name: _system(name, spec) for name, spec in specs.items()}
 
 

@@ -10,6 +10,7 @@ params.yaml declares them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ class Run:
     mixture: str       # data/mixtures/<mixture>
     base: str          # models/<base>: a key of params `bases`
     overrides: str     # dotted params key of its `train` overrides
-    origin: str        # build | grid
+    origin: str        # build, or the experiment section that adds it (grid, ladder)
 
 
 def grid_overrides(params: dict[str, Any], section: str = "grid") -> list[str]:
@@ -53,10 +54,11 @@ def grid_overrides(params: dict[str, Any], section: str = "grid") -> list[str]:
     return overrides
 
 
-def runs(params: dict[str, Any], with_grid: bool) -> list[Run]:
-    """Every training run of `build.runs` (and with_grid: of `grid.runs`)."""
+def runs(params: dict[str, Any], experiments: Sequence[str] = ()) -> list[Run]:
+    """Every training run of `build.runs`, then of each experiment section's `runs`
+    (`grid`, `ladder`: what its experiment adds)."""
     found: list[Run] = []
-    sections = [("build", "build.runs")] + ([("grid", "grid.runs")] if with_grid else [])
+    sections = [("build", "build.runs"), *((name, f"{name}.runs") for name in experiments)]
     for origin, where in sections:
         section, _, key = where.partition(".")
         for name, spec in ((params.get(section) or {}).get(key) or {}).items():

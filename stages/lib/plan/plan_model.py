@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ class Problem:
 @dataclass
 class RunPlan:
     name: str
-    origin: str                    # build (build.runs) | grid (grid.runs)
+    origin: str                    # build (build.runs), or grid / ladder (<section>.runs)
     mixture: str
     base: str                      # models/<base>
     method: str
@@ -330,9 +331,11 @@ def planned_engine(setting: str, device: str, beams: int, dtype: str, items: int
     return f"{engine.name} (if installed there, else {fallback.name})"
 
 
-def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark: Path,
-                 declared: dict[str, Any], problems: list[Problem]) -> list[SystemPlan]:
-    """Every system of params `systems` (and grid.systems): items, device, dtype, engine."""
+def plan_systems(params: dict[str, Any], experiments: Sequence[str], machine: Machine,
+                 benchmark: Path, declared: dict[str, Any], problems: list[Problem]
+                 ) -> list[SystemPlan]:
+    """Every system of params `systems` (and those the `experiments` sections add, e.g.
+    grid.systems): items, device, dtype, engine."""
     cfg = parse_predict(params)
     sizes = benchmark_sizes(params, benchmark, declared)
     per_dataset = {d: min(n, cfg.max_items) if cfg.max_items else n for d, n in sizes.items()}
@@ -342,7 +345,7 @@ def plan_systems(params: dict[str, Any], grid: bool, machine: Machine, benchmark
     check_dtype(dtype, device, machine, "predict.dtype", problems, "predict")
     engine = planned_engine(cfg.engine, device, cfg.num_beams, dtype, items, problems)
     plans = []
-    for name, system in read_systems(params, grid).items():  # `make grid` adds grid.systems
+    for name, system in read_systems(params, experiments).items():
         copy = system.is_copy  # no model: output = input
         beams = parse_predict(params, name).num_beams  # systems.<name>.predict may differ
         own = engine if beams == cfg.num_beams else planned_engine(

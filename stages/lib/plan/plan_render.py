@@ -62,7 +62,8 @@ def run_row(r: dict[str, Any]) -> list[str]:
            f"{r['accumulation']}"
     unit = " blocks" if r["epochs_kind"] == "blocks" else " rows"
     processes = f"{r['world_size']} process{'es' if r['world_size'] > 1 else ''}"
-    return [r["name"] + (" (grid)" if r["origin"] == "grid" else ""), r["mixture"], r["method"],
+    return [r["name"] + ("" if r["origin"] == "build" else f" ({r['origin']})"), r["mixture"],
+            r["method"],
             str(r["steps"]), step, epochs_cell(r), count(r["units_per_epoch"]) + unit,
             r["device"], r["dtype"], f"{r['launcher']} ({processes})"]
 
