@@ -8,9 +8,15 @@ its cache when `dvc repro` has run) in a temporary copy of the repository, so th
 workspace and its params.yaml stay as they are; the experiment's results are listed by
 `dvc exp show` and kept in its git ref. Its report (reports/findings.md, or
 reports/ladder.md) is then copied into the workspace, where the docs link it.
+
+The temporary copy goes when the experiment ends, and with it the stage times train and
+predict keep (stages/lib/core/timings.py): they are kept in this checkout's
+.cache/timings/<name>/ instead, and written as the experiment's run-time report
+(reports/ladder-performance.md, reports/grid-performance.md) with the machine's CPU.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -19,7 +25,8 @@ import click
 
 from stages.lib.core.io import atomic_path
 from stages.lib.core.params import load_params
-from stages.lib.plan.grid import REPORTS, grid_overrides
+from stages.lib.core.timings import FOLDER_ENV, TIMINGS, read_all
+from stages.lib.plan.grid import REPORTS, TIME_REPORTS, grid_overrides
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +73,15 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
         # the name must be free (`dvc exp run -f` would also force every stage to re-run);
         # the earlier results stay under another name until the new run has succeeded
         subprocess.run(["dvc", "exp", "rename", "-f", name, previous], check=True)
-    if subprocess.run(command, check=False).returncode != 0:
+    times = Path(TIMINGS, name).resolve()
+    if not queue:
+        # this experiment's stage times only: an earlier run's would read as this one's
+        for stale in times.glob("*.json"):
+            stale.unlink()
+    # the temporary copy's stages write their times here (a queued run's worker keeps
+    # its own environment, so `--queue` runs keep theirs in the copy only)
+    env = {**os.environ, FOLDER_ENV: str(times)}
+    if subprocess.run(command, check=False, env=env).returncode != 0:
         if kept:
             subprocess.run(["dvc", "exp", "rename", previous, name], check=True)
         raise click.ClickException(
@@ -85,3 +100,19 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
     with atomic_path(report) as tmp:
         tmp.write_text(shown.stdout, encoding="utf-8")
     click.echo(f"{section} -> experiment {name} (`dvc exp show`), {report}", err=True)
+    write_time_report(times, Path(TIME_REPORTS[section]), name)
+
+
+def write_time_report(times: Path, out: Path, name: str) -> None:
+    """The experiment's run-time report from the times its stages kept, if any ran (a
+    run whose stages all came from DVC's cache keeps none, and the last report stays)."""
+    from stages.timings import render
+
+    entries = read_all(times)
+    if not entries:
+        click.echo(f"{name}: every stage came from the cache; {out} stays as it is", err=True)
+        return
+    with atomic_path(out) as tmp:
+        tmp.write_text(render(entries, f"`writing-alpaca grid` (experiment {name})"),
+                       encoding="utf-8")
+    click.echo(f"{name}: stage times -> {out}", err=True)

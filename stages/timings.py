@@ -16,7 +16,7 @@ from stages.lib.core.tables import markdown_table
 from stages.lib.core.timings import read_all
 
 
-def render(entries: list[dict]) -> str:
+def render(entries: list[dict], made_by: str = "`writing-alpaca timings`") -> str:
     machines = sorted({f"{e.get('cpu', '?')}, {e.get('cores', '?')} cores" for e in entries})
     rows = []
     for e in entries:
@@ -30,7 +30,7 @@ def render(entries: list[dict]) -> str:
     table = markdown_table(["stage", "seconds", "speed", "settings", "finished"], rows,
                            "lrlll")
     total = sum(e["seconds"] for e in entries)
-    return (f"# Run times\n\nWritten by `writing-alpaca timings` from the times train and "
+    return (f"# Run times\n\nWritten by {made_by} from the times train and "
             f"predict kept on the machine that ran them ({'; '.join(machines)}). predict's "
             f"figure is generation (model loading excluded); train's, its steps and the "
             f"save.\n\n{table}\n\nTotal of these stages: {total / 60:.1f} min.\n")

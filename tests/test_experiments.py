@@ -4,6 +4,7 @@ names, the project's params reader sees it, and exactly the stages that declare 
 changed params would re-run."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -203,18 +204,28 @@ def test_the_grid_command_runs_one_temporary_experiment() -> None:
     assert result.output.rstrip().endswith("-S 'build.findings=${grid.findings}' findings@paper")
 
 
-def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int) -> list[list[str]]:
+def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int, timed: bool = False
+              ) -> list[list[str]]:
     """stages.grid's subprocess calls recorded; an earlier experiment of the name exists
-    and `dvc exp run` exits with RUN_RC."""
+    and `dvc exp run` exits with RUN_RC (having timed one stage, with TIMED)."""
     import subprocess
 
     import stages.grid
 
     calls: list[list[str]] = []
 
-    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+    def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         calls.append(command)
         rc = run_rc if command[:3] == ["dvc", "exp", "run"] else 0
+        env = kwargs.get("env")
+        if command[:3] == ["dvc", "exp", "run"] and isinstance(env, dict) and timed:
+            # a stage of the temporary copy keeps its time where the command says
+            times = Path(env["WRITING_ALPACA_TIMINGS"])
+            times.mkdir(parents=True, exist_ok=True)
+            (times / "predict-predictions_gemma-base.json").write_text(json.dumps(
+                {"command": "predict", "out": "predictions/gemma-base", "seconds": 1360.2,
+                 "items": 755, "finished": "2026-12-07 20:04:00", "cpu": "AMD EPYC",
+                 "cores": 2}))
         stdout = "# findings\n" if command[:2] == ["git", "show"] else "a" * 40
         return subprocess.CompletedProcess(command, rc, stdout, "")
 
@@ -266,6 +277,33 @@ def test_the_ladder_runs_as_one_experiment_and_brings_back_its_report(
     assert shown and shown[-1][-1].endswith(":reports/ladder.md")
     assert (tmp_path / "reports" / "ladder.md").read_text() == "# findings\n"
     assert not (tmp_path / "reports" / "findings.md").exists()
+    # every stage came from the cache: no stage times, no time report
+    assert not (tmp_path / "reports" / "ladder-performance.md").exists()
+
+
+def test_the_experiments_stage_times_outlive_its_temporary_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stages of `dvc exp run --temp` keep their times in this checkout's
+    .cache/timings/<name>/, from which the experiment's time report is written; an
+    earlier run's times there are not reported as this run's."""
+    from click.testing import CliRunner
+
+    from stages.grid import grid
+
+    calls = _fake_dvc(monkeypatch, 0, timed=True)
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / ".cache" / "timings" / "base-ladder"
+    earlier.mkdir(parents=True)
+    (earlier / "train-adapters_gemma-alpaca.json").write_text(json.dumps(
+        {"command": "train", "out": "adapters/gemma-alpaca", "seconds": 1558.0}))
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--section",
+                                       "ladder", "--name", "base-ladder"])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "reports" / "ladder-performance.md").read_text()
+    assert "`writing-alpaca grid` (experiment base-ladder)" in report
+    assert "| predict -> predictions/gemma-base | 1360.2 | 0.56 items/s" in report
+    assert "AMD EPYC, 2 cores" in report and "gemma-alpaca" not in report
+    assert any(c[:3] == ["dvc", "exp", "run"] for c in calls)
 
 
 def test_a_systems_own_decoding_reruns_that_system_only(tmp_path: Path) -> None:

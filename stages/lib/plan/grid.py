@@ -23,6 +23,8 @@ ADDED_ENTRIES = {"mixtures": "build.mixtures", "runs": "build.runs", "systems": 
 SWITCHED = {"grid": {"build.speed_beams": "grid.speed.beams", "build.findings": "grid.findings"},
             "ladder": {"build.ladders": "ladder.reports"}}
 REPORTS = {"grid": "reports/findings.md", "ladder": "reports/ladder.md"}
+# the run-time report of each experiment's own stages (`writing-alpaca timings`)
+TIME_REPORTS = {"grid": "reports/grid-performance.md", "ladder": "reports/ladder-performance.md"}
 
 
 @dataclass(frozen=True)
