@@ -335,7 +335,7 @@ def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) 
         write_json(tmp / "training_args.json", extra["training_args"])
         # the card names the base and the licences in place of PEFT's empty template
         (tmp / "README.md").write_text(training_card(
-            name=extra["training_args"]["mixture"], folder=tmp, shown_as=out,
+            name=out.name, mixture=extra["training_args"]["mixture"], folder=tmp, shown_as=out,
             mixture_dir=extra["mixture_dir"], base_dir=extra["base_dir"],
             template=TRAINING_CARD_TEMPLATE), encoding="utf-8")
     shutil.rmtree(staging, ignore_errors=True)

@@ -153,6 +153,9 @@ def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: P
     card = ModelCard.load(adapter / "README.md")
     assert card.data.base_model == "google/gemma-3-270m" and card.data.license == "gemma"
     assert "[terms](https://ai.google.dev/gemma/terms)" in card.text
+    # titled with the run (its folder), which may differ from the mixture it trained on
+    assert card.text.lstrip().startswith("# adapter\n")
+    assert "on the `mini` instruction mixture" in card.text
     assert f'AutoPeftModelForCausalLM.from_pretrained("{adapter.as_posix()}")' in card.text
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_gemma_dir),
                                       adapter)  # no project code

@@ -144,9 +144,10 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
         else ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {repo_id}\n")
 
 
-def training_card(*, name: str, folder: Path, shown_as: Path, mixture_dir: Path,
-                  base_dir: Path, template: Path) -> str:
-    """The card train writes into the adapter folder (in place of PEFT's empty one): the
+def training_card(*, name: str, mixture: str, folder: Path, shown_as: Path,
+                  mixture_dir: Path, base_dir: Path, template: Path) -> str:
+    """The card train writes into the adapter folder (in place of PEFT's empty one),
+    titled with the run's `name` (gemma-writing-alpaca, not only its mixture's): the
     base (its Hub id and licence, from base.json), the data's licence (the mixture's
     dataset card), the training settings and how to load it. Read from `folder` (the
     folder being written); `shown_as` is its final path, named in the loading example."""
@@ -169,7 +170,7 @@ def training_card(*, name: str, folder: Path, shown_as: Path, mixture_dir: Path,
         tags=["writing-assistant", "writing-alpaca"] + (["lora", "peft"] if is_adapter else []),
         model_name=name)
     card = ModelCard.from_template(
-        data, template_path=str(template), name=name, is_adapter=is_adapter,
+        data, template_path=str(template), name=name, mixture=mixture, is_adapter=is_adapter,
         base_model_id=base_id, base_name=base.get("name"), base_dir=base_dir.as_posix(),
         lic=lic, adapter_dir=shown_as.as_posix(),
         prompt_template=recorded_template(folder) or "alpaca",
