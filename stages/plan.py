@@ -81,6 +81,20 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
     return load_params(path) if path.is_file() else None
 
 
+def base_config_files(values: tuple[str, ...], bases: dict[str, Any]
+                      ) -> dict[str | None, Path]:
+    """--base-config values -> base name (None: every base) -> config.json path. A value
+    is BASE=FILE when BASE names a base of params `bases`, else a FILE for every base."""
+    files: dict[str | None, Path] = {}
+    for value in values:
+        name, sep, file = value.partition("=")
+        if sep and name in bases:
+            files[name] = Path(file)
+        else:
+            files[None] = Path(value)
+    return files
+
+
 @click.command("plan")
 @click.option("--profile", default=None, help="Profile to plan (default: params.yaml's).")
 @click.option("--params", "params_path", default="params.yaml", show_default=True,
@@ -95,8 +109,9 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
 @click.option("--gpu-driver", default=None, metavar="VERSION",
               help="NVIDIA driver version of the machine (nvidia-smi), e.g. 535.104.05: "
                    "checked against the CUDA of the torch it will run.")
-@click.option("--base-config", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Base model config.json for every run (default: each run's "
+@click.option("--base-config", "base_configs", multiple=True, metavar="[BASE=]FILE",
+              help="A base model's config.json: FILE for every run, or BASE=FILE for the "
+                   "runs on one base of params `bases` (repeatable; default: each run's "
                    "models/<base>/config.json when built).")
 @click.option("--mixtures-dir", type=click.Path(path_type=Path), default=Path("data/mixtures"),
               show_default=True)
@@ -114,7 +129,8 @@ def read_corpora_params(path: Path) -> dict[str, Any] | None:
               help="Also plan the ladder's runs and systems on its bases (params `ladder`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | None,
-         gpu_capability: float, gpu_driver: str | None, base_config: Path | None, mixtures_dir: Path,
+         gpu_capability: float, gpu_driver: str | None, base_configs: tuple[str, ...],
+         mixtures_dir: Path,
          corpora_dir: Path, benchmark: Path, corpora_params: Path, mirror: Path | None,
          grid: bool, ladder: bool, as_json: bool) -> None:
     """Show what a profile will train and predict on a machine, with a memory estimate."""
@@ -127,8 +143,11 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
     machine = Machine(gpus, gpu_memory, gpu_capability, gpu_driver)
     experiments = [name for name, wanted in (("grid", grid), ("ladder", ladder)) if wanted]
     runs = build_runs(params, experiments)
-    configs = {run.base: base_config or Path("models", run.base, "config.json") for run in runs}
-    shapes = {base: read_model_shape(config) if base_config or config.is_file() else None
+    given = base_config_files(base_configs, params.get("bases") or {})
+    configs = {run.base: given.get(run.base) or given.get(None)
+               or Path("models", run.base, "config.json") for run in runs}
+    shapes = {base: read_model_shape(config)
+              if base in given or None in given or config.is_file() else None
               for base, config in configs.items()}
     names = mixtures_to_size(params, runs, experiments)
     counts = CorpusCounts(corpora_dir, mirror or default_mirror(),

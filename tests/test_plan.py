@@ -255,6 +255,13 @@ def test_default_profile_on_cpu(workdir: Path) -> None:
     assert "gemma-writing-alpaca (ladder)" in text
     # its base is not built here: the memory table says so instead of guessing
     assert "no config for base gemma-3-270m" in text
+    assert "--base-config gemma-3-270m=PATH" in text
+    # BASE=FILE gives that base's runs a config, and no other base's
+    gemma = write_config(workdir, TINY_LLAMA)
+    named = plan_json("--gpus", "0", "--base-config", f"gemma-3-270m={gemma}")
+    assert named["bases"]["gemma-3-270m"]["config"] == str(gemma)
+    assert named["bases"]["smollm2-135m-instruct"] is None  # not built in this workdir
+    assert all((r["memory"] is None) == (r["base"] != "gemma-3-270m") for r in named["runs"])
     alone = plan_json("--gpus", "0", "--no-ladder", "--no-grid")
     assert {r["origin"] for r in alone["runs"]} == {"build"}
     assert not ladder & {s["name"] for s in alone["systems"]}

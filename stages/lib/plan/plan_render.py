@@ -83,7 +83,7 @@ def memory_lines(result: dict[str, Any]) -> list[str]:
     bases = result["bases"]
     missing = [name for name, shape in bases.items() if shape is None]
     notes = [f"Memory: no config for base {name} (models/{name}/config.json is not built; "
-             "pass --base-config PATH)" for name in missing]
+             f"pass --base-config {name}=PATH)" for name in missing]
     rows = [[r["name"], r["base"], f"{r['memory']['trainable']:,}",
              *(gib(r["memory"][part]) for part in MEMORY_PARTS), gib(r["memory"]["total"]),
              {True: "yes", False: "NO", None: "-"}[r["memory"]["fits"]]]
