@@ -17,6 +17,7 @@ predict keep (stages/lib/core/timings.py): they are kept in this checkout's
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -27,6 +28,8 @@ from stages.lib.core.io import atomic_path
 from stages.lib.core.params import load_params
 from stages.lib.core.timings import FOLDER_ENV, TIMINGS, read_all
 from stages.lib.plan.grid import REPORTS, TIME_REPORTS, grid_overrides
+
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,6 +62,10 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
          targets: tuple[str, ...], dry_run: bool) -> None:
     """Run the paper's ablations (params `grid`) or ladder (params `ladder`) as DVC
     experiment NAME."""
+    if not EXPERIMENT_NAME.fullmatch(name):
+        # it names a git ref and the folder of the experiment's stage times
+        raise click.BadParameter(f"{name!r}: letters, digits, '.', '_' and '-' only, "
+                                 f"starting with a letter or digit", param_hint="--name")
     overrides = [*grid_overrides(load_params(params_path), section), *extra]
     report = Path(REPORTS[section])
     command = ["dvc", "exp", "run", "--queue" if queue else "--temp", "-n", name,

@@ -316,3 +316,22 @@ def test_a_systems_own_decoding_reruns_that_system_only(tmp_path: Path) -> None:
     after = yaml.safe_load(apply(tmp_path, "+systems.alpaca.predict={num_beams: 1, copy_margin: null}")
                            .read_text(encoding="utf-8"))
     assert changed_stages(REPO, before, after) == {"predict@alpaca", "dev@alpaca", "report"}
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "-n", ""])
+def test_an_experiment_name_that_is_no_plain_name_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The name becomes a git ref and the folder its stage times are kept in (cleared
+    before each run): `../x` must not reach either."""
+    from click.testing import CliRunner
+
+    from stages.grid import grid
+
+    calls = _fake_dvc(monkeypatch, 0)
+    monkeypatch.chdir(tmp_path)
+    kept = tmp_path / ".cache" / "x"
+    kept.mkdir(parents=True)
+    (kept / "mine.json").write_text("{}")
+    result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--name", name])
+    assert result.exit_code == 2 and "--name" in result.output
+    assert not calls and (kept / "mine.json").is_file()
