@@ -39,6 +39,7 @@ from stages.lib.evaluation.claims import (
     claims_table,
     copy_share_table,
     mixed_legend,
+    paper_rows,
     verdict,
 )
 from stages.lib.evaluation.comparison import SystemResults
@@ -152,10 +153,7 @@ def findings(metrics_dir: Path, speed: Path, predictions: Path,
              benchmark: Path, params_path: str, ne_system: str, out: Path) -> None:
     """Test the paper's claims on this run's systems -> OUT (markdown)."""
     params = load_params(params_path)
-    report = params.get("report") or {}
-    columns = report.get("reference_columns") or []
-    paper = {name: dict(zip(columns, row)) for name, row in
-             (report.get("reference_rows") or {}).items()}
+    paper = paper_rows(params)
     paper.update((params.get("grid") or {}).get("paper_rows") or {})
     systems = load_systems(metrics_dir)
     if not systems:

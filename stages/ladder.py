@@ -29,6 +29,7 @@ from stages.lib.evaluation.claims import (
     claims_table,
     copy_share_table,
     mixed_legend,
+    paper_rows,
 )
 from stages.lib.evaluation.comparison import SystemResults
 from stages.lib.inference.decoding_record import decoding_note
@@ -119,10 +120,7 @@ def ladder(metrics_dir: Path, predictions: Path, benchmark: Path, params_path: s
     """The paper's ladder on each base (params `ladder`) -> OUT (markdown)."""
     params = load_params(params_path)
     spec = read_ladder(params)
-    report = params.get("report") or {}
-    columns = report.get("reference_columns") or []
-    paper = {name: dict(zip(columns, row))
-             for name, row in (report.get("reference_rows") or {}).items()}
+    paper = paper_rows(params)
     missing_rows = [row for row in spec.paper_rungs if row not in paper]
     if missing_rows:
         raise InputError(f"params.yaml: ladder.paper_rungs: {missing_rows[0]} is not a row "

@@ -36,6 +36,15 @@ TASK_GROUPS = {
 }
 
 
+def paper_rows(params: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The paper's published rows (params report.reference_rows), each as measure ->
+    score (report.reference_columns)."""
+    report = params.get("report") or {}
+    columns = report.get("reference_columns") or []
+    return {name: dict(zip(columns, row))
+            for name, row in (report.get("reference_rows") or {}).items()}
+
+
 def paper_value(rows: dict[str, dict[str, float]], row: str, measure: str) -> float | None:
     """The paper's score of ROW on a measure (a group is the mean of its datasets)."""
     values = rows.get(row, {})

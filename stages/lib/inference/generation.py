@@ -177,10 +177,11 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
     49k-token vocabulary, 134 MB for Gemma 3's 262k), so fewer prompts go into each
     call when a full batch's scores would not fit (scores_batch_size)."""
     num_beams, margin = decoding.num_beams, decoding.margin
+    device = next(model.parameters()).device
     if margin:
         vocab = model.get_output_embeddings().weight.shape[0]
         fitting = scores_batch_size(batch_size, num_beams, max(limits), vocab,
-                                    free_memory(next(model.parameters()).device))
+                                    free_memory(device))
         if fitting < batch_size:
             bar.write(f"generate: {fitting} prompt{'s' * (fitting > 1)} a batch, not "
                       f"{batch_size}: the scores "
@@ -190,7 +191,6 @@ def _hf_generate(model: Any, tokenizer: Any, encoded: list[list[int]], limits: l
             batch_size = fitting
     order = sorted(range(len(encoded)), key=lambda i: (-len(encoded[i]), i))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
-    device = next(model.parameters()).device
     # without a copy margin, the call is exactly the plain beam search's
     candidates = num_beams if margin else 1
     extra = {"num_return_sequences": num_beams, "output_scores": True,
