@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "train": "stages.train:train",
     "predict": "stages.predict:predict",
     "evaluate": "stages.evaluate:evaluate",
+    "ship": "stages.ship:ship",
     "report": "stages.report:report",
     "findings": "stages.findings:findings",
     "ladder": "stages.ladder:ladder",

@@ -24,6 +24,7 @@ import click
 from stages.lib.core.params import load_params
 from stages.lib.data.mixture_config import parse_mixture
 from stages.lib.data.mixture_size import CorpusCounts, MixtureSize, built_size, estimate_size
+from stages.lib.inference.systems import TRAINED_DIR, read_systems, run_system_problem
 from stages.lib.plan.grid import Run
 from stages.lib.plan.grid import runs as build_runs
 from stages.lib.plan.plan_model import (
@@ -163,6 +164,10 @@ def plan(profile: str | None, params_path: Path, gpus: int, gpu_memory: float | 
         for run in runs]
     systems: list[SystemPlan] = plan_systems(params, experiments, machine, benchmark,
                                              counts.declared, problems)
+    declared = read_systems(params, experiments)
+    for run in runs:  # ship@<run> would stop after the training and evaluation
+        if (problem := run_system_problem(declared, run.name, TRAINED_DIR / run.name)):
+            problems.append(Problem("ERROR", f"{params_path}: {problem}", [f"run {run.name}"]))
     result = {"profile": profile_name, "params": str(params_path),
               "machine": dataclasses.asdict(machine),
               "bases": {base: None if shape is None else {

@@ -1,9 +1,11 @@
 """`writing-alpaca publish`: upload a trained adapter and its mixture to the Hub, with cards.
 
-Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<mixture>/,
-data/mixtures/<mixture>/, metrics/<mixture>.json and the system's decoding from
-params.yaml (written as decoding.json, which `edit` applies); renders and validates the
-adapter card locally; then makes ONE commit to the dataset repo and ONE to the model repo.
+Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<mixture>/
+(as ship@<run> wrote it: the adapter, its card and decoding.json), data/mixtures/<mixture>/
+and metrics/<mixture>.json; renders the card again with links to the Hub repos and
+validates it locally; then makes ONE commit to the dataset repo and ONE to the model repo.
+The decoding is the folder's decoding.json (what the scores were measured with); for a
+folder without one, the system's decoding in params.yaml.
 
 Order: the dataset repo first, then the adapter. The adapter card links to the dataset
 repo, so the link works from the moment the adapter appears; if the adapter commit
@@ -23,6 +25,7 @@ import click
 from stages.lib.core.io import InputError
 from stages.lib.core.params import load_params
 from stages.lib.evaluation.results import read_results
+from stages.lib.inference.decoding import read_record
 from stages.lib.inference.decoding_record import DECODING_RECORD, decoding_settings
 from stages.lib.inference.predict_config import parse_predict
 from stages.lib.publishing.hub import looks_local, recorded_base
@@ -121,6 +124,17 @@ def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None,
     return files
 
 
+def recorded_or_declared(adapter_dir: Path, params_path: Path, mixture: str
+                         ) -> dict[str, Any]:
+    """The decoding to publish: the folder's decoding.json (ship copies it from the
+    metrics, so it is what the scores were measured with), else the system's settings
+    in params (a folder trained elsewhere, or before ship existed)."""
+    record = adapter_dir / DECODING_RECORD
+    if record.is_file():
+        return read_record(record).record()
+    return decoding_settings(parse_predict(load_params(params_path), mixture))
+
+
 def _describe(files: dict[str, Any]) -> list[str]:
     lines = []
     for path, content in sorted(files.items()):
@@ -145,7 +159,7 @@ def _describe(files: dict[str, Any]) -> list[str]:
               help="For index.json (metric, size and stand-in flag per dataset).")
 @click.option("--params", "params_path", type=click.Path(path_type=Path),
               default=Path("params.yaml"), show_default=True,
-              help="The params the scores were measured with: the system's decoding "
+              help="For a folder without decoding.json: the system's decoding "
                    "(systems.MIXTURE.predict over predict) goes into decoding.json.")
 def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bool,
             dry_run: bool, base_model_id: str | None, adapters_dir: Path,
@@ -168,7 +182,7 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
     metrics = read_results(metrics_path, f" (run `dvc repro evaluate@{mixture}`)")
     dataset_card = load_dataset_card(mixture_dir)
     base_id = resolve_base_model_id(adapter_dir, base_model_id)
-    decoding = decoding_settings(parse_predict(load_params(params_path), mixture))
+    decoding = recorded_or_declared(adapter_dir, params_path, mixture)
 
     rows = adapter_card.benchmark_rows(metrics, adapter_card.read_json(benchmark_dir / "index.json"))
     card = adapter_card.build_adapter_card(

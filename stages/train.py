@@ -1,4 +1,4 @@
-"""train@<mixture>: mixture + base model + params.train -> adapters/<name>/ (PEFT LoRA).
+"""train@<run>: mixture + base model + params.train -> trained/<run>/ (PEFT LoRA).
 
 TRL's SFTTrainer on the mixture's prompt/completion rows (loss on the completion only),
 PEFT LoRA (or full fine-tuning with `method: full`), a fixed number of optimizer steps
@@ -38,7 +38,6 @@ from stages.lib.model.model_dirs import (
     check_no_custom_code,
     weights_sha256,
 )
-from stages.lib.publishing.adapter_card import training_card
 from stages.lib.training.train_config import (
     TrainParams,
     accumulation_steps,
@@ -46,8 +45,6 @@ from stages.lib.training.train_config import (
     world_size,
 )
 
-TRAINING_CARD_TEMPLATE = (Path(__file__).resolve().parents[1] / "datacards" / "templates"
-                          / "adapter_training_card.md")
 LAUNCHED_ENV = "WRITING_ALPACA_LAUNCHED"      # set in children of `accelerate launch`
 
 # Fields that do not change the trained weights: excluded from the checkpoint key.
@@ -333,11 +330,9 @@ def save_trained(trainer: Any, staging: Path, out: Path, extra: dict[str, Any]) 
         trainer.processing_class.save_pretrained(str(tmp))
         (tmp / "mixture_hash.txt").write_text(extra["mixture_hash"] + "\n", encoding="utf-8")
         write_json(tmp / "training_args.json", extra["training_args"])
-        # the card names the base and the licences in place of PEFT's empty template
-        (tmp / "README.md").write_text(training_card(
-            name=out.name, mixture=extra["training_args"]["mixture"], folder=tmp, shown_as=out,
-            mixture_dir=extra["mixture_dir"], base_dir=extra["base_dir"],
-            template=TRAINING_CARD_TEMPLATE), encoding="utf-8")
+        # PEFT's empty card template ("[More Information Needed]") is no card: the real
+        # one is written by ship (stages/ship.py), once the adapter's scores are known
+        (tmp / "README.md").unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -408,7 +403,7 @@ def train(name: str, data: Path, base: Path, params_path: str, out: Path, checkp
     started = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     save_trained(trainer, run_dir / "final", out, {
-        "mixture_hash": mixture_hash, "mixture_dir": data, "base_dir": base,
+        "mixture_hash": mixture_hash,
         "training_args": {
             "mixture": name, "params": dataclasses.asdict(cfg), "run_key": key,
             # predict, dev and edit prompt this adapter the way it was trained

@@ -147,16 +147,8 @@ def test_train_on_gemma_then_plain_peft_loads_it_and_edit_runs(tiny_gemma_dir: P
     assert result.exit_code == 0, result.output
     adapter = tmp_path / "adapter"
     assert json.loads((adapter / "adapter_config.json").read_text())["target_modules"]
-    # the adapter's own card names the base and the Gemma licence (not PEFT's template)
-    from huggingface_hub import ModelCard
-
-    card = ModelCard.load(adapter / "README.md")
-    assert card.data.base_model == "google/gemma-3-270m" and card.data.license == "gemma"
-    assert "[terms](https://ai.google.dev/gemma/terms)" in card.text
-    # titled with the run (its folder), which may differ from the mixture it trained on
-    assert card.text.lstrip().startswith("# adapter\n")
-    assert "on the `mini` instruction mixture" in card.text
-    assert f'AutoPeftModelForCausalLM.from_pretrained("{adapter.as_posix()}")' in card.text
+    # no PEFT boilerplate card: ship@<run> writes the real one (tests/test_ship.py)
+    assert not (adapter / "README.md").exists()
     plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_gemma_dir),
                                       adapter)  # no project code
     assert type(plain.base_model.model).__name__ == "Gemma3ForCausalLM"

@@ -176,11 +176,15 @@ def test_unknown_profile_lists_each_known_one_once(tmp_path: Path) -> None:
 
 def test_every_default_run_is_a_declared_artifact() -> None:
     """dvc.yaml's artifacts (DVC's model registry) name exactly the default run's adapters,
-    each the output of its train stage."""
+    each the output of its ship stage (the folder with its card), and each run's
+    system decodes what train wrote."""
     pipeline = yaml.safe_load((PARAMS.parent / "dvc.yaml").read_text(encoding="utf-8"))
     runs = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["build"]["runs"]
     artifacts = pipeline["artifacts"]
     assert {name: a["path"] for name, a in artifacts.items()} == {
         run: f"adapters/{run}" for run in runs}
-    assert "adapters/${key}" in pipeline["stages"]["train"]["do"]["outs"]
+    assert "adapters/${key}" in pipeline["stages"]["ship"]["do"]["outs"]
+    assert "trained/${key}" in pipeline["stages"]["train"]["do"]["outs"]
+    systems = yaml.safe_load(PARAMS.read_text(encoding="utf-8"))["systems"]
+    assert all(systems[run]["adapter"] == f"trained/{run}" for run in runs)
     assert all(a["type"] == "model" for a in artifacts.values())

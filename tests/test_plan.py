@@ -60,7 +60,7 @@ def tiny_params(workdir: Path, train: dict[str, Any] | None = None,
                   "learning_rate": 1.0e-3, "packing": False, "dtype": "float32",
                   **(train or {})},
         "systems": {"copy": {"adapter": "adapters/copy", "base": "tiny"},
-                    "sys": {"adapter": "adapters/sys", "base": "tiny"}},
+                    "mix": {"adapter": "trained/mix", "base": "tiny"}},
         "predict": {"max_items": 40, "dtype": "auto"},
     }
     path = workdir / "params.yaml"
@@ -482,3 +482,21 @@ def test_file_profile_is_overridden_by_the_option(workdir: Path) -> None:
     path.write_text(yaml.safe_dump({**raw, "profile": "paper"}, sort_keys=False))
     assert plan_json("--gpus", "0")["runs"][0]["steps"] == 2625
     assert plan_json("--gpus", "0", "--profile", "default")["runs"][0]["steps"] == 30
+
+
+@pytest.mark.parametrize("systems, said", [
+    ({}, "systems.mix: missing"),
+    ({"mix": {"adapter": "adapters/mix", "base": "tiny"}},
+     "systems.mix.adapter is 'adapters/mix', expected 'trained/mix'"),
+])
+def test_a_run_without_its_system_is_an_error(workdir: Path, systems: dict[str, Any],
+                                              said: str) -> None:
+    """ship@<run> puts system <run>'s decoding and scores into the run's card: refused
+    here, before any training, not after it."""
+    path = tiny_params(workdir)
+    raw = yaml.safe_load(path.read_text())
+    raw["systems"] = {"copy": raw["systems"]["copy"], **systems}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    write_corpus(workdir)
+    result = run_plan("--gpus", "0", ok=False)
+    assert result.exit_code == 1 and said in result.output

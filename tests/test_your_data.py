@@ -149,6 +149,10 @@ def test_the_walk_through_runs_as_written(tmp_path: Path, tiny_model_dir: Path) 
     assert index["formal"] == {"size": 20, "task": "formalize", "metric": "sari",
                                "standin": False, "source": "my-formal/test",
                                "in_avg": False}
+    # the adapter as it ships: its card names the decoding and the set's score
+    card = (root / "adapters" / "my-formal" / "README.md").read_text(encoding="utf-8")
+    assert "The scores below were measured with" in card and "| formal | formalize | SARI" in card
+    assert json.loads((root / "adapters" / "my-formal" / "decoding.json").read_text())
     item = json.loads((root / "data" / "benchmark" / "formal.jsonl").read_text().splitlines()[0])
     assert item["instruction"] == "Make the text more formal."
 
@@ -167,7 +171,7 @@ def test_the_walk_through_runs_as_written(tmp_path: Path, tiny_model_dir: Path) 
     assert {"fetch@my-formal", "normalize@my-formal", "mix@my-formal", "train@my-formal"} <= ran
     downstream = {"fetch@my-formal", "normalize@my-formal", "benchmark@test", "benchmark@dev",
                   "mix@my-formal", "train@my-formal", "predict@my-formal",
-                  "evaluate@my-formal", "dev@my-formal", "report"}
+                  "evaluate@my-formal", "ship@my-formal", "dev@my-formal", "report"}
     assert ran <= downstream, ran - downstream
     assert "up to date" in run(root, "dvc status")
     leaked = [path for path in root.rglob("*") if path.is_file() and ".git" not in path.parts

@@ -1,12 +1,12 @@
 """decoding.json: the decoding an adapter's scores were measured with.
 
-`writing-alpaca publish` writes it beside the adapter it uploads (from the system's
-predict settings, stages.lib.inference.predict_config), and `writing-alpaca edit` reads it, so a
-downloaded adapter is decoded as it was evaluated: the writing adapter with beam search
-and a copy margin, not greedily. An adapter the pipeline trained in this checkout has no
-record; its params.yaml system says the same. The reports (table.md, findings.md) name
-each system's decoding as its metrics record it (decoding_note), since systems may
-decode differently.
+ship@<run> writes it into adapters/<run>/ (from the decoding predict recorded, as the
+metrics' details hold it), `writing-alpaca publish` uploads it with the folder, and
+`writing-alpaca edit` reads it, so a shipped or downloaded adapter is decoded as it was
+evaluated: the writing adapter with beam search and a copy margin, not greedily. The
+folder train writes (trained/<run>/) has no record; its params.yaml system says the
+same. The reports (table.md, findings.md) name each system's decoding as its metrics
+record it (decoding_note), since systems may decode differently.
 """
 from __future__ import annotations
 

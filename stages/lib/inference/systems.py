@@ -17,6 +17,8 @@ from typing import Any
 from stages.lib.core.io import InputError, read_json
 
 COPY_BASELINE_FILE = "baseline.json"
+# where train@<run> writes (dvc.yaml): trained/<run>, the folder the run's system decodes
+TRAINED_DIR = Path("trained")
 
 # what a system may decode differently (params systems.<name>.predict); every other
 # predict setting is shared, so that all systems are scored on the same items
@@ -77,3 +79,18 @@ def read_systems(params: dict[str, Any], experiments: Sequence[str] = ()
 def read_system(params: dict[str, Any], name: str) -> System:
     """One system of loaded params (an empty one when params do not name it)."""
     return _system(name, (params.get("systems") or {}).get(name))
+
+
+def run_system_problem(systems: dict[str, System], run: str, trained: Path) -> str | None:
+    """What is wrong with run `run`'s system, or None: every training run needs a system
+    of its name that evaluates the folder train writes (`trained`), since ship@<run>
+    puts that system's decoding and scores into the adapter's card."""
+    system = systems.get(run)
+    if system is None:
+        return (f"systems.{run}: missing; every run needs a system of its name with "
+                f"`adapter: {trained.as_posix()}` (its card carries that system's decoding "
+                f"and scores)")
+    if Path(system.adapter) != trained:
+        return (f"systems.{run}.adapter is {system.adapter!r}, expected "
+                f"{trained.as_posix()!r} (the folder train@{run} writes)")
+    return None

@@ -18,6 +18,7 @@ from stages.lib.metrics.ids import METRIC_IDS
 
 if TYPE_CHECKING:  # dataset cards (mix) import this module and need no results
     from stages.lib.evaluation.results import Results
+    from stages.lib.inference.decoding import Decoding
 
 # Benchmark dataset id -> how it is described on the Hub. dataset_type is the Hub
 # dataset the test set comes from (ITERATER intents are configs of one dataset).
@@ -144,13 +145,17 @@ def build_adapter_card(*, name: str, repo_id: str, dataset_repo_id: str,
         else ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {repo_id}\n")
 
 
-def training_card(*, name: str, mixture: str, folder: Path, shown_as: Path,
-                  mixture_dir: Path, base_dir: Path, template: Path) -> str:
-    """The card train writes into the adapter folder (in place of PEFT's empty one),
-    titled with the run's `name` (gemma-writing-alpaca, not only its mixture's): the
-    base (its Hub id and licence, from base.json), the data's licence (the mixture's
-    dataset card), the training settings and how to load it. Read from `folder` (the
-    folder being written); `shown_as` is its final path, named in the loading example."""
+def folder_card(*, name: str, system: str, folder: Path, shown_as: Path, trained_dir: Path,
+                mixture_dir: Path, base_dir: Path, metrics: Results, metrics_file: Path,
+                benchmark_index: dict[str, Any] | None, decoding: Decoding,
+                template: Path) -> str:
+    """The card of the adapter folder `ship` writes, titled with the run's `name`
+    (gemma-writing-alpaca, not only its mixture's): the base (its Hub id, licence and
+    weights' sha256), the data's licence (the mixture's dataset card), the decoding and
+    scores of `system` (its metrics, with their intervals), the training settings and
+    how to load it. The training records are read from `folder` (the folder being
+    written); `shown_as` is its final path, named in the loading example, and
+    `trained_dir` and `metrics_file` are named as its sources."""
     from huggingface_hub import DatasetCard, ModelCard, ModelCardData
 
     from stages.lib.model.bases import read_base_record
@@ -162,21 +167,68 @@ def training_card(*, name: str, mixture: str, folder: Path, shown_as: Path,
     lic = license_info(dataset_data, base)
     is_adapter = (folder / "adapter_config.json").is_file()
     base_id = str(base.get("hub_id") or "") or None
+    training_args = read_json(folder / "training_args.json") or {}
+    rows = benchmark_rows(metrics, benchmark_index)
     data = ModelCardData(
         base_model=base_id, library_name="peft" if is_adapter else "transformers",
         license=lic.get("license"),
         license_name=lic.get("license_name"), license_link=lic.get("license_link"),
         language="en", pipeline_tag="text-generation",
         tags=["writing-assistant", "writing-alpaca"] + (["lora", "peft"] if is_adapter else []),
-        model_name=name)
+        model_name=name, eval_results=eval_results(rows) or None)
     card = ModelCard.from_template(
-        data, template_path=str(template), name=name, mixture=mixture, is_adapter=is_adapter,
+        data, template_path=str(template), name=name, system=system,
+        mixture=training_args.get("mixture", ""), is_adapter=is_adapter,
         base_model_id=base_id, base_name=base.get("name"), base_dir=base_dir.as_posix(),
         lic=lic, adapter_dir=shown_as.as_posix(),
+        trained_dir=trained_dir.as_posix(), metrics_file=metrics_file.as_posix(),
         prompt_template=recorded_template(folder) or "alpaca",
+        decoding=decoding.record(), decoding_text=_decoding_text(decoding),
+        avg=metrics.score("avg"), avg_over=metrics.details.get("avg_over") or [],
+        rows=[_folder_row(_row_view(row), metrics.datasets.get(row.dataset)) for row in rows]
+        + [_folder_row(view, metrics.datasets.get(view["dataset"]))
+           for view in _own_set_views(metrics, benchmark_index)],
         mixture_hash=_read_text(folder / "mixture_hash.txt"),
-        training_args=_scalar_items(read_json(folder / "training_args.json") or {}))
+        training_args=_scalar_items(training_args))
     return str(card)
+
+
+def _decoding_text(decoding: Decoding) -> str:
+    if decoding.num_beams == 1:
+        return "greedy decoding"
+    shown = f"beam search with {decoding.num_beams} beams"
+    return shown + (f" and a copy margin of {decoding.copy_margin}" if decoding.margin else "")
+
+
+def _own_set_views(metrics: Results, index: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Table rows of the scored sets that are not the paper's (a user's own benchmark
+    sets, docs/your-data.md): named by their id, described by data/benchmark/index.json.
+    The Hub's model-index lists the paper's sets only (BENCHMARK_CARD)."""
+    views = []
+    for dataset, detail in metrics.datasets.items():
+        score = metrics.score(dataset)
+        if dataset in BENCHMARK_CARD or not isinstance(score, int | float):
+            continue
+        info = (index or {}).get(dataset, {})
+        metric = info.get("metric") or detail.get("metric")
+        views.append({"dataset": dataset, "name": dataset, "task": info.get("task", ""),
+                      "metric": METRIC_IDS[metric].label if metric in METRIC_IDS else metric,
+                      "value": f"{score:.2f}",
+                      "standin": bool(info.get("standin", detail.get("standin", False))),
+                      "size": info.get("size", "")})
+    return views
+
+
+def _folder_row(view: dict[str, Any], detail: Any) -> dict[str, Any]:
+    """A row of the folder card's table: `view` (_row_view) with the items scored and
+    the 95% interval from the metrics' details."""
+    detail = detail if isinstance(detail, dict) else {}
+    ci = detail.get("ci95")
+    n, size = detail.get("n"), detail.get("size") or view["size"]
+    items = f"{n} of {size}" if n is not None and size and n != size else (n or size or "")
+    return {**view, "scored": items,
+            "interval": f"[{ci[0]:.2f}, {ci[1]:.2f}]" if isinstance(ci, list) and len(ci) == 2
+            else ""}
 
 
 def _row_view(row: BenchmarkRow) -> dict[str, Any]:
