@@ -336,8 +336,8 @@ def test_looks_local_tells_paths_from_hub_ids(tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine").mkdir()
-    for local in ("./x", "/abs/x", "~/x", "a/b/c", "plain", "models/base", "adapters/x",
-                  "mine/typo"):
+    for local in ("./x", "/abs/x", "~/x", "a/b/c", "plain", "models/base", "trained/x",
+                  "adapters/x", "mine/typo"):
         assert looks_local(local), local
     for hub_id in ("HuggingFaceTB/SmolLM2-135M-Instruct", "me/writing-alpaca-7b"):
         assert not looks_local(hub_id), hub_id

@@ -123,7 +123,7 @@ def commit_files(api: Any, repo_id: str, repo_type: str, files: Mapping[str, byt
 
 # The pipeline's own output folders: a name under one of them is a local path, even
 # where the folder is missing (edit run outside the checkout, a mistyped adapter name).
-LOCAL_ROOTS = ("models", "adapters", "data", "predictions")
+LOCAL_ROOTS = ("models", "trained", "adapters", "data", "predictions")
 
 
 def recorded_base(folder: Path) -> str:
