@@ -143,6 +143,15 @@ def lively_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     return save(liven(model), tokenizer, tmp_path_factory.mktemp("lively-model"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Stages run by session- and module-scoped fixtures (set up before any function's
+    `timings_apart`) keep their times in a temporary folder too, never in the checkout's
+    .cache/timings, which `writing-alpaca timings` reports as the pipeline's."""
+    import tempfile
+
+    os.environ["WRITING_ALPACA_TIMINGS"] = tempfile.mkdtemp(prefix="writing-alpaca-timings-")
+
+
 @pytest.fixture(autouse=True)
 def timings_apart(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                   ) -> None:

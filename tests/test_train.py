@@ -223,9 +223,12 @@ def test_killed_run_resumes(tmp_path: Path, mixture: Path, tiny_model_dir: Path)
     assert not list((tmp_path / "live" / "plots" / "metrics").rglob("*runtime*"))
 
 
-# Pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process run would ask for
-# cuda:1 (and the relaunch must see no GPU to use gloo).
-CPU_ONLY = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+def cpu_only() -> dict[str, str]:
+    """The environment pinned to the CPU: on a machine with one GPU, rank 1 of a 2-process
+    run would ask for cuda:1 (and the relaunch must see no GPU to use gloo). Built at
+    each call, so that it carries the test's own timings folder (conftest.py) and the
+    subprocess keeps no timing in the checkout's .cache/timings."""
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
 
 
 def run_train_process(folder: Path, mixture: Path, base: Path, **overrides) -> dict:
@@ -237,11 +240,16 @@ def run_train_process(folder: Path, mixture: Path, base: Path, **overrides) -> d
                           device="cpu", lora={"dropout": 0.0}, **overrides)
     done = subprocess.run([sys.executable, "-m", "stages.cli", "train",
                            *cli_args(folder, mixture, base, params)],
-                          cwd=REPO, env=CPU_ONLY, capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env=cpu_only(), capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("adapter ->") == 1  # written once, by the main process only
     assert [p.name for p in folder.iterdir() if p.name.startswith(".adapter")] == []
+    # its time is kept in the tests' folder, not in the checkout's .cache/timings
+    from stages.lib.core.timings import FOLDER_ENV, read_all
+
+    assert any(entry["out"] == (folder / "adapter").as_posix()
+               for entry in read_all(Path(os.environ[FOLDER_ENV])))
     tokens = {row["step"]: row["num_input_tokens_seen"]
               for row in logged(folder, "num_input_tokens_seen")}
     losses = [{**row, "num_input_tokens_seen": tokens[row["step"]]} for row in logged(folder)]

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,26 @@ def cpu_model() -> str:
     return match[1].strip() if match else (platform.processor() or platform.machine())
 
 
+def peak_rss_gib() -> float | None:
+    """The largest resident memory this process has held so far, in GiB (None where the
+    platform does not say: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # kilobytes on Linux, bytes on macOS
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
+
+
 def record(command: str, out: str | Path, seconds: float, **figures: Any) -> None:
-    """Keep one timing of `command` writing `out` (the latest replaces an earlier one).
+    """Keep one timing of `command` writing `out` (the latest replaces an earlier one),
+    with the process's peak memory so far (the stage's: each stage is one process).
     A log, not a result: a failure to write it never fails the stage."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{command}-{Path(out).as_posix()}")
     entry = {"command": command, "out": Path(out).as_posix(), "seconds": round(seconds, 1),
-             **figures, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+             **figures, "peak_rss_gib": peak_rss_gib(),
+             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
              "cpu": cpu_model(), "cores": os.cpu_count()}
     try:
         folder().mkdir(parents=True, exist_ok=True)
