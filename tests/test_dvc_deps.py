@@ -84,8 +84,17 @@ def imported_modules(root: Path, module: str) -> set[str]:
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
 
 
+# stages/__init__.py only chooses which checkout's stages/ the submodules come from (the
+# one a stage runs in, stages/__init__.py says why); what they compute is in the files
+# the deps list, so it is no dep of any stage
+CHOOSES_THE_CHECKOUT = Path("stages") / "__init__.py"
+
+
 def _has_code(path: Path) -> bool:
-    """False for a package __init__.py holding only a docstring / `from __future__`."""
+    """False for a package __init__.py holding only a docstring / `from __future__`, and
+    for stages/__init__.py (CHOOSES_THE_CHECKOUT)."""
+    if path.parts[-2:] == CHOOSES_THE_CHECKOUT.parts:
+        return False
     body = ast.parse(path.read_text(encoding="utf-8")).body
     for stmt in body:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
