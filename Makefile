@@ -39,7 +39,7 @@ grid: setup
 # default one: one DVC experiment that adds params `ladder`'s rungs -> reports/ladder.md
 ladder: setup
 	dvc repro
-	$(VENV)/bin/writing-alpaca grid --section ladder --name base-ladder --target ladder@bases
+	$(VENV)/bin/writing-alpaca grid --section ladder --name base-ladder --target ladder@bases --target ship
 
 # Recipe variants are DVC experiments scored on the dev splits (docs/experiments.md):
 # `dvc exp run --queue -n <name> -S key=value`, `dvc queue start`; then this table
