@@ -253,6 +253,21 @@ def test_greedy_system_publishes_greedy_decoding(run_dir: Path, tmp_path: Path) 
     assert "decoding.json" in result.stdout
 
 
+def test_a_shipped_folders_decoding_record_wins_over_params(run_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """ship@<run> writes decoding.json from what predict recorded: publish uploads that,
+    even where params.yaml now says otherwise."""
+    shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("hf-home"))
+    record = {"num_beams": 5, "copy_margin": 0.25, "max_new_tokens_factor": 1.5,
+              "max_new_tokens_min": 16, "max_new_tokens_max": 128}
+    adapter = tmp_path / "run" / "adapters" / "writing-alpaca"
+    (adapter / "decoding.json").write_text(json.dumps(record), encoding="utf-8")
+    result = publish(tmp_path / "run", "http://127.0.0.1:9", "--dry-run", token=None)
+    assert result.returncode == 0, result.stderr
+    assert "(beam 5, copy margin 0.25 decoding)" in result.stdout
+    assert "beam 3" not in result.stdout  # params.yaml's system decoding (RUN_DECODING)
+
+
 def test_the_trainers_pickle_is_left_out_and_any_other_is_refused(
         run_dir: Path, tmp_path: Path) -> None:
     """Pickles run code where they are loaded: training_args.bin is not published, and a
