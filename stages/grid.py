@@ -30,6 +30,8 @@ from stages.lib.core.timings import FOLDER_ENV, TIMINGS, read_all
 from stages.lib.plan.grid import REPORTS, TIME_REPORTS, grid_overrides
 
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# DVC keeps experiment NAME of commit C as refs/exps/<C[:2]>/<C[2:]>/NAME
+EXPERIMENT_REF = re.compile(r"refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/([^/]+)")
 
 
 def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,6 +44,32 @@ def experiment_ref(name: str) -> str:
     return f"refs/exps/{head[:2]}/{head[2:]}/{name}"
 
 
+def older_baselines(name: str) -> dict[str, str]:
+    """Experiments called NAME on commits other than HEAD: full ref -> commit."""
+    own = experiment_ref(name)
+    listed = git("for-each-ref", "--format=%(refname)", "refs/exps/").stdout.split()
+    found = {}
+    for ref in listed:
+        match = EXPERIMENT_REF.fullmatch(ref)
+        if match and match[3] == name and ref != own:
+            found[ref] = match[1] + match[2]
+    return found
+
+
+def rename_older_baselines(name: str) -> None:
+    """Once NAME exists on two commits and HEAD is neither, DVC refuses `--rev NAME`
+    (`dvc exp show`, `dvc get`) as ambiguous; the older ones become NAME-<commit>: kept,
+    and NAME names the newest run."""
+    for ref, commit in older_baselines(name).items():
+        new_name = f"{name}-{commit[:7]}"
+        renamed = subprocess.run(["dvc", "exp", "rename", ref, new_name], check=False)
+        if renamed.returncode == 0:
+            click.echo(f"the {name} of commit {commit[:7]} is kept as {new_name}", err=True)
+        else:
+            click.echo(f"warning: the {name} of commit {commit[:7]} keeps its name ({new_name} "
+                       f"is taken): `--rev {name}` is ambiguous once HEAD moves on", err=True)
+
+
 @click.command("grid")
 @click.option("--params", "params_path", default="params.yaml", show_default=True)
 @click.option("--section", type=click.Choice(sorted(REPORTS)), default="grid",
@@ -49,7 +77,7 @@ def experiment_ref(name: str) -> str:
               "ablations -> reports/findings.md) or ladder (other bases -> reports/ladder.md).")
 @click.option("--name", default="paper-grid", show_default=True,
               help="The experiment's name; an earlier one of this commit is replaced once "
-                   "the new one has run.")
+                   "the new one has run, one of an older commit is renamed NAME-<commit>.")
 @click.option("-S", "--set-param", "extra", multiple=True,
               help="More `dvc exp run -S` overrides, e.g. profile=paper.")
 @click.option("--queue", is_flag=True,
@@ -101,6 +129,7 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
         return
     if kept:
         subprocess.run(["dvc", "exp", "remove", previous], check=True)
+    rename_older_baselines(name)
     shown = git("show", f"{ref}:{report}")
     if shown.returncode != 0:
         raise click.ClickException(f"{ref}: no {report} ({shown.stderr.strip()})")

@@ -335,3 +335,46 @@ def test_an_experiment_name_that_is_no_plain_name_is_refused_before_anything_run
     result = CliRunner().invoke(grid, ["--params", str(REPO / "params.yaml"), "--name", name])
     assert result.exit_code == 2 and "--name" in result.output
     assert not calls and (kept / "mine.json").is_file()
+
+
+def test_a_grid_of_an_older_commit_is_renamed_so_its_name_stays_unambiguous(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """paper-grid on two commits makes `--rev paper-grid` ambiguous to DVC once HEAD is
+    neither; after a run on HEAD the older ones carry their commit in the name, HEAD's
+    keeps the plain name, and no experiment is lost."""
+    import subprocess
+
+    from stages.grid import rename_older_baselines
+
+    def sh(*args: str) -> str:
+        return subprocess.run(args, cwd=tmp_path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    monkeypatch.chdir(tmp_path)
+    sh("git", "init", "-q")
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+       "-m", "0")
+    sh(shutil.which("dvc") or "dvc", "init", "-q")
+    commits = []
+    for number in range(3):
+        sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+           "--allow-empty", "-m", str(number + 1))
+        commits.append(sh("git", "rev-parse", "HEAD"))
+    refs = {commit: f"refs/exps/{commit[:2]}/{commit[2:]}/paper-grid" for commit in commits}
+    for commit, ref in refs.items():
+        sh("git", "update-ref", ref, commit)
+    other = f"refs/exps/{commits[0][:2]}/{commits[0][2:]}/base-ladder"
+    sh("git", "update-ref", other, commits[0])
+    # a name an older run cannot take: it stays, with a warning
+    taken = f"refs/exps/{commits[1][:2]}/{commits[1][2:]}/paper-grid-{commits[1][:7]}"
+    sh("git", "update-ref", taken, commits[1])
+
+    rename_older_baselines("paper-grid")
+    listed = set(sh("git", "for-each-ref", "--format=%(refname)", "refs/exps/").split())
+    assert refs[commits[2]] in listed  # HEAD's run keeps the name
+    assert f"refs/exps/{commits[0][:2]}/{commits[0][2:]}/paper-grid-{commits[0][:7]}" in listed
+    assert refs[commits[0]] not in listed and other in listed
+    assert refs[commits[1]] in listed and taken in listed
+    assert f"paper-grid of commit {commits[1][:7]} keeps its name" in capsys.readouterr().err
+
