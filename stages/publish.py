@@ -1,8 +1,9 @@
 """`writing-alpaca publish`: upload a trained adapter and its mixture to the Hub, with cards.
 
-Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<mixture>/
-(as ship@<run> wrote it: the adapter, its card and decoding.json), data/mixtures/<mixture>/
-and metrics/<mixture>.json; renders the card again with links to the Hub repos and
+Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<run>/ (as
+ship@<run> wrote it: the adapter, its card and decoding.json), the mixture the run
+trained on (data/mixtures/<mixture>/, named in the folder's training_args.json; runs of
+several bases share one) and metrics/<run>.json; renders the card again with links to the Hub repos and
 validates it locally; then makes ONE commit to the dataset repo and ONE to the model repo.
 The decoding is the folder's decoding.json (what the scores were measured with); for a
 folder without one, the system's decoding in params.yaml.
@@ -124,7 +125,24 @@ def adapter_files(adapter_dir: Path, card_text: str, base_id: str | None,
     return files
 
 
-def recorded_or_declared(adapter_dir: Path, params_path: Path, mixture: str
+def trained_mixture(adapter_dir: Path, run: str) -> str:
+    """The mixture the adapter was trained on, as train recorded it in
+    training_args.json; a folder without that record (trained elsewhere, or before train
+    wrote it) is taken to be named after its mixture."""
+    record = adapter_dir / "training_args.json"
+    if not record.is_file():
+        return run
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{record}: not JSON ({error})") from error
+    mixture = recorded.get("mixture", run) if isinstance(recorded, dict) else None
+    if not isinstance(mixture, str) or not mixture:
+        raise InputError(f"{record}: `mixture` is not a mixture name: {mixture!r}")
+    return mixture
+
+
+def recorded_or_declared(adapter_dir: Path, params_path: Path, system: str
                          ) -> dict[str, Any]:
     """The decoding to publish: the folder's decoding.json (ship copies it from the
     metrics, so it is what the scores were measured with), else the system's settings
@@ -132,7 +150,7 @@ def recorded_or_declared(adapter_dir: Path, params_path: Path, mixture: str
     record = adapter_dir / DECODING_RECORD
     if record.is_file():
         return read_record(record).record()
-    return decoding_settings(parse_predict(load_params(params_path), mixture))
+    return decoding_settings(parse_predict(load_params(params_path), system))
 
 
 def _describe(files: dict[str, Any]) -> list[str]:
@@ -144,7 +162,7 @@ def _describe(files: dict[str, Any]) -> list[str]:
 
 
 @click.command()
-@click.argument("mixture")
+@click.argument("run")
 @click.option("--repo-id", required=True, help="Model repo for the adapter, OWNER/NAME.")
 @click.option("--dataset-repo-id", default=None,
               help="Dataset repo for the mixture (default: the same OWNER/NAME, as a dataset).")
@@ -160,29 +178,33 @@ def _describe(files: dict[str, Any]) -> list[str]:
 @click.option("--params", "params_path", type=click.Path(path_type=Path),
               default=Path("params.yaml"), show_default=True,
               help="For a folder without decoding.json: the system's decoding "
-                   "(systems.MIXTURE.predict over predict) goes into decoding.json.")
-def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bool,
+                   "(systems.RUN.predict over predict) goes into decoding.json.")
+def publish(run: str, repo_id: str, dataset_repo_id: str | None, private: bool,
             dry_run: bool, base_model_id: str | None, adapters_dir: Path,
             mixtures_dir: Path, metrics_dir: Path, benchmark_dir: Path,
             params_path: Path) -> None:
-    """Publish adapters/MIXTURE and data/mixtures/MIXTURE to the Hugging Face Hub.
+    """Publish adapters/RUN and the mixture it was trained on to the Hugging Face Hub.
 
-    One commit to the dataset repo, then one to the model repo. The token comes from
+    The adapter's card names the mixture and the scores of system RUN
+    (metrics/RUN.json). One commit to the dataset repo, then one to the model repo. The token comes from
     HF_TOKEN or `hf auth login` and is never printed.
     """
     from stages.lib.publishing import adapter_card
 
     repo_id = _check_repo_id(repo_id, "--repo-id")
     dataset_repo_id = _check_repo_id(dataset_repo_id or repo_id, "--dataset-repo-id")
-    adapter_dir, mixture_dir = adapters_dir / mixture, mixtures_dir / mixture
-    metrics_path = metrics_dir / f"{mixture}.json"
-    for path in (adapter_dir, mixture_dir):
-        if not path.is_dir():
-            raise InputError(f"{path}: folder not found (train the mixture first)")
-    metrics = read_results(metrics_path, f" (run `dvc repro evaluate@{mixture}`)")
+    adapter_dir = adapters_dir / run
+    if not adapter_dir.is_dir():
+        raise InputError(f"{adapter_dir}: folder not found (run `dvc repro ship@{run}`)")
+    mixture = trained_mixture(adapter_dir, run)
+    mixture_dir = mixtures_dir / mixture
+    if not mixture_dir.is_dir():
+        raise InputError(f"{mixture_dir}: folder not found, the mixture {adapter_dir} was "
+                         f"trained on (run `dvc repro mix@{mixture}`)")
+    metrics = read_results(metrics_dir / f"{run}.json", f" (run `dvc repro evaluate@{run}`)")
     dataset_card = load_dataset_card(mixture_dir)
     base_id = resolve_base_model_id(adapter_dir, base_model_id)
-    decoding = recorded_or_declared(adapter_dir, params_path, mixture)
+    decoding = recorded_or_declared(adapter_dir, params_path, run)
 
     rows = adapter_card.benchmark_rows(metrics, adapter_card.read_json(benchmark_dir / "index.json"))
     card = adapter_card.build_adapter_card(
@@ -208,10 +230,10 @@ def publish(mixture: str, repo_id: str, dataset_repo_id: str | None, private: bo
                    f"{data_files['README.md'].read_text(encoding='utf-8')}")
         click.echo("dry run: nothing was uploaded")
         return
-    _upload(plan, mixture, private)
+    _upload(plan, run, private)
 
 
-def _upload(plan: list[tuple[str, str, dict[str, Any]]], mixture: str, private: bool) -> None:
+def _upload(plan: list[tuple[str, str, dict[str, Any]]], run: str, private: bool) -> None:
     """Commit each repo's files in one commit; Hub errors become one token-free line."""
     from huggingface_hub import HfApi
 
@@ -222,7 +244,7 @@ def _upload(plan: list[tuple[str, str, dict[str, Any]]], mixture: str, private: 
     for repo_type, rid, files in plan:
         try:
             url = hub.commit_files(api, rid, repo_type, files,
-                                   f"writing-alpaca: publish {mixture} ({repo_type})", private)
+                                   f"writing-alpaca: publish {run} ({repo_type})", private)
         except Exception as exc:  # noqa: BLE001 - every failure gets one clear message
             raise hub.explain(exc, f"publishing {repo_type} repo {rid}", token) from None
         click.echo(hub.sanitize(f"published {repo_type} repo {rid}: {url}", token))

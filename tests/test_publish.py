@@ -308,3 +308,31 @@ def test_a_base_built_here_gives_the_card_its_hub_id_and_licence(
     # cc-by-nc-4.0 data on Gemma weights: both apply
     assert "license: other" in out and "license_name: cc-by-nc-4.0-and-gemma" in out
     assert "The base model is under **gemma** ([terms](https://ai.google.dev/gemma/terms))" in out
+
+
+def test_a_run_publishes_the_mixture_it_was_trained_on(run_dir: Path, tmp_path: Path) -> None:
+    """Runs of two bases share a mixture: `publish gemma-writing-alpaca` uploads
+    adapters/gemma-writing-alpaca with the scores of system gemma-writing-alpaca and the
+    mixture its training_args.json names, not a mixture of the run's name."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("hf-home"))
+    adapter = run / "adapters" / "gemma-writing-alpaca"
+    (run / "adapters" / "writing-alpaca").rename(adapter)
+    (run / "metrics" / "writing-alpaca.json").rename(run / "metrics" / "gemma-writing-alpaca.json")
+    args = json.loads((adapter / "training_args.json").read_text())
+    (adapter / "training_args.json").write_text(json.dumps({**args, "mixture": "writing-alpaca"}))
+    command = [sys.executable, "-m", "stages.cli", "publish", "gemma-writing-alpaca",
+               "--repo-id", "me/gemma-wa", "--dry-run"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(command, cwd=run, env=env, check=False, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "on the `writing-alpaca` instruction mixture" in result.stdout
+    assert "train.parquet" in result.stdout and "model-index:" in result.stdout
+    # a mixture the record names but the checkout lacks: one line naming both
+    (adapter / "training_args.json").write_text(json.dumps({**args, "mixture": "other"}))
+    missing = subprocess.run(command, cwd=run, env=env, check=False, capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "data/mixtures/other: folder not found" in missing.stderr
+    assert "dvc repro mix@other" in missing.stderr
