@@ -97,3 +97,12 @@ def test_every_cited_revision_resolves() -> None:
                if git("cat-file", "-e", f"{commit}^{{commit}}" if file is None
                       else f"{commit}:{file}").returncode != 0]
     assert missing == []
+
+
+def test_the_readme_names_every_subcommand() -> None:
+    """The README's command-line section is where a user learns what `writing-alpaca` can
+    do: a subcommand added to stages/cli.py without a word there fails here."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    unnamed = [name for name in COMMANDS
+               if f"`{name}`" not in readme and f"writing-alpaca {name} " not in readme]
+    assert unnamed == []
