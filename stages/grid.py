@@ -38,15 +38,18 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], check=False, capture_output=True, text=True)
 
 
-def experiment_ref(name: str) -> str:
-    """The git ref DVC gives experiment NAME of the current commit."""
-    head = git("rev-parse", "HEAD").stdout.strip()
-    return f"refs/exps/{head[:2]}/{head[2:]}/{name}"
+def head_commit() -> str:
+    return git("rev-parse", "HEAD").stdout.strip()
 
 
-def older_baselines(name: str) -> dict[str, str]:
-    """Experiments called NAME on commits other than HEAD: full ref -> commit."""
-    own = experiment_ref(name)
+def experiment_ref(name: str, baseline: str) -> str:
+    """The git ref DVC gives experiment NAME of commit BASELINE."""
+    return f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+
+
+def older_baselines(name: str, baseline: str) -> dict[str, str]:
+    """Experiments called NAME on commits other than BASELINE: full ref -> commit."""
+    own = experiment_ref(name, baseline)
     listed = git("for-each-ref", "--format=%(refname)", "refs/exps/").stdout.split()
     found = {}
     for ref in listed:
@@ -56,11 +59,11 @@ def older_baselines(name: str) -> dict[str, str]:
     return found
 
 
-def rename_older_baselines(name: str) -> None:
+def rename_older_baselines(name: str, baseline: str) -> None:
     """Once NAME exists on two commits and HEAD is neither, DVC refuses `--rev NAME`
-    (`dvc exp show`, `dvc get`) as ambiguous; the older ones become NAME-<commit>: kept,
-    and NAME names the newest run."""
-    for ref, commit in older_baselines(name).items():
+    (`dvc exp show`, `dvc get`) as ambiguous; those of commits other than BASELINE (the
+    run just made) become NAME-<commit>: kept, and NAME names the newest run."""
+    for ref, commit in older_baselines(name, baseline).items():
         new_name = f"{name}-{commit[:7]}"
         renamed = subprocess.run(["dvc", "exp", "rename", ref, new_name], check=False)
         if renamed.returncode == 0:
@@ -101,7 +104,10 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
     click.echo(shlex.join(command))
     if dry_run:
         return
-    ref = experiment_ref(name)
+    # the commit the experiment is made on: HEAD may move (a commit in the workspace)
+    # while the temporary copy runs
+    baseline = head_commit()
+    ref = experiment_ref(name, baseline)
     previous = f"{name}-previous"
     kept = git("show-ref", "--verify", "--quiet", ref).returncode == 0
     if kept:
@@ -129,7 +135,7 @@ def grid(params_path: str, section: str, name: str, extra: tuple[str, ...], queu
         return
     if kept:
         subprocess.run(["dvc", "exp", "remove", previous], check=True)
-    rename_older_baselines(name)
+    rename_older_baselines(name, baseline)
     shown = git("show", f"{ref}:{report}")
     if shown.returncode != 0:
         raise click.ClickException(f"{ref}: no {report} ({shown.stderr.strip()})")

@@ -207,7 +207,8 @@ def test_the_grid_command_runs_one_temporary_experiment() -> None:
 def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int, timed: bool = False
               ) -> list[list[str]]:
     """stages.grid's subprocess calls recorded; an earlier experiment of the name exists
-    and `dvc exp run` exits with RUN_RC (having timed one stage, with TIMED)."""
+    and `dvc exp run` exits with RUN_RC (having timed one stage, with TIMED); HEAD is
+    a...a until the run, b...b after it (a commit made while it ran)."""
     import subprocess
 
     import stages.grid
@@ -226,7 +227,8 @@ def _fake_dvc(monkeypatch: pytest.MonkeyPatch, run_rc: int, timed: bool = False
                 {"command": "predict", "out": "predictions/gemma-base", "seconds": 1360.2,
                  "items": 755, "finished": "2026-12-07 20:04:00", "cpu": "AMD EPYC",
                  "cores": 2}))
-        stdout = "# findings\n" if command[:2] == ["git", "show"] else "a" * 40
+        ran = any(call[:3] == ["dvc", "exp", "run"] for call in calls)
+        stdout = "# findings\n" if command[:2] == ["git", "show"] else ("b" if ran else "a") * 40
         return subprocess.CompletedProcess(command, rc, stdout, "")
 
     monkeypatch.setattr(stages.grid.subprocess, "run", run)
@@ -254,6 +256,9 @@ def test_the_grid_replaces_an_earlier_experiment_only_once_the_new_one_ran(
         assert result.exit_code == 0, result.output
         assert dvc_calls[-1] == ["dvc", "exp", "remove", "paper-grid-previous"]
         assert (tmp_path / "reports" / "findings.md").read_text() == "# findings\n"
+        # the report comes from the experiment of the commit it was made on
+        [shown] = [c for c in calls if c[:2] == ["git", "show"]]
+        assert shown[-1].startswith(f"refs/exps/aa/{'a' * 38}/paper-grid:")
 
 
 def test_the_ladder_runs_as_one_experiment_and_brings_back_its_report(
@@ -341,8 +346,8 @@ def test_a_grid_of_an_older_commit_is_renamed_so_its_name_stays_unambiguous(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """paper-grid on two commits makes `--rev paper-grid` ambiguous to DVC once HEAD is
-    neither; after a run on HEAD the older ones carry their commit in the name, HEAD's
-    keeps the plain name, and no experiment is lost."""
+    neither; after a run the others carry their commit in the name, the run's keeps the
+    plain name (also when HEAD moved on while it ran), and no experiment is lost."""
     import subprocess
 
     from stages.grid import rename_older_baselines
@@ -370,9 +375,12 @@ def test_a_grid_of_an_older_commit_is_renamed_so_its_name_stays_unambiguous(
     taken = f"refs/exps/{commits[1][:2]}/{commits[1][2:]}/paper-grid-{commits[1][:7]}"
     sh("git", "update-ref", taken, commits[1])
 
-    rename_older_baselines("paper-grid")
+    # the run was made on commits[2]; a commit made while it ran moves HEAD on
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+       "-m", "during the run")
+    rename_older_baselines("paper-grid", commits[2])
     listed = set(sh("git", "for-each-ref", "--format=%(refname)", "refs/exps/").split())
-    assert refs[commits[2]] in listed  # HEAD's run keeps the name
+    assert refs[commits[2]] in listed  # the new run keeps the name
     assert f"refs/exps/{commits[0][:2]}/{commits[0][2:]}/paper-grid-{commits[0][:7]}" in listed
     assert refs[commits[0]] not in listed and other in listed
     assert refs[commits[1]] in listed and taken in listed
