@@ -3,8 +3,8 @@
 Not a DVC stage (house rule 11: publishing has side effects). Reads adapters/<run>/ (as
 ship@<run> wrote it: the adapter, its card and decoding.json), the mixture the run
 trained on (data/mixtures/<mixture>/, named in the folder's training_args.json; runs of
-several bases share one) and metrics/<run>.json; renders the card again with links to the Hub repos and
-validates it locally; then makes ONE commit to the dataset repo and ONE to the model repo.
+several bases share one) and metrics/<run>.json; renders the card again with links to
+the Hub repos and validates it locally; then makes ONE commit to the dataset repo and ONE to the model repo.
 The decoding is the folder's decoding.json (what the scores were measured with); for a
 folder without one, the system's decoding in params.yaml.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from stages.lib.core.io import InputError
+from stages.lib.core.io import InputError, read_json
 from stages.lib.core.params import load_params
 from stages.lib.evaluation.results import read_results
 from stages.lib.inference.decoding import read_record
@@ -132,10 +132,7 @@ def trained_mixture(adapter_dir: Path, run: str) -> str:
     record = adapter_dir / "training_args.json"
     if not record.is_file():
         return run
-    try:
-        recorded = json.loads(record.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputError(f"{record}: not JSON ({error})") from error
+    recorded = read_json(record)
     mixture = recorded.get("mixture", run) if isinstance(recorded, dict) else None
     if not isinstance(mixture, str) or not mixture:
         raise InputError(f"{record}: `mixture` is not a mixture name: {mixture!r}")
@@ -186,8 +183,8 @@ def publish(run: str, repo_id: str, dataset_repo_id: str | None, private: bool,
     """Publish adapters/RUN and the mixture it was trained on to the Hugging Face Hub.
 
     The adapter's card names the mixture and the scores of system RUN
-    (metrics/RUN.json). One commit to the dataset repo, then one to the model repo. The token comes from
-    HF_TOKEN or `hf auth login` and is never printed.
+    (metrics/RUN.json). One commit to the dataset repo, then one to the model repo. The
+    token comes from HF_TOKEN or `hf auth login` and is never printed.
     """
     from stages.lib.publishing import adapter_card
 
